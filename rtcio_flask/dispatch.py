@@ -1,0 +1,193 @@
+"""One python-socketio handler per event that runs RTCIO's built-in steps,
+then the application's handlers inside a Flask request context.
+
+python-socketio keeps a single handler per (namespace, event). RTCIO, the
+app, and a server the app handed in may all want ``connect`` or
+``disconnect``, so each event gets one entry point here that calls them in a
+fixed, documented order instead of the last registration silently winning.
+"""
+
+import inspect
+import logging
+
+from flask.ctx import RequestContext
+from socketio import exceptions as sio_exceptions
+
+logger = logging.getLogger("rtcio_flask")
+
+
+def _accepts(func, count):
+    """Whether ``func`` can be called with ``count`` positional arguments."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return True
+    try:
+        sig.bind(*([None] * count))
+        return True
+    except TypeError:
+        return False
+
+
+class _Handler:
+    """An application handler and how to call it."""
+
+    __slots__ = ("func", "in_context", "connect_args", "disconnect_args")
+
+    def __init__(self, func, in_context):
+        self.func = func
+        self.in_context = in_context
+        # connect(sid, environ, auth) or the older connect(sid, environ);
+        # disconnect(sid, reason) or the older disconnect(sid).
+        self.connect_args = 3 if _accepts(func, 3) else 2
+        self.disconnect_args = 2 if _accepts(func, 2) else 1
+
+
+class Dispatcher:
+    """Owns the python-socketio handlers RTCIO registers on one server.
+
+    Order per event: for ``connect``, the app's handlers decide first (they
+    may refuse) and the built-in steps run only for accepted sockets; for
+    every other event the built-in steps run first, and a built-in that
+    returns a value (an error for the acknowledgement) stops the event there.
+    """
+
+    def __init__(self, server, app):
+        self.server = server
+        self.app = app
+        self._builtin = {}
+        self._user = {}
+        self._registered = set()
+        # Flask session as read from the cookies at connect, per sid.
+        self._sessions = {}
+
+    # -- registration -------------------------------------------------------
+
+    def add_builtin(self, event, func, namespace="/"):
+        self._ensure(namespace, event)
+        self._builtin.setdefault((namespace, event), []).append(func)
+
+    def add_user(self, event, func, namespace="/"):
+        self._ensure(namespace, event)
+        self._user.setdefault((namespace, event), []).append(
+            _Handler(func, in_context=True))
+
+    def _ensure(self, namespace, event):
+        key = (namespace, event)
+        if key in self._registered:
+            return
+        self._registered.add(key)
+        existing = self.server.handlers.get(namespace, {}).get(event)
+        if existing is not None:
+            # A handler the app put on its own server before handing it in:
+            # keep it, called as python-socketio would call it.
+            self._user.setdefault(key, []).append(
+                _Handler(existing, in_context=False))
+        if event == "connect":
+            entry = self._connect_entry(namespace)
+        elif event == "disconnect":
+            entry = self._disconnect_entry(namespace)
+            self._ensure(namespace, "connect")
+        else:
+            entry = self._event_entry(namespace, event)
+        self.server.on(event, entry, namespace=namespace)
+
+    # -- Flask context ------------------------------------------------------
+
+    def request_context(self, sid, namespace="/"):
+        """A Flask request context for ``sid`` as it was at connect time.
+
+        The request is rebuilt from the handshake's WSGI environ (cookies,
+        headers, query string), and the session is the one read at connect,
+        so ``flask.session`` works like in a view without re-verifying the
+        cookie signature on every event.
+        """
+        environ = self.server.get_environ(sid, namespace) or {}
+        ctx = RequestContext(self.app, environ,
+                             session=self._sessions.get(sid))
+        ctx.request.sid = sid
+        ctx.request.namespace = namespace
+        return ctx
+
+    def _call(self, handler, sid, namespace, args):
+        if not handler.in_context:
+            return handler.func(*args)
+        with self.request_context(sid, namespace):
+            return handler.func(*args)
+
+    # -- entry points -------------------------------------------------------
+
+    def _connect_entry(self, namespace):
+        key = (namespace, "connect")
+
+        def on_connect(sid, environ, auth=None):
+            ctx = self.app.request_context(environ)
+            ctx.request.sid = sid
+            ctx.request.namespace = namespace
+            with ctx:
+                self._sessions[sid] = ctx.session
+                for handler in self._user.get(key, ()):
+                    args = (sid, environ, auth)[:handler.connect_args]
+                    try:
+                        result = handler.func(*args)
+                    except (sio_exceptions.ConnectionRefusedError,
+                            ConnectionRefusedError):
+                        self._sessions.pop(sid, None)
+                        raise
+                    if result is False:
+                        self._sessions.pop(sid, None)
+                        return False
+            for step in self._builtin.get(key, ()):
+                if step(sid, environ, auth) is False:
+                    self._sessions.pop(sid, None)
+                    return False
+            return True
+
+        return on_connect
+
+    def _disconnect_entry(self, namespace):
+        key = (namespace, "disconnect")
+
+        def on_disconnect(sid, reason=None):
+            try:
+                for step in self._builtin.get(key, ()):
+                    try:
+                        step(sid, reason)
+                    except Exception:
+                        logger.exception("rtcio: disconnect step failed for "
+                                         "%s", sid)
+                for handler in self._user.get(key, ()):
+                    args = (sid, reason)[:handler.disconnect_args]
+                    try:
+                        self._call(handler, sid, namespace, args)
+                    except Exception:
+                        logger.exception("rtcio: disconnect handler %r "
+                                         "failed for %s", handler.func, sid)
+            finally:
+                self._sessions.pop(sid, None)
+
+        return on_disconnect
+
+    def _event_entry(self, namespace, event):
+        key = (namespace, event)
+
+        def on_event(sid, *args):
+            for step in self._builtin.get(key, ()):
+                result = step(sid, *args)
+                if result is not None:
+                    return result
+            result = None
+            for handler in self._user.get(key, ()):
+                try:
+                    value = self._call(handler, sid, namespace, (sid,) + args)
+                except Exception:
+                    logger.exception("rtcio: handler %r for %r failed",
+                                     handler.func, event)
+                    return {"ok": False, "error": "server-error",
+                            "reason": "the server failed to handle "
+                                      f"{event!r}"}
+                if value is not None:
+                    result = value
+            return result
+
+        return on_event

@@ -1,0 +1,71 @@
+"""Checks on the ``#rtcio:message`` envelope, apart from any socket code.
+
+The relay must forward every envelope a real client sends, untouched, while
+refusing the ones that would harm others: a missing or bogus target, a
+payload too large to be signaling. ``data`` is never inspected, so variants
+that later client versions add pass through.
+"""
+
+import json
+
+#: SDP is 2-10 KB; even a many-track simulcast offer stays far below this.
+DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024
+
+#: socket.io sids are 20 characters; anything far longer is not a sid.
+MAX_TARGET_LENGTH = 128
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class EnvelopeError(ValueError):
+    """A refused envelope: ``code`` is stable for clients, ``reason`` is for
+    people reading the log or the acknowledgement."""
+
+    def __init__(self, code, reason):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+    def ack(self):
+        """What a client that asked for an acknowledgement gets back."""
+        return {"ok": False, "error": self.code, "reason": self.reason}
+
+
+def check_envelope(envelope, sender, max_bytes=DEFAULT_MAX_ENVELOPE_BYTES):
+    """Validate an envelope and return ``(target, outgoing, encoded)``.
+
+    ``outgoing`` is a copy with ``source`` stamped to the sender's real sid,
+    so no client can speak in another's name. ``encoded`` is its compact
+    JSON, measured for the size cap and reusable by callers that send raw
+    packets, so the envelope is serialized only once.
+    """
+    if not isinstance(envelope, dict):
+        raise EnvelopeError(
+            "invalid-envelope",
+            f"envelope must be an object, not {type(envelope).__name__}")
+    target = envelope.get("target")
+    if target is None:
+        raise EnvelopeError("invalid-target", "envelope has no target")
+    if not isinstance(target, str) or not target:
+        raise EnvelopeError(
+            "invalid-target", "target must be a non-empty socket id string")
+    if len(target) > MAX_TARGET_LENGTH:
+        raise EnvelopeError("invalid-target", "target is too long to be a "
+                                              "socket id")
+    if target == sender:
+        raise EnvelopeError("invalid-target",
+                            "target is the sender itself; the relay never "
+                            "echoes")
+    outgoing = dict(envelope)
+    outgoing["source"] = sender
+    try:
+        encoded = _dumps(outgoing)
+    except (TypeError, ValueError) as exc:  # binary attachments, NaN...
+        raise EnvelopeError("invalid-envelope",
+                            f"envelope is not plain JSON: {exc}") from None
+    if max_bytes is not None and len(encoded) > max_bytes:
+        raise EnvelopeError(
+            "envelope-too-large",
+            f"envelope is {len(encoded)} bytes, over the {max_bytes} byte "
+            f"limit (RTCIO_MAX_ENVELOPE_BYTES)")
+    return target, outgoing, encoded

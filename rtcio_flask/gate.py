@@ -1,0 +1,112 @@
+"""The WSGI layer in front of the Flask app: requests under the socket.io
+path go to python-socketio through the origin check; everything else goes to
+the app untouched.
+
+This is the one place CORS headers are written for ``/socket.io/``.
+python-engineio's own CORS handling is switched off for servers RTCIO
+manages, and any ``Access-Control-*`` header from below is dropped, so a
+response can never carry two ``Access-Control-Allow-Origin`` headers. The
+app's own routes never pass through here, so flask-cors (or nothing) stays
+in charge of them.
+"""
+
+import json
+import logging
+import socket
+
+logger = logging.getLogger("rtcio_flask")
+
+# How many distinct refused origins get a WARNING line before later ones are
+# logged at DEBUG; bounds log volume when someone sprays random origins.
+_MAX_LOGGED_ORIGINS = 1000
+
+
+def _set_nodelay(environ):
+    """Turn off Nagle's algorithm on the client's TCP connection.
+
+    Signaling sends bursts of small packets (user-connected followed by
+    init-offer); with Nagle on, the second waits for the peer's delayed ACK,
+    about 40 ms. Node sets TCP_NODELAY on every socket; WSGI servers differ.
+    """
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if sock is None:
+        eventlet_input = environ.get("eventlet.input")
+        if eventlet_input is not None:
+            sock = getattr(eventlet_input, "get_socket", lambda: None)()
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not TCP (unix socket), or already closed
+
+
+def _drop_cors_headers(headers):
+    return [(k, v) for k, v in headers
+            if not k.lower().startswith("access-control-")]
+
+
+class SocketIOGate:
+    """WSGI middleware routing ``/<path>/`` to socket.io behind the origin
+    policy, and every other request to ``wrapped`` (the Flask app)."""
+
+    def __init__(self, socketio_app, wrapped, path, policy):
+        self.socketio_app = socketio_app
+        self.wrapped = wrapped
+        self.prefix = "/" + path.strip("/")
+        self.policy = policy
+        self._logged_origins = set()
+
+    def handles(self, path_info):
+        return path_info == self.prefix or path_info.startswith(
+            self.prefix + "/")
+
+    def __call__(self, environ, start_response):
+        if not self.handles(environ.get("PATH_INFO", "")):
+            return self.wrapped(environ, start_response)
+        _set_nodelay(environ)
+        policy = self.policy
+        if not policy.enabled:
+            return self.socketio_app(environ, start_response)
+
+        origin = environ.get("HTTP_ORIGIN")
+        decision = policy.check(origin, environ)
+        if not decision.allowed:
+            return self._refuse(origin, decision.reason, start_response)
+
+        if (environ.get("REQUEST_METHOD") == "OPTIONS"
+                and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ):
+            headers = policy.preflight_headers(
+                origin, environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"))
+            start_response("204 No Content", headers)
+            return [b""]
+
+        cors_headers = policy.headers(origin)
+        if not cors_headers:
+            return self.socketio_app(environ, start_response)
+
+        def start_with_cors(status, headers, exc_info=None):
+            return start_response(
+                status, _drop_cors_headers(headers) + cors_headers, exc_info)
+
+        return self.socketio_app(environ, start_with_cors)
+
+    def _refuse(self, origin, reason, start_response):
+        message = (
+            f"Origin {origin!r} may not connect to the signaling server: "
+            f"{reason}. To allow it, add it to "
+            f"{self.policy.setting}.")
+        if origin in self._logged_origins:
+            logger.debug(message)
+        else:
+            if len(self._logged_origins) < _MAX_LOGGED_ORIGINS:
+                self._logged_origins.add(origin)
+            logger.warning(message)
+        body = json.dumps({"error": "origin-not-allowed",
+                           "message": message}).encode()
+        start_response("400 Bad Request", [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Vary", "Origin"),
+        ])
+        return [body]

@@ -1,0 +1,86 @@
+"""The rtc.io server side: the ``#rtcio:message`` relay and the
+``#rtcio:peer-left`` hint, attached to one namespace of a socketio.Server.
+
+The envelope rules themselves live in :mod:`rtcio_flask.envelope`; this
+module only wires them to python-socketio and decides who receives what.
+"""
+
+import logging
+
+import socketio
+
+from .envelope import EnvelopeError, check_envelope
+from .events import RtcioEvents
+
+logger = logging.getLogger("rtcio_flask")
+
+
+class RtcioProtocol:
+    """Relay and peer-left for one namespace.
+
+    ``relay_checks`` are extra callables ``(sender, target, namespace)``
+    that may raise :class:`EnvelopeError` to refuse a relay (the rooms
+    feature uses one to keep envelopes inside shared rooms).
+    """
+
+    def __init__(self, server, namespace="/", max_envelope_bytes=None):
+        self.server = server
+        self.namespace = namespace
+        self.max_envelope_bytes = max_envelope_bytes
+        self.relay_checks = []
+        # sid -> drop codes already logged at WARNING for that socket.
+        self._logged = {}
+        # With a message queue the target may live in another process, so
+        # "not connected here" does not mean "unknown".
+        self._local_only = not isinstance(server.manager,
+                                          socketio.PubSubManager)
+
+    def attach(self, dispatcher):
+        dispatcher.add_builtin(RtcioEvents.MESSAGE, self.relay,
+                               self.namespace)
+        dispatcher.add_builtin("disconnect", self.peer_left, self.namespace)
+
+    def relay(self, sid, envelope=None, *extra):
+        """Forward an envelope to its target only, with ``source`` stamped.
+
+        Returns None when relayed; otherwise an error dict, which
+        python-socketio sends back when the client asked for an
+        acknowledgement (and drops when it did not).
+        """
+        try:
+            target, outgoing, _ = check_envelope(
+                envelope, sid, self.max_envelope_bytes)
+            if self._local_only and not self.server.manager.is_connected(
+                    target, self.namespace):
+                raise EnvelopeError("unknown-target",
+                                    "no connected socket has that id")
+            for check in self.relay_checks:
+                check(sid, target, self.namespace)
+        except EnvelopeError as exc:
+            self._log_drop(sid, exc)
+            return exc.ack()
+        self.server.emit(RtcioEvents.MESSAGE, outgoing, to=target,
+                         namespace=self.namespace)
+        return None
+
+    def peer_left(self, sid, reason=None):
+        """Tell every room the socket was in that it is going, while its rooms
+        are still known (python-socketio calls disconnect handlers before it
+        removes the socket from its rooms)."""
+        rooms = [room for room in self.server.rooms(sid, self.namespace)
+                 if room != sid]
+        self._logged.pop(sid, None)
+        if rooms:
+            # One emit to all rooms: a member sharing two rooms gets it once.
+            self.server.emit(RtcioEvents.PEER_LEFT, {"id": sid}, to=rooms,
+                             skip_sid=sid, namespace=self.namespace)
+
+    def _log_drop(self, sid, exc):
+        seen = self._logged.setdefault(sid, set())
+        if exc.code in seen:
+            logger.debug("rtcio: dropped envelope from %s: %s", sid,
+                         exc.reason)
+            return
+        seen.add(exc.code)
+        logger.warning("rtcio: dropped envelope from %s [%s]: %s", sid,
+                       self.namespace, exc.reason)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests start
+# for real (Debian packages, npm packages, the project with its test extras),
+# then runs pytest. README.rst and .ci/run both call exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests start for real. Installed when missing, and
+# always on CI (a fresh clone on a machine that may lack them).
+DEB_PACKAGES="chromium redis-server coturn"
+need_apt=""
+for bin in /usr/bin/chromium /usr/bin/redis-server /usr/bin/turnserver; do
+    [ -x "$bin" ] || need_apt=1
+done
+if [ -n "${CI:-}" ] || [ -n "$need_apt" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $DEB_PACKAGES
+fi
+# The Debian packages start their own daemons on default ports; the tests
+# start private instances on free ports and need none of them.
+systemctl disable --now redis-server coturn >/dev/null 2>&1 || true
+
+python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# npm packages used by the browser tests and the benchmark (no downloads of
+# browsers: Playwright drives Debian's /usr/bin/chromium).
+if [ -f package.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+
+set +e
+python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests: that is a failure here" >&2
+    exit 1
+fi
+exit "$rc"

@@ -1,0 +1,73 @@
+"""Real python-socketio clients that record what they receive, so a test
+can wait for an event instead of sleeping."""
+
+import threading
+import time
+
+import socketio
+
+
+class Recorder:
+    """A ``socketio.Client`` that keeps every event it receives."""
+
+    def __init__(self, events=(), namespace="/"):
+        self.client = socketio.Client(reconnection=False)
+        self.namespace = namespace
+        self.received = []
+        self._cond = threading.Condition()
+        self.connect_error = None
+
+        @self.client.on("connect_error", namespace=namespace)
+        def _on_error(data):
+            with self._cond:
+                self.connect_error = data
+                self._cond.notify_all()
+
+        self.client.on("*", self._record, namespace=namespace)
+
+    def _record(self, event, *args):
+        with self._cond:
+            self.received.append((event, args[0] if len(args) == 1 else args))
+            self._cond.notify_all()
+
+    def connect(self, url, transports=("websocket",), **kwargs):
+        self.client.connect(url, transports=list(transports),
+                            namespaces=[self.namespace], wait_timeout=10,
+                            **kwargs)
+        return self
+
+    @property
+    def sid(self):
+        return self.client.get_sid(self.namespace)
+
+    def emit(self, event, data=None, callback=None):
+        self.client.emit(event, data, namespace=self.namespace,
+                         callback=callback)
+
+    def call(self, event, data=None, timeout=5):
+        return self.client.call(event, data, namespace=self.namespace,
+                                timeout=timeout)
+
+    def events(self, name):
+        with self._cond:
+            return [payload for event, payload in self.received
+                    if event == name]
+
+    def wait_for(self, name, count=1, timeout=5.0):
+        """Wait until ``count`` events called ``name`` arrived; return them."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [p for e, p in self.received if e == name]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"waited {timeout}s for {count} x {name!r}; got "
+                        f"{self.received!r}")
+                self._cond.wait(left)
+
+    def disconnect(self):
+        if self.client.connected:
+            self.client.disconnect()

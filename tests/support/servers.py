@@ -1,0 +1,89 @@
+"""Start real server processes on 127.0.0.1 for tests, and stop them.
+
+Each server runs in its own process so that eventlet/gevent monkey patching
+never leaks into pytest, and its log goes to a file the test can read.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port, timeout=20.0, proc=None, log_path=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            log = Path(log_path).read_text() if log_path else ""
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
+
+
+class LiveServer:
+    """A real server process. ``argv`` is the command; ``{port}`` in it is
+    replaced with a free port."""
+
+    def __init__(self, argv, env=None, cwd=None, port=None):
+        self.port = port or free_port()
+        self.argv = [a.replace("{port}", str(self.port)) for a in argv]
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1",
+                        PYTHONPATH=str(ROOT) + os.pathsep +
+                        os.environ.get("PYTHONPATH", ""))
+        self.env.update(env or {})
+        self.cwd = cwd or ROOT
+        self.log_file = tempfile.NamedTemporaryFile(
+            prefix="rtcio-server-", suffix=".log", delete=False)
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=30.0):
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, cwd=self.cwd, stdout=self.log_file,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for_port(self.port, timeout, self.proc, self.log_file.name)
+        return self
+
+    def log(self):
+        self.log_file.flush()
+        return Path(self.log_file.name).read_text(errors="replace")
+
+    def stop(self, timeout=10.0):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def serve_app(target, mode="eventlet", env=None):
+    """A LiveServer running ``module:factory`` in one of serve.py's modes."""
+    return LiveServer([sys.executable, "-m", "tests.support.serve", target,
+                       "--mode", mode, "--port", "{port}"], env=env)
