@@ -9,6 +9,7 @@ from .events import RtcioEvents
 from .extension import RTCIO
 from .protocol import RtcioProtocol
 from .settings import detect_async_mode
+from .turn import TurnConfig, TurnCredentials, make_credentials
 
 __version__ = "0.1.0"
 
@@ -21,5 +22,8 @@ __all__ = [
     "EnvelopeError",
     "check_envelope",
     "detect_async_mode",
+    "TurnConfig",
+    "TurnCredentials",
+    "make_credentials",
     "__version__",
 ]

@@ -72,6 +72,11 @@ class Dispatcher:
         self._user.setdefault((namespace, event), []).append(
             _Handler(func, in_context=True))
 
+    def has_user_handler(self, event, namespace="/"):
+        """Whether the app handles ``event`` itself (so a built-in that has
+        nothing to say can step aside)."""
+        return bool(self._user.get((namespace, event)))
+
     def _ensure(self, namespace, event):
         key = (namespace, event)
         if key in self._registered:

@@ -18,7 +18,10 @@ from . import settings as settings_mod
 from .cors import build_policy
 from .dispatch import Dispatcher
 from .gate import SocketIOGate
+from .limits import install as install_limits, resolve_limits
 from .protocol import RtcioProtocol
+from . import ice as ice_mod
+from .turn import resolve_turn
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -30,7 +33,6 @@ _UNSET = settings_mod._UNSET
 # second CORS layer or a second path.
 _OWNED_SERVER_OPTIONS = {
     "cors_allowed_origins": "cors=",
-    "cors_credentials": "cors={'origin': ..., 'credentials': True}",
     "socketio_path": "path=",
 }
 
@@ -45,6 +47,8 @@ class AppState:
         self.dispatcher = dispatcher
         self.gate = gate
         self.protocols = {}
+        #: TurnConfig for ask-ice, or None (see rtcio_flask.turn).
+        self.turn = None
 
     def __repr__(self):
         return (f"<rtcio AppState {self.app.name!r} "
@@ -90,7 +94,9 @@ class RTCIO:
                 f"init_app once per app.")
         opts = dict(self._options)
         opts.update(options)
+        turn = resolve_turn(opts.pop("turn", None), app.config)
         state = self._build_state(app, opts)
+        state.turn = turn
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
         for namespace in state.settings.protocol_namespaces:
@@ -103,6 +109,7 @@ class RTCIO:
 
     def _build_state(self, app, opts):
         server = opts.pop("server", None)
+        limits = opts.pop("limits", None)
         setting_args = {
             name: opts.pop(name)
             for name in ("cors", "cors_credentials", "path", "async_mode",
@@ -162,7 +169,11 @@ class RTCIO:
                             cfg.policy)
         app.wsgi_app = gate
         dispatcher = Dispatcher(server, app)
-        return AppState(app, server, cfg, dispatcher, gate)
+        state = AppState(app, server, cfg, dispatcher, gate)
+        # Event limits sit on the raw packets (see limits.py).
+        state.limits = install_limits(server,
+                                      resolve_limits(app.config, limits))
+        return state
 
     def _attach_protocol(self, state, namespace):
         if namespace in state.protocols:
@@ -170,6 +181,7 @@ class RTCIO:
         protocol = RtcioProtocol(state.server, namespace,
                                  state.settings.max_envelope_bytes)
         protocol.attach(state.dispatcher)
+        ice_mod.attach(state, namespace)
         state.protocols[namespace] = protocol
         return protocol
 

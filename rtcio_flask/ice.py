@@ -1,0 +1,65 @@
+"""The ``ask-ice`` event: a client asks (with an acknowledgement) and gets
+``{"iceServers": [...], "ttl": seconds}`` with fresh TURN credentials.
+
+Credentials are made per request rather than put in the page, so each one
+names its user and expires on its own (see :mod:`rtcio_flask.turn`).
+"""
+
+import logging
+
+from .turn import check_user_id
+
+logger = logging.getLogger("rtcio_flask")
+
+ASK_ICE = "ask-ice"
+
+NOT_CONFIGURED = {
+    "ok": False,
+    "error": "turn-not-configured",
+    "reason": "this server has no TURN credentials to give: set "
+              "app.config['RTCIO_TURN_SECRET'] and ['RTCIO_TURN_URLS'], or "
+              "RTCIO(app, turn=TurnConfig(secret=..., urls=[...]))",
+}
+
+
+class AskIce:
+    """The built-in ``ask-ice`` step for one namespace of one app."""
+
+    def __init__(self, state, namespace):
+        self.state = state
+        self.namespace = namespace
+
+    def __call__(self, sid, *args):
+        turn = getattr(self.state, "turn", None)
+        if turn is None:
+            # An app that answers ask-ice itself keeps doing so.
+            if self.state.dispatcher.has_user_handler(ASK_ICE,
+                                                      self.namespace):
+                return None
+            return dict(NOT_CONFIGURED)
+        user = sid
+        if turn.user_id is not None:
+            try:
+                with self.state.dispatcher.request_context(sid,
+                                                           self.namespace):
+                    user = turn.user_id(sid)
+                if user is not None:
+                    user = check_user_id(user)
+            except Exception as exc:
+                logger.exception("rtcio: TURN user_id hook failed for %s",
+                                 sid)
+                reason = (str(exc) if isinstance(exc, ValueError)
+                          else "the server failed to name the TURN user")
+                return {"ok": False, "error": "server-error",
+                        "reason": reason}
+            if user is None:
+                return {"ok": False, "error": "turn-refused",
+                        "reason": "this socket may not have TURN "
+                                  "credentials (the app's user_id hook "
+                                  "returned None)"}
+        return {"iceServers": turn.ice_servers(user), "ttl": turn.ttl}
+
+
+def attach(state, namespace):
+    """Answer ``ask-ice`` on ``namespace`` of this app."""
+    state.dispatcher.add_builtin(ASK_ICE, AskIce(state, namespace), namespace)

@@ -1,0 +1,234 @@
+"""Time-limited TURN credentials in coturn's REST API format.
+
+A TURN server that relays for anyone is an open proxy, and a password baked
+into a web page is public. The TURN REST API (coturn's ``use-auth-secret``)
+avoids both: the signaling server and the TURN server share one secret, and
+every client gets a username ``"<expiry unix time>:<user id>"`` with the
+password ``base64(HMAC-SHA1(secret, username))``. The TURN server recomputes
+the HMAC and checks the expiry itself, so nothing has to be stored or
+revoked, and a leaked credential stops working on its own.
+
+Pure logic (no Flask, no socket.io) so it is unit-testable; the ``ask-ice``
+event that hands these out lives in :mod:`rtcio_flask.ice`.
+"""
+
+import base64
+import datetime
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+#: Lifetime of a credential when none is set: one day, as the TURN REST API
+#: draft suggests. coturn checks the expiry on every refresh of an
+#: allocation, so a call lasts at most this long after the client asked.
+DEFAULT_TTL = 86400
+
+#: STUN caps USERNAME at 513 bytes; the expiry and ':' take about 11.
+MAX_USER_ID_BYTES = 500
+
+TURN_SCHEMES = ("turn:", "turns:")
+STUN_SCHEMES = ("stun:", "stuns:")
+
+_EXAMPLE = ("TurnConfig(secret='<the static-auth-secret of coturn>', "
+            "urls=['turn:turn.example.com:3478?transport=udp'])")
+
+
+@dataclass(frozen=True)
+class TurnCredentials:
+    """One vended credential and the unix time it stops working."""
+
+    username: str
+    credential: str
+    expires: int
+
+
+def rest_credential(secret, username):
+    """The password coturn expects for ``username``:
+    ``base64(HMAC-SHA1(secret, username))``."""
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    digest = hmac.new(secret, username.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def check_user_id(user_id):
+    """The user part of a TURN username as a string, or ValueError.
+
+    Anything may follow the first ':' (coturn reads the expiry before it),
+    but the whole username must fit in a STUN attribute.
+    """
+    if isinstance(user_id, bool) or not isinstance(user_id, (str, int)):
+        raise ValueError(f"a TURN user id is a string such as the socket id "
+                         f"or a user name, not {type(user_id).__name__}")
+    user_id = str(user_id)
+    if not user_id:
+        raise ValueError("a TURN user id must not be empty")
+    if len(user_id.encode("utf-8")) > MAX_USER_ID_BYTES:
+        raise ValueError(f"a TURN user id must fit in {MAX_USER_ID_BYTES} "
+                         f"bytes (STUN's USERNAME limit)")
+    return user_id
+
+
+def make_credentials(secret, user_id, ttl=DEFAULT_TTL, now=None):
+    """Credentials for ``user_id`` valid for ``ttl`` seconds from ``now``
+    (a unix time; the current time when None)."""
+    user_id = check_user_id(user_id)
+    if now is None:
+        now = time.time()
+    expires = int(now) + int(ttl)
+    username = f"{expires}:{user_id}"
+    return TurnCredentials(username, rest_credential(secret, username),
+                           expires)
+
+
+def _url_list(value, schemes, what, where):
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [part for part in value.split(",")]
+    try:
+        items = list(value)
+    except TypeError:
+        raise ValueError(f"{where}: {what} is a list of URLs or one "
+                         f"comma-separated string, not {value!r}.") from None
+    urls = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"{where}: every {what} entry is a string such "
+                             f"as '{schemes[0]}host:3478', not {item!r}.")
+        url = item.strip()
+        if not url:
+            continue
+        scheme = url.split(":", 1)[0].lower() + ":"
+        if scheme not in schemes or len(url) <= len(scheme) or any(
+                ch.isspace() for ch in url):
+            raise ValueError(
+                f"{where}: {url!r} is not a {what} URL; write it as "
+                f"'{schemes[0]}host:3478?transport=udp' or "
+                f"'{schemes[1]}host:5349' (RFC 7064/7065).")
+        urls.append(url)
+    return tuple(urls)
+
+
+def _ttl_seconds(value, where):
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+        if value == int(value):
+            value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{where}: the TURN credential lifetime is a "
+                         f"positive whole number of seconds, such as 86400 "
+                         f"(one day), not {value!r}.")
+    return value
+
+
+class TurnConfig:
+    """What RTCIO needs to vend TURN credentials, checked at start-up.
+
+    ``secret`` is coturn's ``static-auth-secret``; ``urls`` the ``turn:`` /
+    ``turns:`` URLs clients get the credentials for; ``stun_urls`` optional
+    ``stun:`` URLs sent alongside; ``ttl`` the lifetime in seconds (or a
+    ``timedelta``). ``user_id``, when given, is called as ``user_id(sid)``
+    inside the socket's Flask request context and returns the user part of
+    the username (for example the logged-in user, so coturn's logs name
+    people), or None to refuse the socket any credentials.
+    """
+
+    def __init__(self, secret, urls, ttl=DEFAULT_TTL, stun_urls=(),
+                 user_id=None, *, where="TurnConfig"):
+        if isinstance(secret, bytes):
+            ok = bool(secret)
+        else:
+            ok = isinstance(secret, str) and bool(secret.strip())
+        if not ok:
+            raise ValueError(
+                f"{where}: the TURN secret must be a non-empty string, the "
+                f"same as coturn's static-auth-secret; got {secret!r}. "
+                f"Write {_EXAMPLE}.")
+        self.secret = secret
+        self.urls = _url_list(urls, TURN_SCHEMES, "TURN", where)
+        if not self.urls:
+            raise ValueError(f"{where}: give at least one TURN URL, for "
+                             f"example urls=['turn:turn.example.com:3478'] "
+                             f"(STUN URLs go in stun_urls).")
+        self.stun_urls = _url_list(stun_urls, STUN_SCHEMES, "STUN", where)
+        self.ttl = _ttl_seconds(ttl, where)
+        if user_id is not None and not callable(user_id):
+            raise ValueError(f"{where}: user_id is a function sid -> user "
+                             f"id (or None), not {user_id!r}.")
+        self.user_id = user_id
+
+    def __repr__(self):
+        # Never print the secret: configs end up in logs and tracebacks.
+        return (f"TurnConfig(urls={list(self.urls)!r}, ttl={self.ttl}, "
+                f"stun_urls={list(self.stun_urls)!r})")
+
+    def credentials(self, user_id, now=None):
+        """Fresh :class:`TurnCredentials` for ``user_id``."""
+        return make_credentials(self.secret, user_id, self.ttl, now)
+
+    def ice_servers(self, user_id, now=None):
+        """The ``iceServers`` list of an ``RTCConfiguration`` for one user:
+        the STUN URLs (if any), then the TURN URLs with credentials."""
+        creds = self.credentials(user_id, now)
+        servers = []
+        if self.stun_urls:
+            servers.append({"urls": list(self.stun_urls)})
+        servers.append({"urls": list(self.urls), "username": creds.username,
+                        "credential": creds.credential})
+        return servers
+
+    @classmethod
+    def from_value(cls, value, where="RTCIO(turn=...)"):
+        """A TurnConfig from ``turn=``: a TurnConfig, a dict of its
+        arguments, or None/False for no TURN."""
+        if value is None or value is False:
+            return None
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            known = {"secret", "urls", "ttl", "stun_urls", "user_id"}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise ValueError(f"{where}: unknown keys {unknown}; the keys "
+                                 f"are {sorted(known)}.")
+            if "secret" not in value or "urls" not in value:
+                raise ValueError(f"{where}: a TURN dict needs 'secret' and "
+                                 f"'urls', for example {{'secret': '...', "
+                                 f"'urls': ['turn:turn.example.com:3478']}}.")
+            return cls(where=where, **value)
+        raise ValueError(f"{where} takes a TurnConfig or a dict such as "
+                         f"{{'secret': ..., 'urls': [...]}}, not {value!r}.")
+
+    @classmethod
+    def from_config(cls, config):
+        """A TurnConfig from ``app.config`` (``RTCIO_TURN_SECRET``,
+        ``RTCIO_TURN_URLS``, ``RTCIO_TURN_TTL``, ``RTCIO_STUN_URLS``), or
+        None when no TURN key is set."""
+        keys = ("RTCIO_TURN_SECRET", "RTCIO_TURN_URLS", "RTCIO_TURN_TTL",
+                "RTCIO_STUN_URLS")
+        present = [key for key in keys if config.get(key) not in (None, "")]
+        if not present:
+            return None
+        missing = [key for key in keys[:2] if key not in present]
+        if missing:
+            raise ValueError(
+                f"app.config sets {', '.join(present)} but not "
+                f"{' and '.join(missing)}: TURN credentials need both "
+                f"RTCIO_TURN_SECRET (coturn's static-auth-secret) and "
+                f"RTCIO_TURN_URLS (comma-separated turn: URLs).")
+        return cls(config["RTCIO_TURN_SECRET"], config["RTCIO_TURN_URLS"],
+                   ttl=config.get("RTCIO_TURN_TTL") or DEFAULT_TTL,
+                   stun_urls=config.get("RTCIO_STUN_URLS"),
+                   where="app.config['RTCIO_TURN_*']")
+
+
+def resolve_turn(value, config):
+    """The app's TurnConfig: the ``turn=`` argument when given, else
+    ``app.config``; None when TURN is not configured."""
+    if value is not None:
+        return TurnConfig.from_value(value)
+    return TurnConfig.from_config(config)
