@@ -14,6 +14,8 @@ import json
 import logging
 import socket
 
+from .serving import adapt_environ
+
 logger = logging.getLogger("rtcio_flask")
 
 # How many distinct refused origins get a WARNING line before later ones are
@@ -64,6 +66,7 @@ class SocketIOGate:
     def __call__(self, environ, start_response):
         if not self.handles(environ.get("PATH_INFO", "")):
             return self.wrapped(environ, start_response)
+        adapt_environ(environ)
         _set_nodelay(environ)
         policy = self.policy
         if not policy.enabled:

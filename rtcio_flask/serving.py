@@ -1,0 +1,56 @@
+"""What each WSGI server needs so python-engineio's websocket works on it.
+
+python-engineio's ``engineio.WSGIApp`` copies gunicorn's socket to where
+eventlet's websocket looks for it; RTCIO's gate calls the server directly
+(to own CORS), so it must do the same, or ``gunicorn -k eventlet`` answers
+every websocket upgrade with a 500.
+"""
+
+import errno
+
+
+class _GunicornSocket:
+    """gunicorn's client socket as eventlet's websocket gets to use it.
+
+    When a client closes a websocket, eventlet's websocket closes the
+    socket as it answers the close frame, then python-engineio closes the
+    websocket once more; the second ``shutdown()`` hits a closed descriptor
+    and eventlet writes ``socket shutdown error: [Errno 9] Bad file
+    descriptor`` to gunicorn's error log for every websocket that ends.
+    Shutting down an already closed socket has nothing left to do, so that
+    one case is a no-op here; every other call goes to the real socket.
+    """
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock):
+        self._sock = sock
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def shutdown(self, how):
+        try:
+            self._sock.shutdown(how)
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
+                raise
+
+
+class _SocketInput:
+    """The ``eventlet.input`` shape eventlet's WebSocketWSGI reads."""
+
+    __slots__ = ("socket",)
+
+    def __init__(self, sock):
+        self.socket = sock
+
+    def get_socket(self):
+        return self.socket
+
+
+def adapt_environ(environ):
+    """Expose gunicorn's client socket the way eventlet's server does."""
+    sock = environ.get("gunicorn.socket")
+    if sock is not None and "eventlet.input" not in environ:
+        environ["eventlet.input"] = _SocketInput(_GunicornSocket(sock))
