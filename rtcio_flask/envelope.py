@@ -14,7 +14,9 @@ DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024
 #: socket.io sids are 20 characters; anything far longer is not a sid.
 MAX_TARGET_LENGTH = 128
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+# allow_nan=False: NaN is not JSON, and a browser receiving it would fail to
+# parse the whole packet.
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 class EnvelopeError(ValueError):

@@ -62,6 +62,17 @@ def _pick(name, given, config, default=_UNSET):
     return default, None
 
 
+def _flag(text, where):
+    """A boolean written as text (config files, environment variables)."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{where} must be True or False (or 'true'/'false'), "
+                     f"not {text!r}.")
+
+
 def _positive_int(value, where):
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
@@ -92,9 +103,10 @@ def resolve(config, cors=_UNSET, cors_credentials=_UNSET, path=_UNSET,
     if isinstance(cors_value, str) and "," in cors_value:
         cors_value = parse_origins_env(cors_value)
 
-    credentials, _ = _pick("cors_credentials", cors_credentials, config, None)
+    credentials, cred_where = _pick("cors_credentials", cors_credentials,
+                                    config, None)
     if isinstance(credentials, str):
-        credentials = credentials.strip().lower() in ("1", "true", "yes", "on")
+        credentials = _flag(credentials, cred_where)
     policy = build_policy(cors_value, credentials=credentials,
                           setting=cors_where)
 

@@ -1,0 +1,206 @@
+"""The extension's Flask side: factory apps, config, handed-in servers, and
+handlers running with the handshake's request and session."""
+
+import json
+
+import flask
+import pytest
+import socketio
+from flask import Flask
+
+from rtcio_flask import RTCIO, RtcioEvents
+from tests.flask_client.polling import acao, handshake, open_session
+
+A = "https://a.example.com"
+
+
+def poll_until(client, eio_sid, predicate, tries=20):
+    url = f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}"
+    seen = ""
+    for _ in range(tries):
+        seen += client.get(url).data.decode()
+        if predicate(seen):
+            return seen
+    raise AssertionError(f"never saw it: {seen!r}")
+
+
+def emit(client, eio_sid, event, data, ack_id=1):
+    url = f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}"
+    packet = f"42{ack_id}" + json.dumps([event, data])
+    assert client.post(url, data=packet).status_code == 200
+
+
+def test_factory_style_serves_two_apps_with_separate_servers():
+    rtcio = RTCIO(cors=A)
+    apps = []
+    for name in ("one", "two"):
+        app = Flask(name)
+        rtcio.init_app(app)
+        apps.append(app)
+    one, two = (app.extensions["rtcio"] for app in apps)
+    assert one.server is not two.server
+    with apps[1].app_context():
+        assert rtcio.server is two.server
+    with pytest.raises(RuntimeError, match="app context"):
+        rtcio.server
+    for app in apps:
+        assert acao(handshake(app.test_client(), A)) == [A]
+
+
+def test_handlers_added_after_init_reach_every_app():
+    rtcio = RTCIO(cors="*")
+    app = Flask(__name__)
+    rtcio.init_app(app)
+
+    @rtcio.on("late")
+    def late(sid, data):
+        return {"echo": data}
+
+    client = app.test_client()
+    eio_sid, _ = open_session(client)
+    emit(client, eio_sid, "late", "hi")
+    assert '{"echo":"hi"}' in poll_until(client, eio_sid,
+                                          lambda s: "echo" in s)
+
+
+def test_handlers_see_the_handshake_request_and_session():
+    app = Flask(__name__)
+    app.secret_key = "s"
+    rtcio = RTCIO(app, cors="*")
+
+    @app.get("/login")
+    def login():
+        flask.session["user"] = "alice"
+        return "ok"
+
+    @rtcio.on("whoami")
+    def whoami(sid, data):
+        return {"user": flask.session.get("user"), "sid": flask.request.sid,
+                "ua": flask.request.headers.get("User-Agent"),
+                "sid_matches": flask.request.sid == sid}
+
+    client = app.test_client()
+    client.get("/login")  # the test client keeps the session cookie
+    eio_sid, reply = open_session(client)
+    emit(client, eio_sid, "whoami", None)
+    seen = poll_until(client, eio_sid, lambda s: "alice" in s or "null" in s)
+    assert '"user":"alice"' in seen
+    assert '"sid_matches":true' in seen
+
+
+def test_connect_handler_can_refuse_with_a_message():
+    app = Flask(__name__)
+    rtcio = RTCIO(app, cors="*")
+
+    @rtcio.on("connect")
+    def connect(sid, environ, auth):
+        if not auth or auth.get("token") != "good":
+            raise socketio.exceptions.ConnectionRefusedError("bad token")
+
+    _, reply = open_session(app.test_client(), auth={"token": "nope"})
+    assert reply.startswith("44") and "bad token" in reply
+    _, reply = open_session(app.test_client(), auth={"token": "good"})
+    assert reply.startswith("40{")
+
+
+def test_server_options_pass_through_to_python_socketio():
+    app = Flask(__name__)
+    RTCIO(app, cors="*", ping_timeout=7, ping_interval=11)
+    resp = handshake(app.test_client(), A)
+    hello = json.loads(resp.data[1:])
+    assert hello["pingTimeout"] == 7000 and hello["pingInterval"] == 11000
+
+
+@pytest.mark.parametrize("option", ["cors_allowed_origins", "socketio_path"])
+def test_options_owned_by_rtcio_are_refused(option):
+    with pytest.raises(ValueError, match="RTCIO"):
+        RTCIO(Flask(__name__), **{option: "*"})
+
+
+def test_cors_credentials_argument():
+    app = Flask(__name__)
+    RTCIO(app, cors=[A], cors_credentials=True)
+    resp = handshake(app.test_client(), A)
+    assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+    with pytest.raises(ValueError, match="True or False"):
+        RTCIO(Flask(__name__), cors=[A], cors_credentials="*")
+
+
+def test_double_init_is_refused():
+    app = Flask(__name__)
+    rtcio = RTCIO(app)
+    with pytest.raises(RuntimeError, match="already initialised"):
+        rtcio.init_app(app)
+
+
+def test_handed_in_server_keeps_its_handlers_and_cors():
+    app = Flask(__name__)
+    sio = socketio.Server(async_mode="threading", cors_allowed_origins=[A])
+    app.wsgi_app = socketio.WSGIApp(sio, app.wsgi_app)
+    seen = []
+
+    @sio.on("connect")
+    def own_connect(sid, environ):
+        seen.append("own")
+
+    rtcio = RTCIO(app, server=sio)
+    assert rtcio.server is sio
+
+    @rtcio.on("connect")
+    def rtcio_connect(sid, environ, auth):
+        seen.append("rtcio")
+
+    client = app.test_client()
+    resp = handshake(client, A)
+    assert acao(resp) == [A]  # engineio's own CORS, one header
+    assert handshake(client, "https://other.test").status_code == 400
+    open_session(client, A)
+    assert sorted(seen) == ["own", "rtcio"]
+
+
+def test_handed_in_server_with_cors_given_is_taken_over():
+    app = Flask(__name__)
+    sio = socketio.Server(async_mode="threading",
+                          cors_allowed_origins="https://old.test")
+    RTCIO(app, server=sio, cors=A)
+    client = app.test_client()
+    assert acao(handshake(client, A)) == [A]
+    assert handshake(client, "https://old.test").status_code == 400
+
+
+def test_flask_socketio_object_can_be_handed_in():
+    flask_socketio = pytest.importorskip("flask_socketio")
+    app = Flask(__name__)
+    fsio = flask_socketio.SocketIO(app, async_mode="threading")
+    rtcio = RTCIO(app, server=fsio, cors=A)
+    assert rtcio.server is fsio.server
+    assert RtcioEvents.MESSAGE in fsio.server.handlers["/"]
+    assert acao(handshake(app.test_client(), A)) == [A]
+
+
+def test_second_server_on_the_same_path_is_refused():
+    app = Flask(__name__)
+    sio = socketio.Server(async_mode="threading")
+    app.wsgi_app = socketio.WSGIApp(sio, app.wsgi_app)
+    with pytest.raises(ValueError, match="server="):
+        RTCIO(app)
+
+
+def test_protocol_on_another_namespace():
+    app = Flask(__name__)
+    RTCIO(app, cors="*", protocol_namespaces=["/", "/calls"])
+    state = app.extensions["rtcio"]
+    assert set(state.protocols) == {"/", "/calls"}
+    _, reply = open_session(app.test_client(), namespace="/calls")
+    assert reply.startswith("40/calls,{")
+
+
+def test_app_routes_are_untouched():
+    app = Flask(__name__)
+
+    @app.get("/hello")
+    def hello():
+        return "world"
+
+    RTCIO(app, cors="*")
+    assert app.test_client().get("/hello").data == b"world"
