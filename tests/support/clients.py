@@ -10,8 +10,9 @@ import socketio
 class Recorder:
     """A ``socketio.Client`` that keeps every event it receives."""
 
-    def __init__(self, events=(), namespace="/"):
-        self.client = socketio.Client(reconnection=False)
+    def __init__(self, events=(), namespace="/", **client_options):
+        client_options.setdefault("reconnection", False)
+        self.client = socketio.Client(**client_options)
         self.namespace = namespace
         self.received = []
         self._cond = threading.Condition()
