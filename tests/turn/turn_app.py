@@ -37,3 +37,16 @@ def create_login_app():
         ttl=600,
         user_id=lambda sid: flask.session.get("user")))
     return app
+
+
+def create_own_handler_app():
+    """No TURN configured, but the app answers ask-ice itself."""
+    app = flask.Flask("turn-own")
+    rtcio = RTCIO(app)
+
+    @rtcio.on("ask-ice")
+    def ask_ice(sid, data=None):
+        return {"iceServers": [{"urls": ["stun:app.example:3478"]}],
+                "from": "app"}
+
+    return app
