@@ -49,7 +49,7 @@ class Coturn(LiveServer):
             "--log-file=stdout", "--simple-log",
             f"--pidfile={self.workdir}/turnserver.pid",
             f"--userdb={self.workdir}/turndb",
-            "--relay-threads=1",
+            "--relay-threads=1", "--verbose",
         ], port=port)
 
     @property
