@@ -1,0 +1,327 @@
+// The demo page: socket.io-client for signaling, the browser's own
+// RTCPeerConnection for the peer-to-peer part, speaking the rtc.io envelope
+// (#rtcio:message {source, target, data}) so any rtc.io client could join
+// the same room. Query options: ?name=&room=&autojoin=1&nologin=1
+// &transports=websocket|polling&server=<signaling URL>.
+(function () {
+  "use strict";
+
+  var EV = {
+    MESSAGE: "#rtcio:message",
+    INIT_OFFER: "#rtcio:init-offer",
+    PEER_LEFT: "#rtcio:peer-left",
+  };
+  // Names a peer may not send over the control channel (PROTOCOL.md).
+  var LOCAL_ONLY = ["peer-connect", "peer-disconnect", "track-added", "track-removed"];
+  var MAX_CTRL_BYTES = 1024 * 1024;
+
+  var params = new URLSearchParams(location.search);
+  var config = window.RTCIO_DEMO_CONFIG || {};
+  var serverUrl = (params.get("server") || config.signalingUrl || "http://127.0.0.1:3001").replace(/\/$/, "");
+  var transports = params.get("transports") ? params.get("transports").split(",") : undefined;
+
+  // Everything the page knows, on window for curious people and for tests.
+  var demo = window.demo = {
+    serverUrl: serverUrl,
+    socket: null,
+    me: null,
+    user: null,
+    room: null,
+    transport: null,
+    transportsUsed: [],  // every Engine.IO transport this page has used
+    connectError: null,
+    joined: false,
+    peers: {},          // id -> {id, name, pc, ctrl, polite, open}
+    chat: [],           // {from, text, at}
+    peerLeftAt: {},     // id -> Date.now() when #rtcio:peer-left arrived
+    goneAt: {},         // id -> Date.now() when the peer left the list
+    log: [],
+  };
+
+  var $ = function (id) { return document.getElementById(id); };
+
+  function logLine(text) {
+    var line = new Date().toISOString().slice(11, 23) + " " + text;
+    demo.log.push(line);
+    var li = document.createElement("li");
+    li.textContent = line;
+    $("log").appendChild(li);
+  }
+
+  function setStatus(text, kind) {
+    var el = $("status");
+    el.textContent = text;
+    el.className = "status" + (kind ? " " + kind : "");
+  }
+
+  // -- presence -----------------------------------------------------------
+
+  function render() {
+    var list = $("members");
+    list.textContent = "";
+    if (demo.me) {
+      var self = document.createElement("li");
+      self.dataset.peerId = demo.me;
+      self.textContent = (demo.user || "(not logged in)");
+      var you = document.createElement("span");
+      you.className = "badge you";
+      you.textContent = "you";
+      self.appendChild(you);
+      list.appendChild(self);
+    }
+    Object.keys(demo.peers).forEach(function (id) {
+      var peer = demo.peers[id];
+      var li = document.createElement("li");
+      li.dataset.peerId = id;
+      li.className = "peer" + (peer.open ? " p2p" : "");
+      li.textContent = peer.name || id;
+      var badge = document.createElement("span");
+      badge.className = "badge" + (peer.open ? " p2p" : "");
+      badge.textContent = peer.open ? "peer-to-peer" : (peer.pc ? peer.pc.connectionState : "in room");
+      li.appendChild(badge);
+      list.appendChild(li);
+    });
+    var anyOpen = Object.keys(demo.peers).some(function (id) { return demo.peers[id].open; });
+    $("chat-input").disabled = !anyOpen;
+    $("chat-send").disabled = !anyOpen;
+  }
+
+  function peerFor(id, polite) {
+    var peer = demo.peers[id];
+    if (!peer) {
+      peer = demo.peers[id] = { id: id, name: null, pc: null, ctrl: null, open: false, queue: Promise.resolve() };
+    }
+    if (!peer.pc) startPeerConnection(peer, polite);
+    return peer;
+  }
+
+  function removePeer(id, why) {
+    var peer = demo.peers[id];
+    if (!peer) return;
+    delete demo.peers[id];
+    demo.goneAt[id] = Date.now();
+    if (peer.pc) peer.pc.close();
+    logLine((peer.name || id) + " left (" + why + ")");
+    render();
+  }
+
+  // -- WebRTC -------------------------------------------------------------
+
+  function signal(target, data) {
+    demo.socket.emit(EV.MESSAGE, { source: demo.me, target: target, data: data });
+  }
+
+  function startPeerConnection(peer, polite) {
+    var pc = new RTCPeerConnection({ iceServers: config.iceServers || [] });
+    peer.pc = pc;
+    peer.polite = polite;
+    peer.pending = [];
+    // The rtc.io control channel: negotiated on both sides, id 0.
+    var ctrl = pc.createDataChannel("rtcio:ctrl", { negotiated: true, id: 0, ordered: true });
+    peer.ctrl = ctrl;
+    ctrl.onopen = function () {
+      peer.open = true;
+      logLine("peer-connect " + (peer.name || peer.id));
+      render();
+    };
+    ctrl.onclose = function () {
+      peer.open = false;
+      render();
+    };
+    ctrl.onmessage = function (event) { onControlMessage(peer, event.data); };
+    pc.onicecandidate = function (event) {
+      var c = event.candidate;
+      signal(peer.id, { candidate: c ? c.toJSON() : { candidate: "", sdpMid: "0", sdpMLineIndex: 0 } });
+    };
+    pc.onconnectionstatechange = function () { render(); };
+  }
+
+  function onControlMessage(peer, raw) {
+    if (typeof raw !== "string" || raw.length > MAX_CTRL_BYTES) return;
+    var msg;
+    try { msg = JSON.parse(raw); } catch (e) { return; }
+    if (!msg || typeof msg.e !== "string" || !Array.isArray(msg.d)) return;
+    if (msg.e.indexOf("#rtcio:") === 0 || LOCAL_ONLY.indexOf(msg.e) >= 0) return;
+    if (msg.e === "chat") addChat(peer.name || peer.id, String(msg.d[0]));
+  }
+
+  function handleSignal(peer, data) {
+    var pc = peer.pc;
+    if (data && data.description) {
+      var description = data.description;
+      // Perfect negotiation: the newcomer (impolite) ignores a colliding offer.
+      var collision = description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
+      if (collision && !peer.polite) return Promise.resolve();
+      return pc.setRemoteDescription(description).then(function () {
+        var pending = peer.pending.splice(0);
+        return Promise.all(pending.map(function (c) { return addCandidate(pc, c); }));
+      }).then(function () {
+        if (description.type !== "offer") return;
+        return pc.setLocalDescription().then(function () {
+          signal(peer.id, { description: pc.localDescription.toJSON() });
+        });
+      });
+    }
+    if (data && data.candidate) {
+      if (!pc.remoteDescription) { peer.pending.push(data.candidate); return Promise.resolve(); }
+      return addCandidate(pc, data.candidate);
+    }
+    return Promise.resolve();  // {mid} / {mid, events}: no streams in this demo
+  }
+
+  function addCandidate(pc, candidate) {
+    return pc.addIceCandidate(candidate).catch(function (err) {
+      if (candidate.candidate) logLine("addIceCandidate failed: " + err.message);
+    });
+  }
+
+  function makeOffer(peer) {
+    peer.makingOffer = true;
+    return peer.pc.setLocalDescription().then(function () {
+      signal(peer.id, { description: peer.pc.localDescription.toJSON() });
+    }).finally(function () { peer.makingOffer = false; });
+  }
+
+  // -- chat ---------------------------------------------------------------
+
+  function addChat(from, text) {
+    demo.chat.push({ from: from, text: text, at: Date.now() });
+    var li = document.createElement("li");
+    var who = document.createElement("b");
+    who.textContent = from + ": ";
+    li.appendChild(who);
+    li.appendChild(document.createTextNode(text));
+    $("chat-log").appendChild(li);
+  }
+
+  demo.sendChat = function (text) {
+    var payload = JSON.stringify({ e: "chat", d: [text] });
+    var sent = 0;
+    Object.keys(demo.peers).forEach(function (id) {
+      var ctrl = demo.peers[id].ctrl;
+      if (ctrl && ctrl.readyState === "open") { ctrl.send(payload); sent++; }
+    });
+    if (sent) addChat("you", text);
+    return sent;
+  };
+
+  // -- signaling ----------------------------------------------------------
+
+  function login(name) {
+    // The login goes to the signaling server's own origin, so the session
+    // cookie it sets belongs to that origin and rides on the handshake.
+    return fetch(serverUrl + "/login", {
+      method: "POST",
+      credentials: "include",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: name }),
+    }).then(function (response) {
+      if (!response.ok) throw new Error("login failed: HTTP " + response.status);
+      return response.json();
+    }).then(function (body) { return body.user; });
+  }
+
+  function noteTransport(name) {
+    if (demo.transportsUsed.indexOf(name) < 0) demo.transportsUsed.push(name);
+  }
+
+  function connect(name, room) {
+    demo.room = room;
+    $("room-name").textContent = "(" + room + ")";
+    var options = { withCredentials: true, closeOnBeforeunload: true };
+    if (transports) options.transports = transports;
+    var socket = demo.socket = io(serverUrl, options);
+    setStatus("Connecting to " + serverUrl + " ...");
+
+    socket.on("connect", function () {
+      demo.me = socket.id;
+      demo.connectError = null;
+      demo.transport = socket.io.engine.transport.name;
+      noteTransport(demo.transport);
+      socket.io.engine.on("upgrade", function (t) {
+        demo.transport = t.name;
+        noteTransport(t.name);
+        logLine("transport upgraded to " + t.name);
+      });
+      logLine("connected as " + socket.id + " over " + demo.transport);
+      socket.emit("whoami", null, function (info) {
+        demo.user = info && info.user;
+        setStatus("Signed in as " + demo.user + " (socket " + socket.id + "), room " + room + ".", "ok");
+        render();
+      });
+      socket.emit("join-room", { roomId: room, name: name });
+    });
+    socket.on("connect_error", function (err) {
+      demo.connectError = err.message;
+      logLine("connect_error: " + err.message);
+      setStatus("connect_error: " + err.message, "error");
+    });
+    socket.on("disconnect", function (reason) {
+      logLine("disconnected: " + reason);
+      setStatus("Disconnected (" + reason + ").", "error");
+      Object.keys(demo.peers).forEach(function (id) { removePeer(id, "we disconnected"); });
+      demo.joined = false;
+    });
+    socket.on("join-ok", function () { demo.joined = true; logLine("join-ok " + room); render(); });
+    socket.on("join-error", function (e) {
+      logLine("join-error " + JSON.stringify(e));
+      setStatus("Could not join: " + (e && e.reason), "error");
+    });
+    socket.on("user-connected", function (m) {
+      if (!m || m.id === demo.me) return;
+      var peer = demo.peers[m.id] || (demo.peers[m.id] = { id: m.id, pc: null, open: false, queue: Promise.resolve() });
+      peer.name = m.name;
+      logLine("user-connected " + m.name + " " + m.id);
+      render();
+    });
+    socket.on("user-disconnected", function (m) { if (m) removePeer(m.id, "user-disconnected"); });
+    socket.on(EV.PEER_LEFT, function (m) {
+      if (!m) return;
+      demo.peerLeftAt[m.id] = Date.now();
+      // A hint: the peer's socket went away. The demo trusts it at once.
+      removePeer(m.id, "#rtcio:peer-left");
+    });
+    // We were here first: we are polite and make the offer.
+    socket.on(EV.INIT_OFFER, function (m) {
+      if (!m || !m.source) return;
+      var peer = peerFor(m.source, true);
+      peer.queue = peer.queue.then(function () { return makeOffer(peer); })
+        .catch(function (err) { logLine("offer failed: " + err.message); });
+    });
+    socket.on(EV.MESSAGE, function (envelope) {
+      if (!envelope || !envelope.source) return;
+      var peer = peerFor(envelope.source, false);
+      peer.queue = peer.queue.then(function () { return handleSignal(peer, envelope.data); })
+        .catch(function (err) { logLine("signal failed: " + err.message); });
+    });
+  }
+
+  function start(withLogin) {
+    var name = $("name").value.trim();
+    var room = $("room").value.trim();
+    if (!name || !room || demo.socket) return;
+    $("join").disabled = $("join-anon").disabled = true;
+    var ready = withLogin ? login(name) : Promise.resolve(null);
+    ready.then(function () { connect(name, room); }, function (err) {
+      demo.connectError = err.message;
+      setStatus(err.message + " (is " + location.origin + " in ALLOWED_ORIGINS?)", "error");
+      $("join").disabled = $("join-anon").disabled = false;
+    });
+  }
+
+  // -- wiring -------------------------------------------------------------
+
+  $("page-origin").textContent = location.origin;
+  $("server-url").textContent = serverUrl;
+  if (params.get("name")) $("name").value = params.get("name");
+  if (params.get("room")) $("room").value = params.get("room");
+  $("join-form").addEventListener("submit", function (e) { e.preventDefault(); start(true); });
+  $("join-anon").addEventListener("click", function () { start(false); });
+  $("chat-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = $("chat-input").value.trim();
+    if (text && demo.sendChat(text)) $("chat-input").value = "";
+  });
+  if (typeof io !== "function") setStatus("socket.io-client did not load: run `npm ci` in the repository root.", "error");
+  else if (params.get("autojoin")) start(!params.get("nologin"));
+})();

@@ -1,0 +1,193 @@
+"""Headless Chromium (Debian's /usr/bin/chromium, driven by Playwright; never
+``playwright install``) against the example app, with the demo page on one
+origin and the signaling server on another.
+
+Every page's console is recorded, and after every test no message may report
+a doubled ``Access-Control-Allow-Origin`` header.
+"""
+
+import base64
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.support.servers import ROOT, LiveServer, free_port, wait_for_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--disable-quic",
+]
+EXAMPLE = ROOT / "examples" / "flask_app"
+OUTPUT = ROOT / "test-output"
+CLIENT_JS = ROOT / "node_modules" / "socket.io-client" / "dist" / \
+    "socket.io.min.js"
+
+# How long to wait for things that take well under a second here; generous
+# because the machine is shared (these are timeouts, not thresholds).
+WAIT_MS = 15_000
+
+
+class Example:
+    """The example app and its demo page, as two origins on 127.0.0.1."""
+
+    def __init__(self, signaling, page_port, extra=()):
+        self.signaling = signaling
+        self.page_port = page_port
+        self._extra = list(extra)
+
+    @property
+    def server_url(self):
+        return self.signaling.url
+
+    @property
+    def page_origin(self):
+        return f"http://127.0.0.1:{self.page_port}"
+
+    def page_url(self, host="127.0.0.1", **query):
+        qs = "&".join(f"{k}={v}" for k, v in query.items())
+        return f"http://{host}:{self.page_port}/?{qs}"
+
+    def log(self):
+        return self.signaling.log()
+
+    def stop(self):
+        for server in [self.signaling] + self._extra:
+            server.stop()
+
+
+def start_dev_example():
+    """``python examples/flask_app/app.py``: signaling and page in one
+    process, as the README's quickstart runs it."""
+    port, page_port = free_port(), free_port()
+    server = LiveServer(
+        [sys.executable, str(EXAMPLE / "app.py")], port=port,
+        env={"PORT": str(port), "PAGE_PORT": str(page_port),
+             "ALLOWED_ORIGINS": f"http://127.0.0.1:{page_port}"})
+    server.start()
+    try:
+        wait_for_port(page_port, 20, server.proc, server.log_file.name)
+    except Exception:
+        server.stop()
+        raise
+    return Example(server, page_port)
+
+
+def start_gunicorn_example():
+    """``gunicorn -k eventlet`` for the signaling app, and ``page.py`` as
+    the front end's own site."""
+    port, page_port = free_port(), free_port()
+    server = LiveServer(
+        [sys.executable, "-m", "gunicorn", "-k", "eventlet", "-w", "1",
+         "--chdir", str(EXAMPLE), "-b", "127.0.0.1:{port}", "app:app"],
+        port=port, env={"ALLOWED_ORIGINS": f"http://127.0.0.1:{page_port}"})
+    page = LiveServer(
+        [sys.executable, str(EXAMPLE / "page.py")], port=page_port,
+        env={"PAGE_PORT": str(page_port), "SIGNALING_URL": server.url})
+    server.start()
+    try:
+        page.start()
+    except Exception:
+        server.stop()
+        raise
+    return Example(server, page_port, extra=[page])
+
+
+@pytest.fixture(scope="session")
+def browser():
+    assert Path(CHROMIUM).exists(), (
+        f"{CHROMIUM} is missing: bash scripts/test.sh installs Debian's "
+        f"chromium package")
+    assert CLIENT_JS.exists(), (
+        "socket.io-client is missing: run `npm ci` in the repository root "
+        "(bash scripts/test.sh does)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
+                                              args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def dev_example():
+    example = start_dev_example()
+    try:
+        yield example
+    finally:
+        example.stop()
+
+
+@pytest.fixture(scope="module")
+def gunicorn_example():
+    example = start_gunicorn_example()
+    try:
+        yield example
+    finally:
+        example.stop()
+
+
+class Tabs:
+    """Browser tabs for one test, each in its own context (own cookies, as
+    two people on two machines), with every console message recorded."""
+
+    def __init__(self, browser):
+        self.browser = browser
+        self.contexts = []
+        self.console = []   # (tab label, type, text)
+
+    def open(self, url, label):
+        context = self.browser.new_context(viewport={"width": 900,
+                                                     "height": 620})
+        context.set_default_timeout(WAIT_MS)
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda msg: self.console.append(
+            (label, msg.type, msg.text)))
+        page.on("pageerror", lambda err: self.console.append(
+            (label, "pageerror", str(err))))
+        page.goto(url)
+        return page
+
+    def messages(self, needle):
+        return [m for m in self.console if needle.lower() in m[2].lower()]
+
+    def close(self):
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def tabs(browser):
+    tabs = Tabs(browser)
+    try:
+        yield tabs
+        doubled = (tabs.messages("multiple values")
+                   + tabs.messages("contains multiple"))
+        assert not doubled, f"doubled CORS header reported: {doubled}"
+    finally:
+        tabs.close()
+
+
+def side_by_side(browser, images, path):
+    """Save PNG screenshots next to each other as one PNG (no imaging
+    library needed: the browser lays them out)."""
+    tags = "".join(
+        f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        for png in images)
+    page = browser.new_page(viewport={"width": 900 * len(images) + 10 *
+                                      (len(images) - 1), "height": 620})
+    try:
+        page.set_content(
+            '<body style="margin:0;display:flex;gap:10px;background:#888">'
+            + tags + "</body>")
+        page.wait_for_function(
+            "[...document.images].every(i => i.complete)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(path))
+    finally:
+        page.close()
