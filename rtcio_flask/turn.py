@@ -86,7 +86,7 @@ def _url_list(value, schemes, what, where):
     if value is None:
         return ()
     if isinstance(value, str):
-        value = [part for part in value.split(",")]
+        value = value.split(",")
     try:
         items = list(value)
     except TypeError:
