@@ -267,6 +267,7 @@ class RtcPeer:
         self._incoming = asyncio.Queue()
         self._event_arrived = asyncio.Condition()
         self._worker = None
+        self._offers = set()  # init-offer tasks, kept so none is lost
         self.sio.on(MESSAGE, self._on_envelope)
         self.sio.on("*", self._on_other_event)
 
@@ -298,7 +299,15 @@ class RtcPeer:
             self._event_arrived.notify_all()
         if event == INIT_OFFER and isinstance(args[0], dict):
             # Existing member: we are polite and make the offer.
-            asyncio.create_task(self.offer_to(args[0]["source"]))
+            task = asyncio.create_task(self.offer_to(args[0]["source"]))
+            self._offers.add(task)
+            task.add_done_callback(self._offer_done)
+
+    def _offer_done(self, task):
+        self._offers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s: offer after init-offer failed: %r", self.name,
+                         task.exception())
 
     async def wait_event(self, name, timeout=10.0, where=lambda p: True):
         """The payload of the first ``name`` event matching ``where``."""
@@ -335,9 +344,14 @@ class RtcPeer:
         try:
             await _set_local_description(link.pc)
             await self._send_description(link)
+        except Exception:
+            if self.links.get(remote) is link:
+                raise
+            # We gave way to the remote's offer meanwhile and closed this
+            # connection: nothing is lost.
         finally:
             link.making_offer = False
-        return link
+        return self.links[remote]
 
     async def _send_description(self, link):
         local = link.pc.localDescription
@@ -465,6 +479,8 @@ class RtcPeer:
 
     async def close(self, timeout=10.0):
         """Close every connection, then the socket."""
+        for task in list(self._offers):
+            task.cancel()
         for link in list(self.links.values()):
             await asyncio.wait_for(link.close(), timeout)
         if self._worker is not None:
