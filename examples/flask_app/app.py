@@ -152,7 +152,7 @@ def main():
     if page_port:
         from page import create_page_app  # the demo page's own small site
 
-        page_app = create_page_app(signaling_url=signaling_url)
+        page_app = create_page_app(signaling_port=port)
         page_listener = eventlet.listen((host, page_port))
         eventlet.spawn(eventlet.wsgi.server, page_listener, page_app,
                        log_output=False)

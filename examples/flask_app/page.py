@@ -7,8 +7,11 @@ the page where the signaling server is through ``/config.js``.
 
     python examples/flask_app/page.py     # http://127.0.0.1:8000
 
-Environment: ``PAGE_PORT`` (8000), ``HOST`` (127.0.0.1), ``SIGNALING_URL``
-(http://127.0.0.1:3001).
+Environment: ``PAGE_PORT`` (8000), ``HOST`` (127.0.0.1), and where the
+signaling server is: ``SIGNALING_URL`` (a full URL), or else
+``SIGNALING_PORT`` (3001) on the same host name the page was opened with, so
+a page opened as ``localhost`` talks to ``localhost`` and one opened as
+``127.0.0.1`` to ``127.0.0.1``: the login cookie then stays same-site.
 """
 
 import json
@@ -24,9 +27,13 @@ CLIENT_DIST = Path(os.environ.get(
     HERE.parents[1] / "node_modules" / "socket.io-client" / "dist"))
 
 
-def create_page_app(signaling_url=None):
-    signaling_url = (signaling_url or os.environ.get("SIGNALING_URL")
-                     or "http://127.0.0.1:3001").rstrip("/")
+def create_page_app(signaling_url=None, signaling_port=None):
+    signaling_url = signaling_url or os.environ.get("SIGNALING_URL")
+    if signaling_url:
+        page_config = {"signalingUrl": signaling_url.rstrip("/")}
+    else:
+        page_config = {"signalingPort": int(
+            signaling_port or os.environ.get("SIGNALING_PORT") or 3001)}
     page = flask.Flask("demo_page", static_folder=str(STATIC),
                        static_url_path="/static")
 
@@ -37,7 +44,7 @@ def create_page_app(signaling_url=None):
     @page.get("/config.js")
     def config():
         body = ("window.RTCIO_DEMO_CONFIG = "
-                + json.dumps({"signalingUrl": signaling_url}) + ";\n")
+                + json.dumps(page_config) + ";\n")
         return flask.Response(body, mimetype="text/javascript",
                               headers={"Cache-Control": "no-store"})
 

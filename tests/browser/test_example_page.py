@@ -112,18 +112,20 @@ def test_a_page_without_the_login_cookie_is_refused_visibly(
 def test_a_page_from_an_origin_not_allowed_cannot_connect(
         tabs, dev_example):
     # localhost:<page port> is another origin than the allowed
-    # 127.0.0.1:<page port>; the page is the same.
+    # 127.0.0.1:<page port>; the page is the same, and it signals to the
+    # same server under the same host name (localhost:<server port>).
     evil_origin = f"http://localhost:{dev_example.page_port}"
+    server = f"http://localhost:{dev_example.signaling.port}"
     page = open_tab(tabs, dev_example, "eve", "cors", host="localhost",
                     nologin=1)
-    assert page.evaluate("location.origin") == evil_origin
+    assert page.evaluate("[location.origin, demo.serverUrl]") == [
+        evil_origin, server]
 
     page.wait_for_function("demo.connectError !== null")
     assert page.evaluate("demo.me") is None
     expect(page.locator("#status")).to_have_class(re.compile(r"\berror\b"))
-    page.wait_for_function("true")  # let queued console events arrive
     blocked = [m for m in tabs.messages("blocked by CORS policy")
-               if evil_origin in m[2] and dev_example.server_url in m[2]]
+               if evil_origin in m[2] and server in m[2]]
     assert blocked, tabs.console
     assert any("No 'Access-Control-Allow-Origin' header" in m[2]
                for m in blocked), blocked
@@ -132,13 +134,21 @@ def test_a_page_from_an_origin_not_allowed_cannot_connect(
     assert (f"Origin '{evil_origin}' may not connect to the signaling "
             f"server") in dev_example.log()
 
-    # The login route (flask-cors) refuses that origin too.
-    page.fill("#name", "eve")
-    status = page.evaluate(
+    # The login route (flask-cors) refuses that origin too: fetch rejects.
+    outcome = page.evaluate(
         "fetch(demo.serverUrl + '/login', {method: 'POST', credentials: "
         "'include', headers: {'Content-Type': 'application/json'}, body: "
         "'{\"name\": \"eve\"}'}).then(() => 'allowed', e => e.name)")
-    assert status == "TypeError"
+    assert outcome == "TypeError"
+
+    # Websocket-only: no CORS wording, the handshake itself is refused.
+    ws_page = open_tab(tabs, dev_example, "eve-ws", "cors", host="localhost",
+                       nologin=1, transports="websocket")
+    ws_page.wait_for_function("demo.connectError !== null")
+    assert ws_page.evaluate("demo.me") is None
+    refused = [m for m in tabs.messages("WebSocket connection to")
+               if m[0] == "eve-ws" and server.replace("http", "ws") in m[2]]
+    assert refused and "failed" in refused[0][2], tabs.console
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])

@@ -17,7 +17,10 @@
 
   var params = new URLSearchParams(location.search);
   var config = window.RTCIO_DEMO_CONFIG || {};
-  var serverUrl = (params.get("server") || config.signalingUrl || "http://127.0.0.1:3001").replace(/\/$/, "");
+  // Same host name as the page, unless told otherwise: 127.0.0.1 and
+  // localhost are different sites, and the login cookie must stay same-site.
+  var serverUrl = (params.get("server") || config.signalingUrl ||
+    location.protocol + "//" + location.hostname + ":" + (config.signalingPort || 3001)).replace(/\/$/, "");
   var transports = params.get("transports") ? params.get("transports").split(",") : undefined;
 
   // Everything the page knows, on window for curious people and for tests.
