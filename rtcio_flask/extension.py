@@ -22,6 +22,8 @@ from .limits import install as install_limits, resolve_limits
 from .protocol import RtcioProtocol
 from . import ice as ice_mod
 from .turn import resolve_turn
+from .access import AccessHooks
+from .rooms import install_rooms
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -49,6 +51,8 @@ class AppState:
         self.protocols = {}
         #: TurnConfig for ask-ice, or None (see rtcio_flask.turn).
         self.turn = None
+        #: The built-in rooms (rtcio_flask.rooms.Rooms), or None when off.
+        self.rooms = None
 
     def __repr__(self):
         return (f"<rtcio AppState {self.app.name!r} "
@@ -67,7 +71,7 @@ def _mounted_socketio_apps(wsgi_app):
                                                              None)
 
 
-class RTCIO:
+class RTCIO(AccessHooks):
     """rtc.io signaling for a Flask app.
 
     ``cors`` takes the Node server's origin forms (see README); any other
@@ -95,6 +99,7 @@ class RTCIO:
         opts = dict(self._options)
         opts.update(options)
         turn = resolve_turn(opts.pop("turn", None), app.config)
+        rooms_option = opts.pop("rooms", None)
         state = self._build_state(app, opts)
         state.turn = turn
         app.extensions[EXTENSION_KEY] = state
@@ -105,6 +110,7 @@ class RTCIO:
             self._attach_protocol(state, namespace)
         for event, namespace, func in self._handlers:
             state.dispatcher.add_user(event, func, namespace)
+        state.rooms = install_rooms(state, rooms_option, self.join_hooks)
         return state
 
     def _build_state(self, app, opts):
@@ -249,6 +255,15 @@ class RTCIO:
     def emit(self, event, data=None, **kwargs):
         """Shortcut for ``rtcio.server.emit``."""
         return self.state_for().server.emit(event, data, **kwargs)
+
+    @property
+    def rooms(self):
+        """The built-in rooms' API (``rtcio.rooms.members(room_id)``...)."""
+        rooms = self.state_for().rooms
+        if rooms is None:
+            raise RuntimeError("the built-in rooms are off; turn them on "
+                               "with RTCIO(app, rooms=True).")
+        return rooms
 
     def protocol(self, namespace="/", app=None):
         """The RtcioProtocol attached to ``namespace``."""

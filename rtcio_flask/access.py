@@ -1,0 +1,89 @@
+"""Access control in Flask terms: who may connect, who may join which room.
+
+Both hooks run inside the Flask request context rebuilt from the socket's
+handshake (see :mod:`rtcio_flask.dispatch`), so ``flask.request`` (headers,
+cookies, query string), ``flask.session`` (an existing Flask login works when
+the browser connects with ``withCredentials``) and ``flask.request.sid`` are
+there, as in a view.
+
+A hook allows by returning None or True, and refuses by returning False or
+raising :class:`AccessDenied` with a message for the client.
+"""
+
+import logging
+
+from socketio import exceptions as sio_exceptions
+
+logger = logging.getLogger("rtcio_flask")
+
+
+class AccessDenied(Exception):
+    """Raised by a hook to refuse. ``message`` reaches the client (as
+    ``connect_error`` at connect; in ``join-error`` at join), ``reason`` is
+    the ``join-error`` reason code (default ``forbidden``)."""
+
+    def __init__(self, message="not allowed", reason="forbidden"):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+class AccessHooks:
+    """The hook decorators of :class:`rtcio_flask.RTCIO` (a mixin)."""
+
+    @property
+    def join_hooks(self):
+        hooks = self.__dict__.get("_join_hooks")
+        if hooks is None:
+            hooks = self.__dict__["_join_hooks"] = []
+        return hooks
+
+    def authorize(self, func):
+        """Decorate ``func(auth)``, called for every connecting socket with
+        the handshake's ``auth`` payload (None when the client sent none)::
+
+            @rtcio.authorize
+            def only_logged_in(auth):
+                if "user_id" not in flask.session:
+                    raise AccessDenied("log in first")
+
+        The browser gets ``connect_error`` with the message (``"not
+        authorized"`` when the hook returns False). Hooks run before the
+        app's own ``connect`` handlers registered after them.
+        """
+        def on_connect(sid, environ, auth=None):
+            try:
+                allowed = func(auth)
+            except AccessDenied as exc:
+                logger.info("rtcio: refused connection %s: %s", sid,
+                            exc.message)
+                raise sio_exceptions.ConnectionRefusedError(exc.message) \
+                    from None
+            if allowed is False:
+                logger.info("rtcio: refused connection %s: %s said no", sid,
+                            getattr(func, "__name__", func))
+                raise sio_exceptions.ConnectionRefusedError("not authorized")
+            return True
+
+        # (No __wrapped__: inspect.signature would follow it and the
+        # dispatcher would then call on_connect without auth.)
+        on_connect.hook = func
+        self.on("connect", on_connect)
+        return func
+
+    def authorize_join(self, func):
+        """Decorate ``func(room_id, name)``, called before a socket joins a
+        built-in room (``rooms=True``); ``flask.request.sid`` is the socket::
+
+            @rtcio.authorize_join
+            def members_only(room_id, name):
+                if room_id.startswith("staff-") and not flask.session.get("staff"):
+                    raise AccessDenied("staff only")
+                return flask.session.get("user_name")   # the shown name
+
+        Refusing sends ``join-error {reason: "forbidden", roomId, message}``.
+        Returning a string replaces the name the client asked for, so names
+        can come from the login instead of the client.
+        """
+        self.join_hooks.append(func)
+        return func

@@ -1,0 +1,195 @@
+"""The rules of the built-in rooms: their settings (:class:`RoomsConfig`)
+and the checks on what clients send (room ids, names, passwords).
+
+Pure Python, so every limit is unit-tested without a socket. Bad client
+input raises :class:`RoomInputError` with the ``join-error`` reason the
+client gets; a bad setting raises ValueError at start-up.
+"""
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field, fields
+
+RELAY_SCOPES = ("room", "any")
+
+
+class RoomInputError(ValueError):
+    """Input refused before it reaches the store; ``reason`` goes to the
+    client (``invalid-room`` for join-room / check-room)."""
+
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _default_server_id():
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RoomsConfig:
+    """Settings of the built-in rooms (``RTCIO(app, rooms=RoomsConfig(...))``).
+
+    Defaults are sized for WebRTC meshes, where every member connects to
+    every other: past a dozen or so members a mesh stops being usable.
+    """
+
+    #: A RoomStore; None: a MemoryRoomStore (one process).
+    store: object = None
+    #: Instead of ``store``: ``"memory://"`` or ``"redis://host:port/db"``.
+    store_url: str = None
+    #: Members per room; the next joiner gets ``error {code: "room-full"}``.
+    max_members: int = 50
+    #: Rooms one socket may be in at once.
+    max_rooms_per_socket: int = 10
+    max_room_id_length: int = 128
+    max_name_length: int = 64
+    max_password_length: int = 128
+    #: Largest ``chat-message`` payload forwarded, as compact JSON.
+    max_chat_bytes: int = 16 * 1024
+    #: ``"room"``: ``#rtcio:message`` only between sockets sharing a room;
+    #: ``"any"``: to any connected socket (the Node server's behaviour).
+    relay_scope: str = "room"
+    #: The socket.io namespace the room events are served on.
+    namespace: str = "/"
+    #: Names this process in the store (so a crashed one can be purged).
+    server_id: str = field(default_factory=_default_server_id)
+
+    def __post_init__(self):
+        for name in ("max_members", "max_rooms_per_socket",
+                     "max_room_id_length", "max_name_length",
+                     "max_password_length", "max_chat_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value.strip().isdigit():
+                value = int(value)
+                setattr(self, name, value)
+            if isinstance(value, bool) or not isinstance(value, int) or \
+                    value <= 0:
+                raise ValueError(f"RoomsConfig.{name} must be a positive "
+                                 f"whole number, not {value!r}.")
+        if self.relay_scope not in RELAY_SCOPES:
+            raise ValueError(f"RoomsConfig.relay_scope must be 'room' (only "
+                             f"between room mates, the safe default) or "
+                             f"'any', not {self.relay_scope!r}.")
+        if not isinstance(self.namespace, str) or \
+                not self.namespace.startswith("/"):
+            raise ValueError(f"RoomsConfig.namespace starts with '/', for "
+                             f"example '/'; got {self.namespace!r}.")
+        if self.store is not None and self.store_url is not None:
+            raise ValueError("RoomsConfig: give store= or store_url=, not "
+                             "both.")
+        if self.store_url is not None and (
+                not isinstance(self.store_url, str) or
+                self.store_url.split("://")[0] not in
+                ("memory", "redis", "rediss", "unix")):
+            raise ValueError(f"RoomsConfig.store_url must be 'memory://' or "
+                             f"a redis URL such as 'redis://127.0.0.1:6379/0',"
+                             f" not {self.store_url!r}.")
+        if not isinstance(self.server_id, str) or not self.server_id:
+            raise ValueError("RoomsConfig.server_id must be a non-empty "
+                             "string naming this process.")
+
+    def make_store(self):
+        """The store these settings ask for."""
+        if self.store is not None:
+            return self.store
+        if self.store_url is None or self.store_url.startswith("memory:"):
+            from .room_store import MemoryRoomStore
+            return MemoryRoomStore()
+        from .redis_room_store import RedisRoomStore
+        return RedisRoomStore(self.store_url)
+
+
+_FIELDS = tuple(f.name for f in fields(RoomsConfig))
+
+
+def resolve_rooms(value, config):
+    """RoomsConfig or None from ``RTCIO(rooms=...)`` and ``app.config``.
+
+    ``value`` (the argument) wins over ``app.config["RTCIO_ROOMS"]``. It may
+    be None/False (off), True (defaults), a dict of RoomsConfig fields or a
+    RoomsConfig. For True or a dict, ``app.config["RTCIO_ROOMS_<FIELD>"]``
+    keys (``RTCIO_ROOMS_MAX_MEMBERS``, ``RTCIO_ROOMS_STORE_URL``...) fill in
+    the fields the dict leaves out.
+    """
+    if value is None:
+        value = config.get("RTCIO_ROOMS")
+    if isinstance(value, str):
+        value = value.strip().lower() in ("1", "true", "yes", "on")
+    if value is None or value is False:
+        return None
+    if isinstance(value, RoomsConfig):
+        return value
+    if value is True:
+        value = {}
+    if not isinstance(value, dict):
+        raise ValueError(f"rooms= takes True, a dict of RoomsConfig fields or "
+                         f"a RoomsConfig, not {type(value).__name__}.")
+    unknown = sorted(set(value) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"rooms=: unknown settings {unknown}; known ones "
+                         f"are {list(_FIELDS)}.")
+    merged = {}
+    for name in _FIELDS:
+        key = "RTCIO_ROOMS_" + name.upper()
+        if key in config:
+            merged[name] = config[key]
+    merged.update(value)
+    return RoomsConfig(**merged)
+
+
+def _text(value, what, limit, *, allow_empty):
+    if not isinstance(value, str):
+        raise RoomInputError("invalid-room",
+                             f"{what} must be a string, not "
+                             f"{type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise RoomInputError("invalid-room", f"{what} is empty")
+    if len(value) > limit:
+        raise RoomInputError("invalid-room",
+                             f"{what} is longer than {limit} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise RoomInputError("invalid-room",
+                             f"{what} contains control characters")
+    return value
+
+
+def parse_room_id(data, cfg):
+    """The ``roomId`` of an event payload, checked."""
+    if not isinstance(data, dict):
+        raise RoomInputError("invalid-room",
+                             "payload must be an object with a roomId")
+    return _text(data.get("roomId"), "roomId", cfg.max_room_id_length,
+                 allow_empty=False)
+
+
+def parse_password(data, cfg):
+    """The optional ``password``: None when absent or empty."""
+    password = data.get("password")
+    if password is None or password == "":
+        return None
+    if not isinstance(password, str):
+        raise RoomInputError("invalid-room", "password must be a string")
+    if len(password) > cfg.max_password_length:
+        raise RoomInputError("invalid-room", f"password is longer than "
+                                             f"{cfg.max_password_length} "
+                                             f"characters")
+    return password
+
+
+def parse_join(data, cfg):
+    """``(room_id, name, password)`` from a ``join-room`` payload."""
+    room_id = parse_room_id(data, cfg)
+    name = data.get("name")
+    name = "" if name is None else _text(name, "name", cfg.max_name_length,
+                                         allow_empty=True)
+    return room_id, name, parse_password(data, cfg)
+
+
+def echo_room_id(data):
+    """The roomId to put in an error reply: the client's own, if it is a
+    string at all (truncated), else None."""
+    room_id = data.get("roomId") if isinstance(data, dict) else None
+    return room_id[:256] if isinstance(room_id, str) else None

@@ -1,0 +1,377 @@
+"""The built-in rooms (``RTCIO(app, rooms=True)``): the room server every
+rtc.io app otherwise re-writes (PROTOCOL.md, "Rooms"), wired to
+python-socketio.
+
+The decisions (caps, passwords, who is where) are the store's
+(:mod:`rtcio_flask.room_store`), taken atomically, so they hold across
+processes with the Redis store; this module turns events into store calls
+and fans the results out with python-socketio emits to rooms, which a
+message queue (``RedisManager``) carries to every process.
+
+Each room ``R`` is also the python-socketio room ``"room:" + R`` (see
+:func:`sio_room`), so the core's ``#rtcio:peer-left`` and an app's own
+``rtcio.server.emit(..., to=sio_room(R))`` reach its members. The prefix
+keeps a room id from ever naming another socket's private sid-room.
+
+Events served (``id`` is always the sender's real sid, stamped here)::
+
+    join-room {roomId, name?, password?}
+        -> join-error {reason, roomId, message}  invalid-room, forbidden,
+                                                 wrong-password, password-required
+        -> error {code: "room-full" | "too-many-rooms", roomId}
+        -> to the newcomer: user-connected {id, name, roomId} per member,
+           media-state {id, roomId, mic, cam} per member with cached state
+        -> to the others: user-connected {id, name, roomId},
+           #rtcio:init-offer {source}
+        -> join-ok {roomId}
+    leave-room {roomId}          -> user-disconnected {id, roomId} to the room
+    (disconnect)                 -> user-disconnected {id, roomId} per room
+    check-room {roomId, password?}
+        -> room-check-ok {roomId, passwordRequired} or join-error
+    media-state {roomId, mic, cam}  booleans; cached, forwarded with id
+    stopScreenShare {roomId}, chat-message {roomId, ...}  forwarded with id
+
+Refusals also answer the client's acknowledgement, if it asked for one,
+with ``{"ok": false, "error": <code>, "reason": <text>, "roomId": ...}``.
+"""
+
+import json
+import logging
+import threading
+
+from .envelope import EnvelopeError
+from .events import RtcioEvents
+from .room_policy import (RoomInputError, echo_room_id, parse_join,
+                          parse_password, parse_room_id, resolve_rooms)
+from .room_store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED,
+                         ROOM_FULL, TOO_MANY_ROOMS, WRONG_PASSWORD)
+
+logger = logging.getLogger("rtcio_flask")
+
+#: Prefix of the python-socketio room that mirrors a built-in room.
+SIO_ROOM_PREFIX = "room:"
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def sio_room(room_id):
+    """The python-socketio room name of built-in room ``room_id``."""
+    return SIO_ROOM_PREFIX + room_id
+
+
+def _refusal(code, message, room_id):
+    return {"ok": False, "error": code, "reason": message, "roomId": room_id}
+
+
+class Rooms:
+    """The built-in rooms of one app: event handlers, and the server-side API
+    reachable as ``rtcio.rooms``.
+
+    API (all of it goes through the store, so with the Redis store it covers
+    every process): :meth:`list`, :meth:`members`, :meth:`member`,
+    :meth:`rooms_of`, :meth:`kick`, :meth:`emit`, :meth:`purge_server`.
+    """
+
+    def __init__(self, server, dispatcher, config, join_hooks=()):
+        self.server = server
+        self.dispatcher = dispatcher
+        self.config = config
+        self.namespace = config.namespace
+        self.store = config.make_store()
+        self.join_hooks = join_hooks
+        # Joining the store and the python-socketio room is one step for
+        # this process's other threads (eventlet/gevent never switch
+        # between the two calls anyway).
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        return (f"<rtcio Rooms namespace={self.namespace!r} "
+                f"store={self.store!r}>")
+
+    def attach(self, protocol=None):
+        ns = self.namespace
+        add = self.dispatcher.add_builtin
+        add("join-room", self._on_join, ns)
+        add("leave-room", self._on_leave, ns)
+        add("check-room", self._on_check, ns)
+        add("media-state", self._on_media_state, ns)
+        add("stopScreenShare", self._forwarder("stopScreenShare"), ns)
+        add("chat-message", self._forwarder("chat-message"), ns)
+        add("disconnect", self._on_disconnect, ns)
+        if protocol is not None and self.config.relay_scope == "room":
+            protocol.relay_checks.append(self.relay_check)
+
+    # -- helpers ------------------------------------------------------------
+
+    def _emit(self, event, data, to, skip_sid=None):
+        self.server.emit(event, data, to=to, skip_sid=skip_sid,
+                         namespace=self.namespace)
+
+    def _join_error(self, sid, reason, room_id, message):
+        self._emit("join-error", {"reason": reason, "roomId": room_id,
+                                  "message": message}, sid)
+        return _refusal(reason, message, room_id)
+
+    def _run_join_hooks(self, sid, room_id, name):
+        """Name to use, or an AccessDenied-like refusal tuple."""
+        from .access import AccessDenied
+        if not self.join_hooks:
+            return name, None
+        with self.dispatcher.request_context(sid, self.namespace):
+            for hook in list(self.join_hooks):
+                try:
+                    verdict = hook(room_id, name)
+                except AccessDenied as exc:
+                    return name, (exc.reason, exc.message)
+                if verdict is False:
+                    return name, ("forbidden", "not allowed in this room")
+                if isinstance(verdict, str):
+                    name = verdict[:self.config.max_name_length]
+        return name, None
+
+    def _already_connected(self, sid, room_id, others):
+        """Members of ``others`` that already share another room with
+        ``sid``: they have a peer connection, so no second init-offer."""
+        other_rooms = [r for r in self.store.rooms_of(sid) if r != room_id]
+        if not other_rooms or not others:
+            return set()
+        candidates = {m.sid for m in others}
+        found = set()
+        for other in other_rooms:
+            found.update(m.sid for m in self.store.members(other)
+                         if m.sid in candidates)
+        return found
+
+    # -- events -------------------------------------------------------------
+
+    def _on_join(self, sid, data=None, *extra):
+        cfg = self.config
+        try:
+            room_id, name, password = parse_join(data, cfg)
+        except RoomInputError as exc:
+            return self._join_error(sid, exc.reason, echo_room_id(data),
+                                    exc.message)
+        name, refused = self._run_join_hooks(sid, room_id, name)
+        if refused is not None:
+            logger.info("rtcio: %s refused room %r: %s", sid, room_id,
+                        refused[1])
+            return self._join_error(sid, refused[0], room_id, refused[1])
+
+        with self._lock:
+            result = self.store.join(
+                room_id, sid, name, password=password,
+                max_members=cfg.max_members,
+                max_rooms=cfg.max_rooms_per_socket, server_id=cfg.server_id)
+            if result.ok:
+                self.server.enter_room(sid, sio_room(room_id),
+                                       namespace=self.namespace)
+
+        status = result.status
+        if status in (WRONG_PASSWORD, PASSWORD_REQUIRED):
+            message = ("the room password is wrong" if status ==
+                       WRONG_PASSWORD else "the room needs a password")
+            return self._join_error(sid, status, room_id, message)
+        if status in (ROOM_FULL, TOO_MANY_ROOMS):
+            message = (f"the room already has {cfg.max_members} members"
+                       if status == ROOM_FULL else
+                       f"a socket may be in at most "
+                       f"{cfg.max_rooms_per_socket} rooms")
+            self._emit("error", {"code": status, "roomId": room_id,
+                                 "message": message}, sid)
+            return _refusal(status, message, room_id)
+        if status == ALREADY_MEMBER:
+            # Idempotent: nobody hears about the socket a second time.
+            self._emit("join-ok", {"roomId": room_id}, sid)
+            return None
+        assert status == JOINED, status
+
+        others = result.others
+        for member in others:
+            self._emit("user-connected", {"id": member.sid,
+                                          "name": member.name,
+                                          "roomId": room_id}, sid)
+        for member in others:
+            if member.has_media_state:
+                self._emit("media-state", {"id": member.sid,
+                                           "roomId": room_id,
+                                           "mic": member.mic,
+                                           "cam": member.cam}, sid)
+        if others:
+            room = sio_room(room_id)
+            self._emit("user-connected", {"id": sid, "name": name,
+                                          "roomId": room_id}, room,
+                       skip_sid=sid)
+            skip = [sid, *self._already_connected(sid, room_id, others)]
+            self._emit(RtcioEvents.INIT_OFFER, {"source": sid}, room,
+                       skip_sid=skip)
+        self._emit("join-ok", {"roomId": room_id}, sid)
+        return None
+
+    def _on_leave(self, sid, data=None, *extra):
+        try:
+            room_id = parse_room_id(data, self.config)
+        except RoomInputError as exc:
+            return _refusal(exc.reason, exc.message, echo_room_id(data))
+        if not self._leave(room_id, sid):
+            return _refusal("not-in-room", "the socket is not in that room",
+                            room_id)
+        return None
+
+    def _leave(self, room_id, sid):
+        with self._lock:
+            member = self.store.leave(room_id, sid)
+            if member is None:
+                return None
+            self.server.leave_room(sid, sio_room(room_id),
+                                   namespace=self.namespace)
+        self._emit("user-disconnected", {"id": sid, "roomId": room_id},
+                   sio_room(room_id), skip_sid=sid)
+        return member
+
+    def _on_disconnect(self, sid, reason=None):
+        # Runs while python-socketio still knows the socket's rooms; the
+        # store is the authority, so this also covers rooms joined through
+        # another process's view of the state.
+        for room_id, _member in self.store.leave_all(sid):
+            self._emit("user-disconnected", {"id": sid, "roomId": room_id},
+                       sio_room(room_id), skip_sid=sid)
+
+    def _on_check(self, sid, data=None, *extra):
+        try:
+            room_id = parse_room_id(data, self.config)
+            password = parse_password(data, self.config)
+        except RoomInputError as exc:
+            return self._join_error(sid, exc.reason, echo_room_id(data),
+                                    exc.message)
+        check = self.store.check(room_id, password)
+        if check.password_ok is False:
+            return self._join_error(sid, WRONG_PASSWORD, room_id,
+                                    "the room password is wrong")
+        self._emit("room-check-ok", {"roomId": room_id,
+                                     "passwordRequired":
+                                         check.password_required}, sid)
+        return None
+
+    def _on_media_state(self, sid, data=None, *extra):
+        try:
+            room_id = parse_room_id(data, self.config)
+        except RoomInputError as exc:
+            return _refusal(exc.reason, exc.message, echo_room_id(data))
+        mic, cam = data.get("mic"), data.get("cam")
+        if not isinstance(mic, bool) or not isinstance(cam, bool):
+            return _refusal("invalid-media-state",
+                            "mic and cam must both be true or false",
+                            room_id)
+        if not self.store.set_media(room_id, sid, mic, cam):
+            return _refusal("not-in-room", "join the room first", room_id)
+        self._emit("media-state", {"id": sid, "roomId": room_id,
+                                   "mic": mic, "cam": cam},
+                   sio_room(room_id), skip_sid=sid)
+        return None
+
+    def _forwarder(self, event):
+        """A handler that forwards ``{roomId, ...}`` to the room's other
+        members, with ``id`` stamped, if the sender is a member."""
+        def forward(sid, data=None, *extra):
+            try:
+                room_id = parse_room_id(data, self.config)
+            except RoomInputError as exc:
+                return _refusal(exc.reason, exc.message, echo_room_id(data))
+            if self.store.member(room_id, sid) is None:
+                return _refusal("not-in-room", "join the room first",
+                                room_id)
+            outgoing = dict(data)
+            outgoing["id"] = sid
+            try:
+                size = len(_dumps(outgoing))
+            except (TypeError, ValueError):
+                return _refusal("invalid-payload", "payload is not plain "
+                                                   "JSON", room_id)
+            if size > self.config.max_chat_bytes:
+                return _refusal("payload-too-large",
+                                f"{event} is {size} bytes, over the "
+                                f"{self.config.max_chat_bytes} byte limit",
+                                room_id)
+            self._emit(event, outgoing, sio_room(room_id), skip_sid=sid)
+            return None
+
+        forward.__name__ = f"forward_{event}"
+        return forward
+
+    def relay_check(self, sender, target, namespace):
+        """RtcioProtocol relay check: envelopes only between room mates."""
+        if namespace != self.namespace:
+            return
+        if not self.store.shares_room(sender, target):
+            raise EnvelopeError(
+                "not-in-room",
+                "the target shares no room with the sender; both must join "
+                "the same room first (RoomsConfig.relay_scope='room')")
+
+    # -- server-side API ----------------------------------------------------
+
+    def list(self):
+        """Ids of the rooms that have members."""
+        return self.store.rooms()
+
+    def members(self, room_id):
+        """``[{"id": sid, "name": name}]`` in join order."""
+        return [{"id": m.sid, "name": m.name}
+                for m in self.store.members(room_id)]
+
+    def member(self, room_id, sid):
+        """``{"id", "name", "mic", "cam"}`` of one member (mic/cam None until
+        it reported its media state), or None if it is not in the room."""
+        m = self.store.member(room_id, sid)
+        if m is None:
+            return None
+        return {"id": m.sid, "name": m.name, "mic": m.mic, "cam": m.cam}
+
+    def rooms_of(self, sid):
+        """Ids of the rooms ``sid`` is in."""
+        return self.store.rooms_of(sid)
+
+    def kick(self, room_id, sid, reason="kicked"):
+        """Remove ``sid`` from a room: it gets ``kicked {roomId, reason}``,
+        the others ``user-disconnected {id, roomId}`` as if it left. Works
+        for sockets on other processes too (with a message queue).
+
+        Peer connections it already made are direct and stay up until its
+        client closes them on ``kicked``; to cut it off entirely, also
+        ``rtcio.server.disconnect(sid)``. Returns False if it was not in
+        the room.
+        """
+        if self._leave(room_id, sid) is None:
+            return False
+        self._emit("kicked", {"roomId": room_id, "reason": reason}, sid)
+        return True
+
+    def emit(self, room_id, event, data=None, skip_sid=None):
+        """Emit ``event`` to every member of a room (in every process)."""
+        self._emit(event, data, sio_room(room_id), skip_sid=skip_sid)
+
+    def purge_server(self, server_id):
+        """Remove the members a dead process left in the store and tell their
+        rooms (``user-disconnected``); returns ``[(room_id, sid)]``."""
+        removed = self.store.purge_server(server_id)
+        for room_id, member in removed:
+            self._emit("user-disconnected", {"id": member.sid,
+                                             "roomId": room_id},
+                       sio_room(room_id))
+        return [(room_id, m.sid) for room_id, m in removed]
+
+
+def install_rooms(state, value, join_hooks):
+    """Resolve ``rooms=`` / ``app.config`` and attach the rooms to an app's
+    server; returns the :class:`Rooms`, or None when rooms are off."""
+    config = resolve_rooms(value, state.app.config)
+    if config is None:
+        return None
+    rooms = Rooms(state.server, state.dispatcher, config, join_hooks)
+    protocol = state.protocols.get(config.namespace)
+    if protocol is None:
+        logger.warning("rtcio: rooms on namespace %r, which does not speak "
+                       "the rtc.io protocol (protocol_namespaces); envelopes "
+                       "there are not relayed", config.namespace)
+    rooms.attach(protocol)
+    return rooms
