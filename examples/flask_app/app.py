@@ -29,9 +29,8 @@ import os
 
 import flask
 from flask_cors import CORS
-from socketio.exceptions import ConnectionRefusedError
 
-from rtcio_flask import RTCIO
+from rtcio_flask import RTCIO, AccessDenied
 
 DEMO_SECRET = "rtcio-flask-demo-secret-change-me"
 DEFAULT_PAGE_PORT = 8000
@@ -114,17 +113,26 @@ def logout():
     return {"user": None}
 
 
-@rtcio.on("connect")
-def connect(sid, environ, auth):
-    """Only logged-in users may signal. The session comes from the cookie the
-    browser sent with the handshake (``withCredentials: true``)."""
+@rtcio.authorize
+def logged_in_only(auth):
+    """The connect hook: only logged-in users may signal. The session comes
+    from the cookie the browser sent with the handshake (the page connects
+    with ``withCredentials: true``); a refusal reaches the page as
+    ``connect_error`` with this message."""
+    sid = flask.request.sid
     user = flask.session.get("user")
     if not user:
         log.info("refused %s: no login (origin %s)", sid,
                  flask.request.headers.get("Origin"))
-        raise ConnectionRefusedError("login required: POST /login first")
+        raise AccessDenied("login required: POST /login first")
     online[sid] = user
     log.info("connect hook: %s is logged in as %r", sid, user)
+
+
+@rtcio.authorize_join
+def name_from_login(room_id, name):
+    """Others see the logged-in name, whatever name the client sent."""
+    return flask.session.get("user")
 
 
 @rtcio.on("disconnect")
