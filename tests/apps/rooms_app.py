@@ -4,8 +4,9 @@ Settings come from the environment so each test module starts the variant
 it needs: ``TEST_ROOMS_MAX_MEMBERS``, ``TEST_ROOMS_MAX_ROOMS``,
 ``TEST_ROOMS_RELAY_SCOPE``, ``TEST_ROOMS_STORE_URL``.
 
-Hooks: ``authorize`` refuses ``auth={"token": "bad"}`` with a message and
-``{"token": "no"}`` by returning False; ``authorize_join`` keeps rooms named
+Hooks: ``authorize`` refuses ``auth={"token": "bad"}`` with a message,
+``{"token": "no"}`` by returning False, and ``{"token": "needs-login"}``
+without a Flask session; ``authorize_join`` keeps rooms named
 ``staff-*`` for sessions logged in with ``/login?staff=1`` and names members
 after their login. ``api-*`` events expose ``rtcio.rooms`` so tests can
 drive the server-side API through a real server.
@@ -27,6 +28,9 @@ def check_token(auth):
         raise AccessDenied("bad token, log in again")
     if token == "no":
         return False
+    if token == "needs-login" and "user" not in flask.session:
+        raise AccessDenied(f"log in first ({flask.request.sid} has no "
+                           f"session)")
     return None
 
 
@@ -63,6 +67,16 @@ def api_kick(sid, data):
 def api_emit(sid, data):
     rtcio.rooms.emit(data["roomId"], "announcement", {"text": data["text"]})
     return True
+
+
+@rtcio.on("api-purge")
+def api_purge(sid, server_id):
+    return rtcio.rooms.purge_server(server_id)
+
+
+@rtcio.on("api-server-id")
+def api_server_id(sid, data=None):
+    return rtcio.rooms.config.server_id
 
 
 @rtcio.on("join-room")

@@ -5,6 +5,7 @@ refusal."""
 import time
 
 import pytest
+import redis
 import requests
 import socketio
 
@@ -16,11 +17,18 @@ APP = "tests.apps.rooms_app:create_app"
 INIT = RtcioEvents.INIT_OFFER
 
 
-@pytest.fixture(scope="module")
-def server():
-    # Small caps so room-full and too-many-rooms are quick to reach.
-    with serve_app(APP, "eventlet", env={"TEST_ROOMS_MAX_MEMBERS": "3",
-                                         "TEST_ROOMS_MAX_ROOMS": "3"}) as srv:
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def server(request):
+    """The rooms app under eventlet, once with each room store. Small caps
+    so room-full and too-many-rooms are quick to reach."""
+    env = {"TEST_ROOMS_MAX_MEMBERS": "3", "TEST_ROOMS_MAX_ROOMS": "3"}
+    redis_url = None
+    if request.param == "redis":
+        redis_url = request.getfixturevalue("redis_server").url
+        redis.Redis.from_url(redis_url).flushdb()
+        env["TEST_ROOMS_STORE_URL"] = redis_url
+    with serve_app(APP, "eventlet", env=env) as srv:
+        srv.redis_url = redis_url
         yield srv
 
 
@@ -469,3 +477,42 @@ def test_api_emit_to_room(connect):
     assert b.wait_for("announcement")[0] == {"text": "hello"}
     barrier(a, b, "emit")
     assert outsider.events("announcement") == []
+
+
+def test_authorize_sees_flask_session(server, connect):
+    rec = Recorder()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        rec.connect(server.url, auth={"token": "needs-login"})
+    assert rec.connect_error["message"].startswith("log in first (")
+    cookie = login_cookie(server, user="dave")
+    ok = connect(auth={"token": "needs-login"}, headers={"Cookie": cookie})
+    assert ok.client.connected
+
+
+def test_purge_server_removes_ghosts_of_a_dead_process(server, connect):
+    """A process that died left members in the shared store; purging its
+    server id removes them and tells their rooms."""
+    if server.redis_url is None:
+        pytest.skip("only a shared (Redis) store can hold another "
+                    "process's members")
+    from rtcio_flask.redis_room_store import RedisRoomStore
+    a = connect()
+    join(a, "ghosts", "A")
+    store = RedisRoomStore(server.redis_url)
+    try:
+        assert store.join("ghosts", "ghost-sid", "Ghost",
+                          server_id="dead-host:1").ok
+        assert [m["id"] for m in a.call("api-members", "ghosts")] == [
+            a.sid, "ghost-sid"]
+        assert a.call("api-purge", "dead-host:1") == [["ghosts",
+                                                       "ghost-sid"]]
+        assert a.wait_for("user-disconnected")[0] == {"id": "ghost-sid",
+                                                      "roomId": "ghosts"}
+        assert a.call("api-members", "ghosts") == [{"id": a.sid,
+                                                    "name": "A"}]
+        # The live process's own members are recorded under its id.
+        own = a.call("api-server-id")
+        assert [(r, m.sid) for r, m in store.members_of_server(own)
+                if r == "ghosts"] == [("ghosts", a.sid)]
+    finally:
+        store.close()
