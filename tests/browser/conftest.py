@@ -96,7 +96,9 @@ def start_gunicorn_example():
     return Example(server, page_port, extra=[page])
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API runs its own event loop, which must be
+# gone before other test packages (aiortc peers) run theirs.
+@pytest.fixture(scope="module")
 def browser():
     assert Path(CHROMIUM).exists(), (
         f"{CHROMIUM} is missing: bash scripts/test.sh installs Debian's "

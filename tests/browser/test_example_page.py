@@ -5,12 +5,14 @@ handshake, CORS refusals, both transports, and peer-left on tab close.
 """
 
 import re
+import sys
 
 import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import OUTPUT, side_by_side
+from tests.browser.conftest import EXAMPLE, OUTPUT, side_by_side
+from tests.support.servers import LiveServer, free_port, serve_app
 
 
 def open_tab(tabs, example, name, room, host="127.0.0.1", **query):
@@ -177,5 +179,29 @@ def test_closing_a_tab_is_seen_through_peer_left_within_3_seconds(
                               alice_id)
     # The spec's requirement for a closed tab (PROTOCOL.md, peer-left).
     assert 0 <= elapsed_ms < 3000, elapsed_ms
+    print(f"peer-left seen {elapsed_ms} ms after the tab closed")
     expect(bob.locator("#members li.peer")).to_have_count(0)
     assert alice_id in bob.evaluate("Object.keys(demo.goneAt)")
+
+
+def test_credentials_off_on_the_server_is_reported_by_the_browser(tabs):
+    """The page connects withCredentials; a server that lists the origin but
+    does not allow credentials gets the browser's credentials complaint
+    (README, "blocked by CORS", item 4), not a silent failure."""
+    page_port = free_port()
+    signaling = serve_app(
+        "tests.apps.basic:create_app", "eventlet",
+        env={"RTCIO_ALLOWED_ORIGINS": f"http://127.0.0.1:{page_port}"})
+    site = LiveServer([sys.executable, str(EXAMPLE / "page.py")],
+                      port=page_port,
+                      env={"PAGE_PORT": str(page_port),
+                           "SIGNALING_URL": signaling.url})
+    with signaling, site:
+        page = tabs.open(f"http://127.0.0.1:{page_port}/?name=carol"
+                         f"&autojoin=1&nologin=1", "carol")
+        page.wait_for_function("demo.connectError !== null")
+        assert page.evaluate("demo.me") is None
+        complaint = [m for m in tabs.messages(
+            "'Access-Control-Allow-Credentials' header in the response is ''")
+            if signaling.url in m[2]]
+        assert complaint, tabs.console
