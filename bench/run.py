@@ -1,0 +1,431 @@
+"""The benchmark: this server against the Node anchor and a naive
+python-socketio relay, in one run on one machine, reported as ratios.
+
+    python bench/run.py                 # everything, about 4 minutes
+    python bench/run.py --quick         # smaller loads, one mode
+    python bench/run.py --modes eventlet gevent --repeat 3
+
+It copies the Node reference tools (../shared/bench, or RTCIO_BENCH_REF) to
+a temporary folder, ``npm install``s socket.io 4.8 there, adds this folder's
+load generators, then for every server (Node, RTCIO and the naive relay in
+each serving mode) measures:
+
+- relay throughput: 50 pairs each relaying SDP-sized envelopes (loadgen.mjs)
+- unloaded join -> #rtcio:init-offer latency (step.mjs) and envelope round
+  trip and websocket connect (latency.mjs)
+- connect-and-join storm: many pairs connecting and joining at once
+  (storm.mjs)
+- memory per idle connected socket: server RSS with N idle sockets minus
+  RSS before, over N (idle.mjs)
+
+Prints a table, writes bench/results/latest.json, and a plot
+(bench/results/bench.png with matplotlib, the ``bench`` extra; an SVG
+always). Numbers on a shared machine are noisy; ratios within one run are
+what counts.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+MODES = ("eventlet", "gevent", "threading")
+
+TARGETS = {
+    "relay_vs_naive": 1.5,   # throughput ratio, at least
+    "relay_vs_node": 1.0,    # throughput ratio, at least
+    "join_ms": 2.0,          # join -> init-offer, at most, every mode
+    "storm_vs_node": 1.5,    # storm time ratio, at most
+}
+
+
+# -- set-up -------------------------------------------------------------------
+
+def find_reference():
+    candidates = [os.environ.get("RTCIO_BENCH_REF"),
+                  ROOT.parent / "shared" / "bench", "/work/shared/bench"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "node_ref_server.mjs").exists():
+            return Path(candidate)
+    sys.exit("bench: cannot find the Node reference (shared/bench with "
+             "node_ref_server.mjs); set RTCIO_BENCH_REF to its folder.")
+
+
+def prepare(workdir):
+    """Copy the reference and our generators into ``workdir``; npm install."""
+    ref = find_reference()
+    shutil.copytree(ref, workdir, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("node_modules"))
+    for script in HERE.glob("*.mjs"):
+        shutil.copy(script, workdir / script.name)
+    subprocess.run(["npm", "install", "--no-audit", "--no-fund",
+                    "--loglevel=error"], cwd=workdir, check=True,
+                   stdout=subprocess.DEVNULL)
+    return ref
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_kib(pid):
+    """Resident memory of ``pid`` in KiB, from /proc."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Server:
+    """One server under test, in its own process group."""
+
+    def __init__(self, name, argv, cwd, env=None):
+        self.name = name
+        self.port = free_port()
+        self.argv = [a.replace("{port}", str(self.port)) for a in argv]
+        self.cwd = cwd
+        self.env = dict(os.environ, PORT=str(self.port),
+                        PYTHONPATH=str(ROOT), **(env or {}))
+        self.log = tempfile.TemporaryFile()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.output()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not listen in 30 s")
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-3000:]
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+def node_json(workdir, script, url, timeout=180, **env):
+    """Run one load generator; return its last JSON line."""
+    out = subprocess.run(["node", script], cwd=workdir, timeout=timeout,
+                         env=dict(os.environ, URL=url,
+                                  **{k: str(v) for k, v in env.items()}),
+                         capture_output=True, text=True)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"{script} failed ({out.returncode}): "
+                           f"{out.stderr[-1500:]}")
+    return json.loads(lines[-1])
+
+
+def idle_memory(workdir, server, count):
+    """KiB of server RSS per idle connected socket."""
+    time.sleep(0.5)
+    before = rss_kib(server.proc.pid)
+    proc = subprocess.Popen(["node", "idle.mjs"], cwd=workdir,
+                            env=dict(os.environ, URL=server.url, N=str(count)),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"idle.mjs: {line!r}")
+        time.sleep(2.0)  # let the server settle (buffers, GC)
+        after = rss_kib(server.proc.pid)
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return round((after - before) / count, 2), after
+
+
+# -- measuring ------------------------------------------------------------------
+
+def measure(workdir, server, loads, repeat):
+    result = {}
+    # Warm-up: imports, first-connection paths, JIT for Node.
+    node_json(workdir, "rtt.mjs", server.url, N=5)
+    lat = node_json(workdir, "rtt.mjs", server.url, N=loads["latency_n"])
+    result["connect_ms"] = lat["connect_ms_p50"]
+    result["rtt_ms"] = lat["relay_rtt_ms_p50"]
+    step = subprocess.run(["node", "step.mjs"], cwd=workdir, timeout=120,
+                          env=dict(os.environ, URL=server.url),
+                          capture_output=True, text=True, check=True)
+    result["join_ms"] = json.loads(step.stdout.strip().splitlines()[-1])[
+        "offer"]
+    runs = []
+    for _ in range(repeat):
+        runs.append(node_json(workdir, "loadgen.mjs", server.url,
+                              PAIRS=loads["pairs"], MSGS=loads["msgs"]))
+    best = max(runs, key=lambda r: r["msgs_per_s"])
+    result["msgs_per_s"] = round(statistics.median(
+        r["msgs_per_s"] for r in runs))
+    result["lost"] = sum(r["msgs"] - r["received"] for r in runs)
+    result["p50_ms"] = best["p50_ms"]
+    result["p99_ms"] = best["p99_ms"]
+    storms = [node_json(workdir, "storm.mjs", server.url,
+                        PAIRS=loads["storm_pairs"])["storm_ms"]
+              for _ in range(repeat)]
+    result["storm_ms"] = round(statistics.median(storms), 1)
+    result["idle_kib"], result["rss_kib"] = idle_memory(
+        workdir, server, loads["idle"])
+    return result
+
+
+def servers(workdir, modes, include_naive=True):
+    py = sys.executable
+    yield "node", Server("node", ["node", "node_ref_server.mjs"], workdir)
+    for mode in modes:
+        yield f"rtcio-{mode}", Server(
+            f"rtcio-{mode}", [py, "-m", "bench.serve", "rtcio", "--mode",
+                              mode, "--port", "{port}"], ROOT)
+        if include_naive:
+            yield f"naive-{mode}", Server(
+                f"naive-{mode}", [py, "-m", "bench.serve", "naive", "--mode",
+                                  mode, "--port", "{port}"], ROOT)
+
+
+# -- reporting -----------------------------------------------------------------
+
+def ratios(results, modes):
+    node = results.get("node")
+    rows = []
+    for mode in modes:
+        ours = results.get(f"rtcio-{mode}")
+        naive = results.get(f"naive-{mode}")
+        if not ours:
+            continue
+        row = {"mode": mode, "join_ms": ours["join_ms"],
+               "rtt_ms": ours["rtt_ms"]}
+        if naive:
+            row["relay_vs_naive"] = round(
+                ours["msgs_per_s"] / naive["msgs_per_s"], 2)
+            row["naive_join_ms"] = naive["join_ms"]
+        if node:
+            row["relay_vs_node"] = round(
+                ours["msgs_per_s"] / node["msgs_per_s"], 2)
+            row["storm_vs_node"] = round(ours["storm_ms"] / node["storm_ms"],
+                                         2)
+            row["idle_vs_node"] = round(ours["idle_kib"] /
+                                        max(node["idle_kib"], 0.01), 2)
+        rows.append(row)
+    return rows
+
+
+def verdicts(row):
+    marks = {}
+    for key, target in TARGETS.items():
+        if key not in row:
+            continue
+        value = row[key]
+        ok = value <= target if key in ("join_ms", "storm_vs_node") \
+            else value >= target
+        marks[key] = "ok" if ok else "MISS"
+    return marks
+
+
+def table(results, rows):
+    cols = ("server", "msgs/s", "p50 ms", "p99 ms", "join ms", "rtt ms",
+            "conn ms", "storm ms", "idle KiB/sock", "lost")
+    lines = ["| " + " | ".join(cols) + " |",
+             "|" + "|".join("---" for _ in cols) + "|"]
+    for name, r in results.items():
+        lines.append("| " + " | ".join(str(x) for x in (
+            name, r["msgs_per_s"], r["p50_ms"], r["p99_ms"], r["join_ms"],
+            r["rtt_ms"], r["connect_ms"], r["storm_ms"], r["idle_kib"],
+            r["lost"])) + " |")
+    lines.append("")
+    rcols = ("mode", "relay vs naive (>=1.5)", "relay vs Node (>=1.0)",
+             "join ms (<2)", "naive join ms", "storm vs Node (<=1.5)",
+             "idle mem vs Node")
+    lines.append("| " + " | ".join(rcols) + " |")
+    lines.append("|" + "|".join("---" for _ in rcols) + "|")
+    for row in rows:
+        marks = verdicts(row)
+
+        def cell(key):
+            if key not in row:
+                return "-"
+            mark = marks.get(key)
+            return f"{row[key]}" + (f" {mark}" if mark else "")
+        lines.append("| " + " | ".join((
+            row["mode"], cell("relay_vs_naive"), cell("relay_vs_node"),
+            cell("join_ms"), str(row.get("naive_join_ms", "-")),
+            cell("storm_vs_node"), cell("idle_vs_node"))) + " |")
+    return "\n".join(lines)
+
+
+def _svg(results, path):
+    """A bar chart per metric without any plotting library."""
+    metrics = [("msgs_per_s", "relay msgs/s (higher is better)"),
+               ("join_ms", "join -> init-offer ms"),
+               ("storm_ms", "storm ms"), ("idle_kib", "idle KiB/socket")]
+    names = list(results)
+    width, bar_h = 760, 14
+    block = len(names) * bar_h + 40
+    height = block * len(metrics) + 20
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+             f'height="{height}" font-family="sans-serif" font-size="11">',
+             f'<rect width="{width}" height="{height}" fill="white"/>']
+    colours = {"node": "#4b8b3b", "rtcio": "#1f5fa8", "naive": "#b0762a"}
+    for m, (key, title) in enumerate(metrics):
+        top = 20 + m * block
+        parts.append(f'<text x="10" y="{top}" font-weight="bold">'
+                     f'{title}</text>')
+        peak = max((results[n][key] for n in names), default=1) or 1
+        for i, name in enumerate(names):
+            value = results[name][key]
+            y = top + 8 + i * bar_h
+            length = max(1, 480 * value / peak)
+            colour = colours[name.split("-")[0]]
+            parts.append(f'<text x="10" y="{y + 10}">{name}</text>')
+            parts.append(f'<rect x="140" y="{y}" width="{length:.0f}" '
+                         f'height="{bar_h - 3}" fill="{colour}"/>')
+            parts.append(f'<text x="{145 + length:.0f}" y="{y + 10}">'
+                         f'{value}</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts))
+
+
+def plot(results, out_dir):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _svg(results, out_dir / "bench.svg")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return out_dir / "bench.svg"
+    metrics = [("msgs_per_s", "relay msgs/s (higher is better)"),
+               ("join_ms", "join -> init-offer, ms"),
+               ("storm_ms", "connect+join storm, ms"),
+               ("idle_kib", "memory per idle socket, KiB")]
+    names = list(results)
+    colours = ["#4b8b3b" if n == "node" else "#1f5fa8"
+               if n.startswith("rtcio") else "#b0762a" for n in names]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7))
+    for ax, (key, title) in zip(axes.flat, metrics):
+        values = [results[n][key] for n in names]
+        ax.barh(names, values, color=colours)
+        ax.set_title(title)
+        ax.invert_yaxis()
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v}", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "bench.png", dpi=90)
+    return out_dir / "bench.png"
+
+
+def hardware():
+    cpu = "unknown cpu"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    node = subprocess.run(["node", "--version"], capture_output=True,
+                          text=True).stdout.strip()
+    return (f"{os.cpu_count()} cores {cpu}, {mem:.0f} GiB, "
+            f"{platform.system()} {platform.release()}, Python "
+            f"{platform.python_version()}, Node {node}, load average "
+            f"{os.getloadavg()[0]:.1f} at start")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--modes", nargs="+", default=list(MODES),
+                        choices=MODES)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of the throughput and storm loads "
+                             "(median reported)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small loads (a smoke run, not for the README)")
+    parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    loads = dict(latency_n=30, pairs=50, msgs=200, storm_pairs=200,
+                 idle=1000)
+    if args.quick:
+        loads = dict(latency_n=10, pairs=10, msgs=50, storm_pairs=50,
+                     idle=200)
+    env_hw = hardware()
+    print(f"bench: {env_hw}", flush=True)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="rtcio-bench-") as tmp:
+        workdir = Path(tmp)
+        ref = prepare(workdir)
+        print(f"bench: Node reference from {ref}, loads {loads}", flush=True)
+        for name, server in servers(workdir, args.modes,
+                                    not args.no_naive):
+            started = time.monotonic()
+            with server:
+                try:
+                    results[name] = measure(workdir, server, loads,
+                                            args.repeat)
+                except Exception as exc:
+                    print(f"bench: {name} failed: {exc}\n"
+                          f"{server.output()}", flush=True)
+                    continue
+            print(f"bench: {name} {results[name]} "
+                  f"({time.monotonic() - started:.0f} s)", flush=True)
+    rows = ratios(results, args.modes)
+    text = table(results, rows)
+    print()
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    picture = plot(results, args.out)
+    (args.out / "latest.json").write_text(json.dumps({
+        "hardware": env_hw, "loads": loads, "repeat": args.repeat,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "results": results, "ratios": rows, "targets": TARGETS,
+    }, indent=2))
+    (args.out / "latest.md").write_text(
+        f"Hardware: {env_hw}\n\nLoads: {loads}, repeat {args.repeat}\n\n"
+        + text + "\n")
+    print(f"\nbench: wrote {args.out / 'latest.json'}, "
+          f"{args.out / 'latest.md'} and {picture}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
