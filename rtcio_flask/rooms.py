@@ -90,18 +90,43 @@ class Rooms:
 
     def attach(self, protocol=None):
         ns = self.namespace
+        guard = self._guarded
         add = self.dispatcher.add_builtin
-        add("join-room", self._on_join, ns)
-        add("leave-room", self._on_leave, ns)
-        add("check-room", self._on_check, ns)
-        add("media-state", self._on_media_state, ns)
-        add("stopScreenShare", self._forwarder("stopScreenShare"), ns)
-        add("chat-message", self._forwarder("chat-message"), ns)
+        add("join-room", guard(self._on_join, "join-error"), ns)
+        add("leave-room", guard(self._on_leave), ns)
+        add("check-room", guard(self._on_check, "join-error"), ns)
+        add("media-state", guard(self._on_media_state), ns)
+        add("stopScreenShare", guard(self._forwarder("stopScreenShare")), ns)
+        add("chat-message", guard(self._forwarder("chat-message")), ns)
         add("disconnect", self._on_disconnect, ns)
         if protocol is not None and self.config.relay_scope == "room":
             protocol.relay_checks.append(self.relay_check)
 
     # -- helpers ------------------------------------------------------------
+
+    def _guarded(self, handler, error_event=None):
+        """Run a room handler so that a failure (the store unreachable, a
+        hook that raises) is logged and answered, instead of leaving the
+        client waiting for a ``join-ok`` that never comes."""
+        def run(sid, data=None, *extra):
+            try:
+                return handler(sid, data, *extra)
+            except Exception:
+                logger.exception("rtcio: room handler %s failed for %s",
+                                 getattr(handler, "__name__", handler), sid)
+                room_id = echo_room_id(data)
+                message = "the server failed to handle the room event"
+                if error_event is not None:
+                    try:
+                        self._emit(error_event, {"reason": "server-error",
+                                                 "roomId": room_id,
+                                                 "message": message}, sid)
+                    except Exception:
+                        logger.exception("rtcio: could not tell %s", sid)
+                return _refusal("server-error", message, room_id)
+
+        run.__name__ = getattr(handler, "__name__", "room_handler")
+        return run
 
     def _emit(self, event, data, to, skip_sid=None):
         self.server.emit(event, data, to=to, skip_sid=skip_sid,
@@ -302,7 +327,14 @@ class Rooms:
         """RtcioProtocol relay check: envelopes only between room mates."""
         if namespace != self.namespace:
             return
-        if not self.store.shares_room(sender, target):
+        try:
+            shared = self.store.shares_room(sender, target)
+        except Exception:
+            # Fail closed: without the store nobody can tell room mates.
+            logger.exception("rtcio: room store failed in the relay check")
+            raise EnvelopeError("server-error", "the room store is not "
+                                                "reachable") from None
+        if not shared:
             raise EnvelopeError(
                 "not-in-room",
                 "the target shares no room with the sender; both must join "

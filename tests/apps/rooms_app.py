@@ -40,6 +40,8 @@ def staff_rooms(room_id, name):
         raise AccessDenied("staff only")
     if room_id == "hook-false":
         return False
+    if room_id == "hook-crash":
+        raise RuntimeError("join hook failure on purpose")
     return flask.session.get("user")
 
 

@@ -425,6 +425,18 @@ def test_join_hook_refuses_a_room(server, connect):
     assert a.call("api-members", "staff-only") == []
 
 
+def test_failing_join_hook_answers_server_error_and_disturbs_nobody(
+        server, connect):
+    a, b = connect(), connect()
+    join(b, "hook-crash-bystander", "B")
+    ack = a.call("join-room", {"roomId": "hook-crash", "name": "A"})
+    assert ack["ok"] is False and ack["error"] == "server-error"
+    assert a.wait_for("join-error")[0]["reason"] == "server-error"
+    assert "join hook failure on purpose" in server.log()
+    join(a, "hook-crash-bystander", "A")
+    assert b.wait_for("user-connected")[0]["id"] == a.sid
+
+
 def test_join_hook_reads_flask_session_and_names_member(server, connect):
     cookie = login_cookie(server, user="carol", staff="1")
     staff = connect(headers={"Cookie": cookie})

@@ -62,7 +62,7 @@ def test_rooms_off_by_default_and_on_from_app_config():
     rtcio = RTCIO(off)
     assert off.extensions["rtcio"].rooms is None
     with off.app_context(), pytest.raises(RuntimeError, match="rooms=True"):
-        rtcio.rooms
+        _ = rtcio.rooms
     on = flask.Flask("on")
     on.config.update(RTCIO_ROOMS=True, RTCIO_ROOMS_MAX_MEMBERS=5)
     rtcio_on = RTCIO(on)
