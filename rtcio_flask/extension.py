@@ -22,6 +22,7 @@ from .limits import install as install_limits, resolve_limits
 from .protocol import RtcioProtocol
 from . import ice as ice_mod
 from .turn import resolve_turn
+from . import deployment as deployment_mod
 from .access import AccessHooks
 from .rooms import install_rooms
 
@@ -100,8 +101,10 @@ class RTCIO(AccessHooks):
         opts.update(options)
         turn = resolve_turn(opts.pop("turn", None), app.config)
         rooms_option = opts.pop("rooms", None)
+        deploy = deployment_mod.resolve(app.config, opts)
         state = self._build_state(app, opts)
         state.turn = turn
+        deployment_mod.install(state, deploy)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
         for namespace in state.settings.protocol_namespaces:

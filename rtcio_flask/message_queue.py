@@ -1,0 +1,72 @@
+"""A message-queue URL turned into python-socketio's client manager.
+
+With ``message_queue="redis://host:6379/0"`` every process that shares the
+URL publishes its emits on one Redis channel and delivers the ones meant for
+its own sockets, so several processes (behind a sticky balancer) act as one
+signaling server. This module only picks and checks the manager;
+python-socketio does the rest.
+"""
+
+from urllib.parse import urlparse
+
+#: Environment variable the standalone server reads (Heroku-style).
+ENV_REDIS_URL = "REDIS_URL"
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+_VALKEY_SCHEMES = ("valkey", "valkeys", "valkey+sentinel")
+_KOMBU_SCHEMES = ("amqp", "amqps", "pyamqp", "kombu", "sqs")
+
+#: The channel every process of one deployment shares; python-socketio's
+#: default, kept so a mixed fleet (older processes) still talks.
+DEFAULT_CHANNEL = "socketio"
+
+
+def check_url(url, where="message_queue"):
+    """The scheme of a usable queue URL, or ValueError saying what to write."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"{where} must be a URL such as "
+                         f"'redis://127.0.0.1:6379/0', not {url!r}.")
+    scheme = urlparse(url.strip()).scheme.lower()
+    if scheme in _REDIS_SCHEMES:
+        _require("redis", "redis")
+    elif scheme in _VALKEY_SCHEMES:
+        _require("valkey", "valkey")
+    elif scheme in _KOMBU_SCHEMES:
+        _require("kombu", "kombu")
+    else:
+        raise ValueError(
+            f"{where}: unsupported message queue URL {url!r}; write "
+            f"redis://host:6379/0 (or rediss://, unix://, valkey://, "
+            f"amqp:// with kombu installed).")
+    return scheme
+
+
+def _require(module, package):
+    try:
+        __import__(module)
+    except ImportError:
+        extra = " (pip install 'rtcio-flask[redis]')" if module == "redis" \
+            else ""
+        raise ValueError(f"the message queue needs the {package!r} package: "
+                         f"pip install {package}{extra}.") from None
+
+
+def build_manager(url, channel=DEFAULT_CHANNEL, write_only=False):
+    """The python-socketio client manager for ``url``."""
+    import socketio
+
+    scheme = check_url(url)
+    url = url.strip()
+    if scheme in _KOMBU_SCHEMES:
+        return socketio.KombuManager(url, channel=channel,
+                                     write_only=write_only)
+    return socketio.RedisManager(url, channel=channel, write_only=write_only)
+
+
+def redact(url):
+    """``url`` without its password, for log lines."""
+    parsed = urlparse(url)
+    if parsed.password:
+        netloc = parsed.netloc.replace(":" + parsed.password + "@", ":***@")
+        return parsed._replace(netloc=netloc).geturl()
+    return url

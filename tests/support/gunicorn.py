@@ -1,0 +1,31 @@
+"""Start a real gunicorn on 127.0.0.1 for tests.
+
+``serve_gunicorn("tests.deploy.app:create_app()", "eventlet")`` runs
+``python -m gunicorn -k eventlet -w 1`` in a subprocess on a free port, with
+the control socket off (gunicorn 25 puts one in ~/.gunicorn by default, and
+parallel instances would fight over it) and a short graceful timeout so a
+test's stop never waits 30 s.
+"""
+
+import sys
+
+from .servers import LiveServer
+
+
+def gunicorn_argv(target, worker="eventlet", workers=1, threads=None,
+                  graceful_timeout=5, extra=()):
+    argv = [sys.executable, "-m", "gunicorn", "-k", worker,
+            "-w", str(workers), "-b", "127.0.0.1:{port}",
+            "--no-control-socket", "--graceful-timeout",
+            str(graceful_timeout), "--log-level", "info"]
+    if threads:
+        argv += ["--threads", str(threads)]
+    return argv + list(extra) + [target]
+
+
+def serve_gunicorn(target, worker="eventlet", workers=1, threads=None,
+                   env=None, graceful_timeout=5, extra=()):
+    """A LiveServer running ``target`` under gunicorn; start it with
+    ``with ... as server`` or ``.start()``."""
+    return LiveServer(gunicorn_argv(target, worker, workers, threads,
+                                    graceful_timeout, extra), env=env)
