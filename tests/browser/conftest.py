@@ -20,6 +20,12 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
     "--disable-quic",
+    # Plain host candidates instead of mDNS names: resolving those would
+    # send multicast queries out of the machine's interface. The two tabs
+    # then connect over this host's own addresses, which never leave it.
+    # (Chromium gathers no candidates at all where loopback is the only
+    # interface, loopback flag or not.)
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 EXAMPLE = ROOT / "examples" / "flask_app"
 OUTPUT = ROOT / "test-output"
