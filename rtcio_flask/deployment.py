@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from .message_queue import build_manager, redact
 
@@ -116,7 +117,8 @@ def check_workers(sticky=False, message_queue=None, environ=None):
 # -- settings ---------------------------------------------------------------
 
 #: The options this module takes from ``RTCIO(...)`` / ``init_app(...)``.
-OPTIONS = ("message_queue", "sticky_sessions", "health_path")
+OPTIONS = ("message_queue", "sticky_sessions", "health_path",
+           "fleet_interval")
 
 
 @dataclass
@@ -126,6 +128,8 @@ class DeploySettings:
     health_path: object = None
     #: gunicorn's worker count, or None when not under gunicorn.
     gunicorn_workers: object = None
+    #: Seconds between fleet heartbeats (see fleet.py).
+    fleet_interval: object = None
 
 
 def _pick(name, opts, config, environ, default=None):
@@ -147,6 +151,7 @@ def resolve(config, opts, environ=None):
     sticky = parse_flag(_pick("sticky_sessions", opts, config, environ,
                               False))
     health_path = _pick("health_path", opts, config, environ)
+    fleet_interval = _pick("fleet_interval", opts, config, environ)
     if url in ("", None, False):
         url = None
     else:
@@ -166,7 +171,69 @@ def resolve(config, opts, environ=None):
     workers = check_workers(sticky=sticky, message_queue=url,
                             environ=environ)
     return DeploySettings(message_queue=url, sticky_sessions=sticky,
-                          health_path=health_path, gunicorn_workers=workers)
+                          health_path=health_path, gunicorn_workers=workers,
+                          fleet_interval=fleet_interval)
+
+
+def rooms_for_queue(rooms_option, config, deploy):
+    """With a message queue, the built-in rooms must keep their state where
+    every process sees it: unless the app chose a store, use the Redis room
+    store on the queue's Redis. Returns what ``install_rooms`` takes."""
+    from .room_policy import resolve_rooms
+
+    if not deploy.message_queue:
+        return rooms_option
+    rooms = resolve_rooms(rooms_option, config)
+    if rooms is None or rooms.store is not None or rooms.store_url:
+        return rooms
+    scheme = urlparse(deploy.message_queue).scheme.lower()
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(
+            "RTCIO: the built-in rooms keep their state in Redis when "
+            "several processes share a message queue; the queue "
+            f"{redact(deploy.message_queue)!r} is not Redis, so set "
+            "rooms={'store_url': 'redis://host:6379/0'} as well.")
+    rooms.store_url = deploy.message_queue
+    return rooms
+
+
+def start_fleet(state):
+    """Heartbeat and ghost sweep when rooms live in Redis (see fleet.py)."""
+    import socketio
+
+    from .fleet import DEFAULT_INTERVAL, Fleet
+
+    rooms = getattr(state, "rooms", None)
+    if rooms is None:
+        return None
+    if not isinstance(state.server.manager, socketio.PubSubManager):
+        return None  # one process: its own disconnects clean up
+    try:
+        from .redis_room_store import RedisRoomStore
+    except ImportError:  # redis-py not installed: no Redis room store
+        return None
+    if not isinstance(rooms.store, RedisRoomStore):
+        return None
+    interval = state.deploy.fleet_interval or DEFAULT_INTERVAL
+    fleet = Fleet(state.server, rooms, None, interval,
+                  client=_fleet_client(rooms.store, interval))
+    state.fleet = fleet.start()
+    return fleet
+
+
+def _fleet_client(store, interval):
+    """A Redis client on the room store's server with timeouts, so a Redis
+    outage makes a heartbeat fail instead of hang."""
+    import redis
+
+    kwargs = dict(store.redis.connection_pool.connection_kwargs)
+    kwargs["socket_timeout"] = kwargs["socket_connect_timeout"] = max(
+        2.0, float(interval))
+    kwargs["decode_responses"] = True
+    pool = redis.ConnectionPool(
+        connection_class=store.redis.connection_pool.connection_class,
+        **kwargs)
+    return redis.Redis(connection_pool=pool)
 
 
 def install(state, deploy):

@@ -102,6 +102,8 @@ class RTCIO(AccessHooks):
         turn = resolve_turn(opts.pop("turn", None), app.config)
         rooms_option = opts.pop("rooms", None)
         deploy = deployment_mod.resolve(app.config, opts)
+        rooms_option = deployment_mod.rooms_for_queue(rooms_option,
+                                                      app.config, deploy)
         state = self._build_state(app, opts)
         state.turn = turn
         deployment_mod.install(state, deploy)
@@ -114,6 +116,7 @@ class RTCIO(AccessHooks):
         for event, namespace, func in self._handlers:
             state.dispatcher.add_user(event, func, namespace)
         state.rooms = install_rooms(state, rooms_option, self.join_hooks)
+        deployment_mod.start_fleet(state)
         return state
 
     def _build_state(self, app, opts):
