@@ -270,6 +270,15 @@
       logLine("join-error " + JSON.stringify(e));
       setStatus("Could not join: " + (e && e.reason), "error");
     });
+    socket.on("error", function (e) {  // for example {code: "room-full", roomId}
+      logLine("error " + JSON.stringify(e));
+      setStatus("Could not join: " + (e && e.code), "error");
+    });
+    socket.on("kicked", function (e) {
+      logLine("kicked " + JSON.stringify(e));
+      setStatus("Removed from room " + (e && e.roomId) + ": " + (e && e.reason), "error");
+      Object.keys(demo.peers).forEach(function (id) { removePeer(id, "kicked"); });
+    });
     socket.on("user-connected", function (m) {
       if (!m || m.id === demo.me) return;
       var peer = demo.peers[m.id] || (demo.peers[m.id] = { id: m.id, pc: null, open: false, queue: Promise.resolve() });
