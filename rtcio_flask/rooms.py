@@ -222,13 +222,18 @@ class Rooms:
                                            "mic": member.mic,
                                            "cam": member.cam}, sid)
         if others:
-            room = sio_room(room_id)
+            # To the snapshot's members by sid, not to the room: a socket
+            # that joined after the snapshot has the newcomer in its own
+            # snapshot (backfill) and must not also get an init-offer, or
+            # both sides would offer.
+            existing = [m.sid for m in others]
             self._emit("user-connected", {"id": sid, "name": name,
-                                          "roomId": room_id}, room,
-                       skip_sid=sid)
-            skip = [sid, *self._already_connected(sid, room_id, others)]
-            self._emit(RtcioEvents.INIT_OFFER, {"source": sid}, room,
-                       skip_sid=skip)
+                                          "roomId": room_id}, existing)
+            paired = self._already_connected(sid, room_id, others)
+            offer_to = [s for s in existing if s not in paired]
+            if offer_to:
+                self._emit(RtcioEvents.INIT_OFFER, {"source": sid},
+                           offer_to)
         self._emit("join-ok", {"roomId": room_id}, sid)
         return None
 
