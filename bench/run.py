@@ -151,6 +151,13 @@ def node_json(workdir, script, url, timeout=180, **env):
     return json.loads(lines[-1])
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of ``pid`` (and its threads) in seconds."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def idle_memory(workdir, server, count):
     """KiB of server RSS per idle connected socket."""
     time.sleep(0.5)
@@ -189,9 +196,16 @@ def measure(workdir, server, loads, repeat):
     result["join_ms"] = json.loads(step.stdout.strip().splitlines()[-1])[
         "offer"]
     runs = []
+    cpu = []
     for _ in range(repeat):
+        before = cpu_seconds(server.proc.pid)
         runs.append(node_json(workdir, "loadgen.mjs", server.url,
                               PAIRS=loads["pairs"], MSGS=loads["msgs"]))
+        # Includes the run's connects and joins (a small, equal share for
+        # every server): per-message server CPU, robust to a busy machine.
+        cpu.append((cpu_seconds(server.proc.pid) - before) /
+                   runs[-1]["received"] * 1e6)
+    result["cpu_us_per_msg"] = round(statistics.median(cpu), 1)
     best = max(runs, key=lambda r: r["msgs_per_s"])
     result["msgs_per_s"] = round(statistics.median(
         r["msgs_per_s"] for r in runs))
@@ -235,10 +249,14 @@ def ratios(results, modes):
         if naive:
             row["relay_vs_naive"] = round(
                 ours["msgs_per_s"] / naive["msgs_per_s"], 2)
+            row["cpu_eff_vs_naive"] = round(
+                naive["cpu_us_per_msg"] / ours["cpu_us_per_msg"], 2)
             row["naive_join_ms"] = naive["join_ms"]
         if node:
             row["relay_vs_node"] = round(
                 ours["msgs_per_s"] / node["msgs_per_s"], 2)
+            row["cpu_eff_vs_node"] = round(
+                node["cpu_us_per_msg"] / ours["cpu_us_per_msg"], 2)
             row["storm_vs_node"] = round(ours["storm_ms"] / node["storm_ms"],
                                          2)
             row["idle_vs_node"] = round(ours["idle_kib"] /
@@ -260,18 +278,18 @@ def verdicts(row):
 
 
 def table(results, rows):
-    cols = ("server", "msgs/s", "p50 ms", "p99 ms", "join ms", "rtt ms",
-            "conn ms", "storm ms", "idle KiB/sock", "lost")
+    cols = ("server", "msgs/s", "CPU us/msg", "p50 ms", "p99 ms", "join ms",
+            "rtt ms", "conn ms", "storm ms", "idle KiB/sock", "lost")
     lines = ["| " + " | ".join(cols) + " |",
              "|" + "|".join("---" for _ in cols) + "|"]
     for name, r in results.items():
         lines.append("| " + " | ".join(str(x) for x in (
-            name, r["msgs_per_s"], r["p50_ms"], r["p99_ms"], r["join_ms"],
+            name, r["msgs_per_s"], r["cpu_us_per_msg"], r["p50_ms"], r["p99_ms"], r["join_ms"],
             r["rtt_ms"], r["connect_ms"], r["storm_ms"], r["idle_kib"],
             r["lost"])) + " |")
     lines.append("")
     rcols = ("mode", "relay vs naive (>=1.5)", "relay vs Node (>=1.0)",
-             "join ms (<2)", "naive join ms", "storm vs Node (<=1.5)",
+             "CPU/msg: naive / ours", "CPU/msg: Node / ours", "join ms (<2)", "naive join ms", "storm vs Node (<=1.5)",
              "idle mem vs Node")
     lines.append("| " + " | ".join(rcols) + " |")
     lines.append("|" + "|".join("---" for _ in rcols) + "|")
@@ -285,6 +303,7 @@ def table(results, rows):
             return f"{row[key]}" + (f" {mark}" if mark else "")
         lines.append("| " + " | ".join((
             row["mode"], cell("relay_vs_naive"), cell("relay_vs_node"),
+            cell("cpu_eff_vs_naive"), cell("cpu_eff_vs_node"),
             cell("join_ms"), str(row.get("naive_join_ms", "-")),
             cell("storm_vs_node"), cell("idle_vs_node"))) + " |")
     return "\n".join(lines)
@@ -379,6 +398,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="small loads (a smoke run, not for the README)")
     parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--only", nargs="+", metavar="SERVER",
+                        help="only these servers, e.g. node rtcio-eventlet")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -396,6 +417,8 @@ def main(argv=None):
         print(f"bench: Node reference from {ref}, loads {loads}", flush=True)
         for name, server in servers(workdir, args.modes,
                                     not args.no_naive):
+            if args.only and name not in args.only:
+                continue
             started = time.monotonic()
             with server:
                 try:

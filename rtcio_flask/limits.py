@@ -340,6 +340,10 @@ def install(server, limits):
         if limiter.first_time(eio_sid, what):
             logger.warning(message, *args)
 
+    # prefix -> callable(eio_sid, text) -> bool: packets a feature handles
+    # itself, straight from the raw text (the relay, see protocol.py).
+    fast_paths = {}
+
     def on_message(eio_sid, data):
         if enabled:
             verdict = limiter.check(eio_sid, data, eio_sid in binary_pending)
@@ -354,6 +358,11 @@ def install(server, limits):
                              eio_sid, _REASONS[verdict].format(
                                  **limits.__dict__))
                 return None
+        if fast_paths and data.__class__ is str and \
+                eio_sid not in binary_pending:
+            for prefix, handle in fast_paths.items():
+                if data.startswith(prefix) and handle(eio_sid, data):
+                    return None
         try:
             return original(eio_sid, data)
         except Exception as exc:
@@ -376,6 +385,7 @@ def install(server, limits):
         finally:
             limiter.forget(eio_sid)
 
+    on_message.fast_paths = fast_paths
     server.eio.on("message", on_message)
     server.eio.on("disconnect", on_disconnect)
     return limiter
