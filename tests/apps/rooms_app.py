@@ -2,7 +2,8 @@
 
 Settings come from the environment so each test module starts the variant
 it needs: ``TEST_ROOMS_MAX_MEMBERS``, ``TEST_ROOMS_MAX_ROOMS``,
-``TEST_ROOMS_RELAY_SCOPE``, ``TEST_ROOMS_STORE_URL``.
+``TEST_ROOMS_RELAY_SCOPE``, ``TEST_ROOMS_STORE_URL``,
+``TEST_ROOMS_NAMESPACE``.
 
 Hooks: ``authorize`` refuses ``auth={"token": "bad"}`` with a message,
 ``{"token": "no"}`` by returning False, and ``{"token": "needs-login"}``
@@ -104,6 +105,8 @@ def create_app():
         max_rooms_per_socket=int(env.get("TEST_ROOMS_MAX_ROOMS", 10)),
         relay_scope=env.get("TEST_ROOMS_RELAY_SCOPE", "room"),
         store_url=env.get("TEST_ROOMS_STORE_URL") or None,
+        namespace=env.get("TEST_ROOMS_NAMESPACE", "/"),
     )
-    rtcio.init_app(app, rooms=config)
+    rtcio.init_app(app, rooms=config,
+                   protocol_namespaces=sorted({"/", config.namespace}))
     return app
