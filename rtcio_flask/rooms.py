@@ -39,6 +39,7 @@ import json
 import logging
 import threading
 
+from .access import AccessDenied
 from .envelope import EnvelopeError
 from .events import RtcioEvents
 from .room_policy import (RoomInputError, echo_room_id, parse_join,
@@ -79,9 +80,10 @@ class Rooms:
         self.namespace = config.namespace
         self.store = config.make_store()
         self.join_hooks = join_hooks
-        # Joining the store and the python-socketio room is one step for
-        # this process's other threads (eventlet/gevent never switch
-        # between the two calls anyway).
+        # One socket's events run in parallel greenlets or threads, and a
+        # Redis store call yields: store change + python-socketio room change
+        # must be one step, or a leave or disconnect landing in between
+        # would leave a socket in one and not the other (a ghost member).
         self._lock = threading.Lock()
 
     def __repr__(self):
@@ -138,8 +140,7 @@ class Rooms:
         return _refusal(reason, message, room_id)
 
     def _run_join_hooks(self, sid, room_id, name):
-        """Name to use, or an AccessDenied-like refusal tuple."""
-        from .access import AccessDenied
+        """``(name, None)``, or ``(name, (reason, message))`` if refused."""
         if not self.join_hooks:
             return name, None
         with self.dispatcher.request_context(sid, self.namespace):
@@ -183,6 +184,8 @@ class Rooms:
             return self._join_error(sid, refused[0], room_id, refused[1])
 
         with self._lock:
+            if not self.server.manager.is_connected(sid, self.namespace):
+                return None     # disconnecting: joining now would leave a ghost
             result = self.store.join(
                 room_id, sid, name, password=password,
                 max_members=cfg.max_members,
@@ -262,7 +265,9 @@ class Rooms:
         # Runs while python-socketio still knows the socket's rooms; the
         # store is the authority, so this also covers rooms joined through
         # another process's view of the state.
-        for room_id, _member in self.store.leave_all(sid):
+        with self._lock:
+            left = self.store.leave_all(sid)
+        for room_id, _member in left:
             self._emit("user-disconnected", {"id": sid, "roomId": room_id},
                        sio_room(room_id), skip_sid=sid)
 

@@ -528,3 +528,25 @@ def test_purge_server_removes_ghosts_of_a_dead_process(server, connect):
                 if r == "ghosts"] == [("ghosts", a.sid)]
     finally:
         store.close()
+
+
+def test_join_then_instant_disconnect_leaves_no_ghost(server, connect):
+    """A socket that sends join-room and hangs up at once must not stay in
+    the room (the join and the disconnect race on the server)."""
+    observer = connect()
+    join(observer, "ghost-race", "Obs")
+    for _ in range(10):
+        rec = Recorder().connect(server.url)
+        rec.emit("join-room", {"roomId": "ghost-race", "name": "flash"})
+        rec.disconnect()
+    deadline = time.monotonic() + 10
+    while True:
+        members = observer.call("api-members", "ghost-race")
+        if members == [{"id": observer.sid, "name": "Obs"}]:
+            break
+        assert time.monotonic() < deadline, f"ghost members: {members}"
+        time.sleep(0.05)
+    # Every arrival the observer heard of was followed by its departure.
+    arrived = {p["id"] for p in observer.events("user-connected")}
+    gone = {p["id"] for p in observer.events("user-disconnected")}
+    assert arrived <= gone
