@@ -278,6 +278,10 @@ class Rooms:
         except RoomInputError as exc:
             return self._join_error(sid, exc.reason, echo_room_id(data),
                                     exc.message)
+        # A room the join hooks refuse is not even probed for a password.
+        _, refused = self._run_join_hooks(sid, room_id, "")
+        if refused is not None:
+            return self._join_error(sid, refused[0], room_id, refused[1])
         check = self.store.check(room_id, password)
         if check.password_ok is False:
             return self._join_error(sid, WRONG_PASSWORD, room_id,

@@ -422,6 +422,11 @@ def test_join_hook_refuses_a_room(server, connect):
         "message": "staff only"}
     a.emit("join-room", {"roomId": "hook-false"})
     assert a.wait_for("join-error", 2)[1]["reason"] == "forbidden"
+    # check-room on a refused room answers the same, revealing nothing.
+    ack = a.call("check-room", {"roomId": "staff-only"})
+    assert ack["error"] == "forbidden"
+    assert a.wait_for("join-error", 3)[2]["reason"] == "forbidden"
+    assert a.events("room-check-ok") == []
     assert a.call("api-members", "staff-only") == []
 
 
