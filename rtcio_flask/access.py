@@ -81,7 +81,9 @@ class AccessHooks:
                     raise AccessDenied("staff only")
                 return flask.session.get("user_name")   # the shown name
 
-        Refusing sends ``join-error {reason: "forbidden", roomId, message}``.
+        Refusing sends ``join-error {reason: "forbidden", roomId, message}``
+        (``reason`` is AccessDenied's). ``check-room`` runs the hooks too,
+        with ``name=""``, so a refused room is not probed for a password.
         Returning a string replaces the name the client asked for, so names
         can come from the login instead of the client.
         """
