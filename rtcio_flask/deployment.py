@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -312,11 +311,9 @@ def drain(server):
 
 def install_sigterm_drain(server, health, signum=signal.SIGTERM):
     """On SIGTERM, mark the health check draining and close every socket,
-    then let the handler that was there before (gunicorn's graceful stop,
-    or the default exit) run. Must be called from the main thread; returns
-    False when it could not be installed."""
-    if threading.current_thread() is not threading.main_thread():
-        return False
+    then let the handler that was there before (gunicorn's graceful stop)
+    run. Returns False when it could not be installed (no handler to chain
+    to, or not called from the main thread)."""
     previous = signal.getsignal(signum)
     if not callable(previous):
         # Nobody handles SIGTERM: the process simply dies and its clients
@@ -331,6 +328,8 @@ def install_sigterm_drain(server, health, signum=signal.SIGTERM):
 
     try:
         signal.signal(signum, on_sigterm)
-    except (ValueError, OSError):  # pragma: no cover - not main interpreter
+    except (ValueError, OSError):
+        # Not the main thread (signal handlers can only be set there); under
+        # eventlet/gevent the main greenlet counts as the main thread.
         return False
     return True

@@ -17,6 +17,7 @@ Keys (prefix ``rtcio:fleet:``)::
 """
 
 import logging
+import time
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -52,6 +53,9 @@ class Fleet:
         self.server_id = rooms.config.server_id
         self._running = False
         self._outage = False
+        # Sweep only after seeing Redis for a whole TTL without a break: after
+        # a start or an outage, the others may not have beaten again yet.
+        self._reachable_since = None
 
     def _k(self, kind, ident=None):
         return self.prefix + kind if ident is None else \
@@ -66,7 +70,9 @@ class Fleet:
 
     def sweep(self):
         """Purge every process whose heartbeat expired; returns the purged
-        ``[(room_id, sid)]``."""
+        ``[(room_id, sid)]``. (``tick`` calls it only once this process has
+        reached Redis for a whole TTL, so a start or a Redis outage never
+        makes live processes look dead.)"""
         purged = []
         for server_id in sorted(self.redis.smembers(self._k("servers"))):
             if server_id == self.server_id:
@@ -100,8 +106,13 @@ class Fleet:
         """One heartbeat and sweep; survives Redis being away."""
         try:
             self.beat()
-            self.sweep()
+            now = time.monotonic()
+            if self._reachable_since is None:
+                self._reachable_since = now
+            if now - self._reachable_since >= self.ttl_ms / 1000:
+                self.sweep()
         except Exception as exc:  # redis down, restarting, failing over
+            self._reachable_since = None
             if not self._outage:
                 logger.error("rtcio: cannot reach Redis for the fleet "
                              "heartbeat (%s); retrying every %.1f s", exc,

@@ -7,6 +7,7 @@ every websocket upgrade with a 500.
 """
 
 import errno
+import socket
 
 
 class _GunicornSocket:
@@ -18,7 +19,8 @@ class _GunicornSocket:
     and eventlet writes ``socket shutdown error: [Errno 9] Bad file
     descriptor`` to gunicorn's error log for every websocket that ends.
     Shutting down an already closed socket has nothing left to do, so that
-    one case is a no-op here; every other call goes to the real socket.
+    one case is a no-op here, and ``close()`` only shuts the connection
+    down (see below); every other call goes to the real socket.
     """
 
     __slots__ = ("_sock",)
@@ -35,6 +37,20 @@ class _GunicornSocket:
         except OSError as exc:
             if exc.errno != errno.EBADF:
                 raise
+
+    def close(self):
+        """Shut the connection down, and leave closing the descriptor to
+        gunicorn, which always does it when the request handler returns.
+
+        Closing it here, while the websocket's reader greenthread waits on
+        it, would leave that reader asleep (eventlet's hub is not told about
+        closed descriptors) until the socket timeout, 45 s by default, and a
+        SIGTERM'd worker would wait that long. A shutdown wakes the reader
+        with end-of-file instead."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already shut down or reset by the peer
 
 
 class _SocketInput:

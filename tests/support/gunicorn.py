@@ -15,9 +15,11 @@ from .servers import LiveServer
 def gunicorn_argv(target, worker="eventlet", workers=1, threads=None,
                   graceful_timeout=5, extra=()):
     argv = [sys.executable, "-m", "gunicorn", "-k", worker,
-            "-w", str(workers), "-b", "127.0.0.1:{port}",
-            "--no-control-socket", "--graceful-timeout",
-            str(graceful_timeout), "--log-level", "info"]
+            "-b", "127.0.0.1:{port}", "--no-control-socket",
+            "--graceful-timeout", str(graceful_timeout),
+            "--log-level", "info"]
+    if workers is not None:  # None: gunicorn's default (WEB_CONCURRENCY)
+        argv += ["-w", str(workers)]
     if threads:
         argv += ["--threads", str(threads)]
     return argv + list(extra) + [target]
