@@ -1,0 +1,152 @@
+"""The standalone server as a user runs it: the ``rtcio-flask`` console
+script (and ``python -m rtcio_flask``) in a subprocess, with real clients."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+import requests
+import socketio
+
+from tests.support.clients import Recorder
+from tests.support.servers import LiveServer, free_port
+
+
+def _command():
+    path = shutil.which("rtcio-flask")
+    assert path, "the rtcio-flask console script is not installed " \
+                 "(pip install -e .)"
+    return path
+
+
+def _handshake(url, origin):
+    return requests.get(url + "/socket.io/",
+                        params={"EIO": "4", "transport": "polling"},
+                        headers={"Origin": origin}, timeout=5)
+
+
+def test_help_tells_a_new_user_what_to_set():
+    out = subprocess.run([_command(), "--help"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0
+    for needle in ("--host", "--port", "--allowed-origins", "--credentials",
+                   "--message-queue", "--turn-secret", "--turn-urls",
+                   "--max-members", "PORT", "ALLOWED_ORIGINS", "REDIS_URL",
+                   "/healthz", "sticky sessions"):
+        assert needle in out.stdout, needle
+
+
+def test_python_m_runs_the_same_command():
+    out = subprocess.run([sys.executable, "-m", "rtcio_flask", "--version"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    assert out.stdout.startswith("rtcio-flask ")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--allowed-origins", "*", "--credentials"], "'*' cannot be combined"),
+    (["--message-queue", "redis://127.0.0.1:{dead}/0"],
+     "cannot reach the message queue"),
+    (["--message-queue", "mysql://x"], "unsupported message queue URL"),
+])
+def test_misconfiguration_exits_with_a_clear_error(argv, message):
+    argv = [a.replace("{dead}", str(free_port())) for a in argv]
+    out = subprocess.run([_command(), "--port", str(free_port())] + argv,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "rtcio-flask: error:" in out.stderr
+    assert message in out.stderr
+
+
+@pytest.fixture(scope="module")
+def readme_server():
+    """Exactly the README's command: ``rtcio-flask --port 3001`` (on a free
+    port)."""
+    with LiveServer([_command(), "--port", "{port}"]) as server:
+        yield server
+
+
+def test_readme_command_serves_rooms_and_relays(readme_server):
+    url = readme_server.url
+    alice = Recorder().connect(url)
+    bob = Recorder().connect(url, transports=("polling",))
+    try:
+        alice.emit("join-room", {"roomId": "demo", "name": "alice"})
+        alice.wait_for("join-ok")
+        bob.emit("join-room", {"roomId": "demo", "name": "bob"})
+        bob.wait_for("join-ok")
+        assert bob.events("user-connected") == [
+            {"id": alice.sid, "name": "alice", "roomId": "demo"}]
+        assert alice.wait_for("#rtcio:init-offer") == [{"source": bob.sid}]
+        offer = {"description": {"type": "offer", "sdp": "v=0"}}
+        alice.emit("#rtcio:message", {"target": bob.sid, "data": offer})
+        [got] = bob.wait_for("#rtcio:message")
+        assert got == {"source": alice.sid, "target": bob.sid, "data": offer}
+        bob_sid = bob.sid
+        bob.client.eio.queue.join()
+        bob.disconnect()
+        assert alice.wait_for("#rtcio:peer-left") == [{"id": bob_sid}]
+    finally:
+        alice.disconnect()
+        bob.disconnect()
+
+
+def test_readme_command_health_and_default_origins(readme_server):
+    url = readme_server.url
+    health = requests.get(url + "/healthz", timeout=5)
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert health.headers["Cache-Control"] == "no-store"
+
+    local = _handshake(url, "http://localhost:5173")
+    assert local.status_code == 200
+    assert local.headers["Access-Control-Allow-Origin"] == \
+        "http://localhost:5173"
+    remote = _handshake(url, "https://evil.example")
+    assert remote.status_code == 400
+    log = readme_server.log()
+    assert "'https://evil.example' may not connect" in log
+    assert "--allowed-origins" in log
+    assert "listening on http://127.0.0.1:" in log
+    assert "eventlet" in log
+
+
+def test_environment_configures_and_flags_win():
+    port, env_port = free_port(), free_port()
+    env = {"PORT": str(env_port), "ALLOWED_ORIGINS": "https://env.example"}
+    # Environment only: PORT and ALLOWED_ORIGINS, served by threads.
+    with LiveServer([_command(), "--server", "threading"], env=env,
+                    port=env_port) as server:
+        assert _handshake(server.url, "https://env.example").status_code \
+            == 200
+        assert _handshake(server.url, "http://localhost:5173").status_code \
+            == 400
+        # Over polling, python-socketio's client sends no Origin at all.
+        client = Recorder().connect(server.url, transports=("polling",))
+        client.emit("join-room", {"roomId": "r"})
+        client.wait_for("join-ok")
+        client.disconnect()
+        assert "(threading;" in server.log()
+    # Flags win over the same variables.
+    with LiveServer([_command(), "--port", "{port}", "--allowed-origins",
+                     "https://flag.example"], env=env, port=port) as server:
+        assert _handshake(server.url, "https://flag.example").status_code \
+            == 200
+        assert _handshake(server.url, "https://env.example").status_code \
+            == 400
+
+
+def test_sigterm_disconnects_clients_and_exits():
+    with LiveServer([_command(), "--port", "{port}"]) as server:
+        client = socketio.Client(reconnection=False)
+        gone = threading.Event()
+        client.on("disconnect", lambda *a: gone.set())
+        client.connect(server.url, transports=["websocket"], wait_timeout=10)
+        server.proc.send_signal(signal.SIGTERM)
+        assert gone.wait(20)
+        assert server.proc.wait(20) == 0
+        log = server.log()
+    assert "SIGTERM received, shutting down" in log
+    assert "closed 1 connections" in log
