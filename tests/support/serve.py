@@ -42,12 +42,16 @@ def main():
     if args.mode == "eventlet":
         import eventlet
         import eventlet.wsgi
-        listener = eventlet.listen((args.host, args.port))
+        # A deep backlog and no 1024-connection cap (eventlet's default
+        # max_size): the soak tests open thousands of sockets at once.
+        listener = eventlet.listen((args.host, args.port), backlog=4096)
         print(f"READY {args.port}", flush=True)
-        eventlet.wsgi.server(listener, app, log_output=False)
+        eventlet.wsgi.server(listener, app, log_output=False,
+                             max_size=100_000)
     elif args.mode == "gevent":
         from gevent import pywsgi
-        server = pywsgi.WSGIServer((args.host, args.port), app, log=None)
+        server = pywsgi.WSGIServer((args.host, args.port), app, log=None,
+                                   backlog=4096)
         server.start()
         print(f"READY {args.port}", flush=True)
         server.serve_forever()
