@@ -65,6 +65,31 @@ class _SocketInput:
         return self.socket
 
 
+def _gevent_socket(environ):
+    """The client socket under gevent's pywsgi, found where simple-websocket
+    finds it (pywsgi puts it in the environ only for ``Expect:
+    100-continue``)."""
+    wsgi_input = environ.get("wsgi.input")
+    # An upgrade request gets the connection's reader itself; others get a
+    # pywsgi.Input around it.
+    if not hasattr(wsgi_input, "raw"):
+        wsgi_input = getattr(wsgi_input, "rfile", None)
+    raw = getattr(wsgi_input, "raw", None)
+    return getattr(raw, "_sock", None)
+
+
+def client_socket(environ):
+    """The client's socket object in any supported WSGI server, or None
+    (tests read socket options through it)."""
+    for key in ("gunicorn.socket", "werkzeug.socket"):
+        if environ.get(key) is not None:
+            return environ[key]
+    eventlet_input = environ.get("eventlet.input")
+    if eventlet_input is not None:
+        return eventlet_input.get_socket()
+    return _gevent_socket(environ)
+
+
 def adapt_environ(environ):
     """Expose gunicorn's client socket the way eventlet's server does."""
     sock = environ.get("gunicorn.socket")

@@ -1,5 +1,5 @@
 """The app the deployment tests serve in every mode: RTCIO with a health
-check, a ``join`` handler, and an ``info`` event that tells which async mode
+check, the built-in rooms, a plain ``join`` handler, and an ``info`` event that tells which async mode
 and process answered (so tests can check the mode RTCIO picked and which
 process of a fleet a client landed on).
 
@@ -8,10 +8,12 @@ RTCIO_STICKY_SESSIONS, ...), as an operator would set them.
 """
 
 import os
+import socket
 
 import flask
 
 from rtcio_flask import RTCIO
+from rtcio_flask.serving import client_socket
 
 rtcio = RTCIO()
 
@@ -27,9 +29,34 @@ def info(sid, data=None):
     return {"async_mode": rtcio.server.async_mode, "pid": os.getpid()}
 
 
+@rtcio.on("nodelay")
+def nodelay(sid, data=None):
+    """Whether TCP_NODELAY is on for this socket's connection, read from the
+    kernel (the handshake's environ holds the server's socket object)."""
+    sock = flask.request.environ.get("deploy.socket")
+    if sock is None:
+        return {"found": False}
+    return {"found": True, "nodelay": bool(
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))}
+
+
 def create_app():
     app = flask.Flask("deploy")
     debug = bool(os.environ.get("DEPLOY_DEBUG"))
-    rtcio.init_app(app, health_path="/healthz", logger=debug,
+    rtcio.init_app(app, health_path="/healthz", rooms=True, logger=debug,
                    engineio_logger=debug)
+    app.wsgi_app = _KeepSocket(app.wsgi_app)
     return app
+
+
+class _KeepSocket:
+    """Note the client socket in the environ before the request runs: once
+    gevent's pywsgi hands a connection to the websocket it detaches the file
+    the socket is found through, so a handler could not find it later."""
+
+    def __init__(self, wrapped):
+        self.wrapped = wrapped
+
+    def __call__(self, environ, start_response):
+        environ["deploy.socket"] = client_socket(environ)
+        return self.wrapped(environ, start_response)

@@ -1,8 +1,9 @@
 """Every supported way of serving, started for real: gunicorn with the
 eventlet, gevent and gthread workers, eventlet's and gevent's own WSGI
 servers, and Werkzeug's threaded development server. In each, RTCIO must
-pick the matching async mode by itself, and the relay and peer-left must
-work over websocket and over polling."""
+pick the matching async mode by itself, turn TCP_NODELAY on, and the
+built-in rooms' init-offer, the relay and peer-left must work over websocket
+and over polling."""
 
 import pytest
 import requests
@@ -71,6 +72,13 @@ def test_picks_the_async_mode_of_the_server(served, clients):
     assert client.call("info")["async_mode"] == served.expected_mode
 
 
+def test_tcp_nodelay_is_on_for_websocket_connections(served, clients):
+    """Small back-to-back writes (user-connected then init-offer) must not
+    wait for the peer's delayed ACK: Nagle's algorithm is off."""
+    client = clients(served.url, "websocket")
+    assert client.call("nodelay") == {"found": True, "nodelay": True}
+
+
 def test_health_check_answers(served):
     response = requests.get(served.url + "/healthz", timeout=5)
     assert response.status_code == 200
@@ -82,8 +90,11 @@ def test_relay_and_peer_left(served, clients, transport):
     alice = clients(served.url, transport)
     bob = clients(served.url, transport)
     room = f"room-{served.mode_id}-{transport}"
-    assert alice.call("join", room) == {"joined": room}
-    assert bob.call("join", room) == {"joined": room}
+    alice.emit("join-room", {"roomId": room, "name": "alice"})
+    alice.wait_for("join-ok")
+    bob.emit("join-room", {"roomId": room, "name": "bob"})
+    bob.wait_for("join-ok")
+    assert alice.wait_for("#rtcio:init-offer") == [{"source": bob.sid}]
 
     offer = {"description": {"type": "offer", "sdp": "v=0 " * 500}}
     alice.emit("#rtcio:message", {"source": "forged", "target": bob.sid,
