@@ -14,6 +14,8 @@ Rooms-per-socket and members-per-room caps belong to the rooms feature
 (:mod:`rtcio_flask.rooms`); this module owns only event-level limits.
 """
 
+import base64
+import io
 import logging
 import time
 from dataclasses import dataclass, fields, replace
@@ -300,9 +302,47 @@ _REASONS = {
 }
 
 
+class MalformedPacket(ValueError):
+    """A socket.io packet that decodes but breaks the protocol's shape."""
+
+
+def _check_shapes(server):
+    """Check decoded packets the way socket.io's own parser does before
+    python-socketio acts on them: an event is a non-empty list starting
+    with its name (a string), an ack a list, a connect payload an object.
+    Otherwise python-socketio fails later, in a spawned task, with a
+    traceback per packet."""
+    handle_event = server._handle_event
+    handle_ack = server._handle_ack
+    handle_connect = server._handle_connect
+
+    def checked_event(eio_sid, namespace, id, data):
+        if data.__class__ is not list or not data or \
+                data[0].__class__ is not str:
+            raise MalformedPacket("an event must be a list starting with "
+                                  "its name")
+        return handle_event(eio_sid, namespace, id, data)
+
+    def checked_ack(eio_sid, namespace, id, data):
+        if not isinstance(data, list):
+            raise MalformedPacket("an acknowledgement must be a list")
+        return handle_ack(eio_sid, namespace, id, data)
+
+    def checked_connect(eio_sid, namespace, data):
+        if data is not None and not isinstance(data, dict):
+            raise MalformedPacket("a connect payload must be an object")
+        return handle_connect(eio_sid, namespace, data)
+
+    server._handle_event = checked_event
+    server._handle_ack = checked_ack
+    server._handle_connect = checked_connect
+
+
 def _is_packet_error(exc):
     """Whether an exception came from decoding a malformed socket.io packet
     (rather than from a handler, whose bugs keep their traceback)."""
+    if isinstance(exc, MalformedPacket):
+        return True
     tb = exc.__traceback__
     last = None
     while tb is not None:
@@ -329,6 +369,7 @@ def install(server, limits):
     the Node server does.
     """
     limiter = EventLimiter(limits)
+    _check_shapes(server)
     original = server.eio.handlers.get("message", server._handle_eio_message)
     binary_pending = server._binary_packet
     enabled = limits.enabled
@@ -396,3 +437,81 @@ def _safe_disconnect(server, eio_sid):
         server.eio.disconnect(eio_sid)
     except Exception:  # already gone: nothing left to close
         logger.debug("rtcio: %s was already closed", eio_sid)
+
+
+class PollingGuard:
+    """WSGI guard in front of Engine.IO for long-polling POSTs.
+
+    - A body declared over ``max_http_buffer_size`` gets ``413`` at once:
+      python-engineio refuses it by closing the session and waiting for a
+      poll to carry the close packet, so with no poll pending the request
+      (a greenlet or thread) is held forever.
+    - A body that is not UTF-8 (Engine.IO v4 payloads are text) gets
+      ``400``: python-engineio would log a traceback for each one.
+    """
+
+    def __init__(self, app, server):
+        self.app = app
+        self.eio = server.eio
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        limit = self.eio.max_http_buffer_size
+        if length < 0 or (limit is not None and length > limit):
+            logger.warning("rtcio: refused a polling POST of %s bytes "
+                           "(max_http_buffer_size is %s)",
+                           environ.get("CONTENT_LENGTH"), limit)
+            return _refuse(start_response, "413 Payload Too Large",
+                           b"payload too large")
+        body = environ["wsgi.input"].read(length) if length else b""
+        problem = polling_payload_problem(body)
+        if problem:
+            logger.warning("rtcio: refused a polling POST from %s: %s",
+                           environ.get("REMOTE_ADDR"), problem)
+            return _refuse(start_response, "400 Bad Request",
+                           problem.encode())
+        environ["wsgi.input"] = io.BytesIO(body)
+        return self.app(environ, start_response)
+
+
+#: Engine.IO v4 packet types a client may POST that python-engineio
+#: handles (close, pong, message, upgrade) plus "b" (base64 binary message).
+_CLIENT_PACKET_TYPES = frozenset("1345b")
+
+
+def polling_payload_problem(body, max_packets=16):
+    """Why python-engineio would choke on this polling payload (it logs a
+    traceback, or for unknown packet types closes the session and holds the
+    request), or None when it is well-formed."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "payload is not UTF-8 text"
+    if not text:
+        return None
+    if text.startswith("d="):
+        return "JSONP payloads are not accepted"
+    packets = text.split("\x1e")
+    if len(packets) > max_packets:
+        return f"more than {max_packets} packets in one payload"
+    for packet in packets:
+        if not packet or packet[0] not in _CLIENT_PACKET_TYPES:
+            return "not an Engine.IO packet a client may send"
+        if packet[0] == "b":
+            try:
+                base64.b64decode(packet[1:], validate=True)
+            except ValueError:
+                return "invalid base64 binary packet"
+    return None
+
+
+def _refuse(start_response, status, body):
+    start_response(status, [("Content-Type", "text/plain"),
+                            ("Content-Length", str(len(body))),
+                            ("Connection", "close")])
+    return [body]

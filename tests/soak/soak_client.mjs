@@ -27,7 +27,7 @@ function track(me, partner) {
     else if (seq < me.expect) stats.duplicated++;
     else { stats.reordered++; stats.lost += seq - me.expect; me.expect = seq + 1; }
   });
-  me.on("disconnect", (reason) => { if (!me.closing) { stats.disconnected++; stats.errors.push("disconnect: " + reason); } });
+  me.on("disconnect", (reason) => { if (!me.closing) { stats.disconnected++; if (stats.errors.length < 20) stats.errors.push("disconnect: " + reason); } });
 }
 async function makePair(i) {
   const a = await connect();
@@ -56,24 +56,34 @@ function send(from, to) {
   from.emit("#rtcio:message", { source: from.id, target: to.id, data: { seq: from.seq++, candidate: { candidate: PAD, sdpMid: "0" } } });
   stats.sent++;
 }
-// Spread each client's sends evenly: every tick, each client sends RATE*tick/1000.
+// Spread each client's sends evenly: every tick, each client sends rate*tick/1000.
+// A warm-up at WARMUP_RATE comes first (buffers and stacks reach their working
+// size), then "STEADY" is printed and the measured run at RATE begins.
+const WARMUP = parseFloat(process.env.WARMUP_SECONDS || "0");
+const WARMUP_RATE = parseFloat(process.env.WARMUP_RATE || String(RATE));
 const TICK = 100;
-const perTick = RATE * TICK / 1000;
-let credit = 0;
-const tStart = performance.now();
-let lastProgress = tStart;
-while (performance.now() - tStart < SECONDS * 1000) {
-  credit += perTick;
-  while (credit >= 1) {
-    for (const [a, b] of pairs) { send(a, b); send(b, a); }
-    credit -= 1;
+async function phase(rate, seconds, t0) {
+  const perTick = rate * TICK / 1000;
+  let credit = 0;
+  const start = performance.now();
+  let lastProgress = start;
+  while (performance.now() - start < seconds * 1000) {
+    credit += perTick;
+    while (credit >= 1) {
+      for (const [a, b] of pairs) { send(a, b); send(b, a); }
+      credit -= 1;
+    }
+    if (performance.now() - lastProgress > 1000) {
+      lastProgress = performance.now();
+      console.log("PROGRESS " + JSON.stringify({ t: +((lastProgress - t0) / 1000).toFixed(1), sent: stats.sent, received: stats.received }));
+    }
+    await sleep(TICK);
   }
-  if (performance.now() - lastProgress > 1000) {
-    lastProgress = performance.now();
-    console.log("PROGRESS " + JSON.stringify({ t: +((lastProgress - tStart) / 1000).toFixed(1), sent: stats.sent, received: stats.received }));
-  }
-  await sleep(TICK);
 }
+const tStart = performance.now();
+if (WARMUP > 0) await phase(WARMUP_RATE, WARMUP, tStart);
+console.log("STEADY " + JSON.stringify({ sent: stats.sent }));
+await phase(RATE, SECONDS, tStart);
 // Drain: wait until every partner has seen every number, bounded.
 const deadline = performance.now() + 60000;
 const allIn = () => pairs.every(([a, b]) => a.expect >= b.seq && b.expect >= a.seq);

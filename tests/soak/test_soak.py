@@ -64,12 +64,13 @@ def _node_available():
                     "`npm ci` in the project root (scripts/test.sh does)")
 
 
-def run_soak(server, pairs, rate, seconds):
+def run_soak(server, pairs, rate, seconds, warmup=0, warmup_rate=None):
     """Run the Node soak client; return its RESULT and the RSS samples
-    taken while the load ran (from the first CONNECTED line on)."""
+    taken during the steady run (after the client's warm-up phase)."""
     _node_available()
     env = dict(os.environ, URL=server.url, PAIRS=str(pairs), RATE=str(rate),
-               SECONDS=str(seconds))
+               SECONDS=str(seconds), WARMUP_SECONDS=str(warmup),
+               WARMUP_RATE=str(warmup_rate or rate))
     proc = subprocess.Popen(["node", str(CLIENT)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -77,9 +78,9 @@ def run_soak(server, pairs, rate, seconds):
     result = None
     progress = []
     try:
-        deadline = time.monotonic() + seconds + 240
+        deadline = time.monotonic() + warmup + seconds + 240
         for line in proc.stdout:
-            if line.startswith("CONNECTED"):
+            if line.startswith("STEADY"):
                 sampler = RssSampler(server.proc.pid)
                 sampler.start()
             elif line.startswith("PROGRESS"):
@@ -113,10 +114,16 @@ def check_delivery(result, pairs):
     assert result["received"] == result["sent"], result
 
 
-def check_memory_flat(samples, warmup_fraction=0.3):
+def check_memory_flat(samples, warmup_fraction=0.2):
     """After warm-up, RSS may wobble but must not keep growing: the last
     third's median stays within 10% (and 16 MiB) of the median just after
-    warm-up."""
+    warm-up.
+
+    Measured: per connection, RSS grows with traffic until each socket's
+    buffers and greenlet stack copies reach their working size (Python's
+    own allocated blocks stay flat), then levels off; the client's warm-up
+    phase at a higher rate gets there before sampling starts.
+    """
     assert len(samples) >= 6, samples
     steady = samples[int(len(samples) * warmup_fraction):]
     third = max(2, len(steady) // 3)
@@ -131,7 +138,7 @@ def test_short_soak_pairs_relay_without_loss_and_flat_memory():
     pairs = int(os.environ.get("RTCIO_SOAK_SHORT_PAIRS", 150))
     with serve_app(APP, "eventlet", env={"TEST_ROOMS": "true"}) as server:
         result, samples, _ = run_soak(server, pairs=pairs, rate=2,
-                                      seconds=20)
+                                      seconds=15, warmup=6, warmup_rate=8)
         check_delivery(result, pairs)
         check_memory_flat(samples)
         assert "Traceback" not in server.log()
@@ -145,8 +152,10 @@ def test_long_soak_two_thousand_clients():
     rate = float(os.environ.get("RTCIO_SOAK_RATE", 0.5))
     mode = os.environ.get("RTCIO_SOAK_MODE", "eventlet")
     with serve_app(APP, mode, env={"TEST_ROOMS": "true"}) as server:
-        result, samples, progress = run_soak(server, pairs=clients // 2,
-                                             rate=rate, seconds=seconds)
+        result, samples, progress = run_soak(
+            server, pairs=clients // 2, rate=rate, seconds=seconds,
+            warmup=float(os.environ.get("RTCIO_SOAK_WARMUP", 30)),
+            warmup_rate=4)
         check_delivery(result, clients // 2)
         first, last = check_memory_flat(samples)
         print(f"\nsoak: {result} rss after warm-up {first} KiB, at end "
