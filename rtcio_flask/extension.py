@@ -18,7 +18,7 @@ from . import settings as settings_mod
 from .cors import build_policy
 from .dispatch import Dispatcher
 from .gate import SocketIOGate
-from .limits import install as install_limits, resolve_limits
+from .limits import PollingGuard, install as install_limits, resolve_limits
 from .protocol import RtcioProtocol
 from . import ice as ice_mod
 from .turn import resolve_turn
@@ -185,6 +185,7 @@ class RTCIO(AccessHooks):
         # Event limits sit on the raw packets (see limits.py).
         state.limits = install_limits(server,
                                       resolve_limits(app.config, limits))
+        gate.socketio_app = PollingGuard(gate.socketio_app, server)
         return state
 
     def _attach_protocol(self, state, namespace):
