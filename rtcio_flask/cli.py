@@ -329,22 +329,20 @@ def _serve_eventlet(app, state, args):
 
     listener = eventlet.listen((args.host, args.port))
     logger.info(_describe(args, "eventlet"))
-    stopping = []
+    requested = []
 
-    def stop(drain_all):
-        stopping.append(True)
-        drain_all()
-        raise SystemExit(0)  # eventlet.wsgi.server returns on SystemExit
-
-    _on_sigterm(state, stop)
-    try:
-        eventlet.wsgi.server(listener, app, log_output=args.access_log,
-                             debug=False)
-    except SystemExit:
-        pass
-    # Let the closed sockets' greenthreads flush before the process ends.
-    for _ in range(10):
-        eventlet.sleep(0.05)
+    # A Python signal handler cannot wake eventlet's hub (the interrupted
+    # wait is simply resumed), so the handler only records the request and
+    # the main greenlet looks every quarter second.
+    _on_sigterm(state, requested.append)
+    serving = eventlet.spawn(eventlet.wsgi.server, listener, app,
+                             log_output=args.access_log, debug=False)
+    while not requested and not serving.dead:
+        eventlet.sleep(0.25)
+    if requested:
+        requested[0]()                 # drain: close every connection
+        eventlet.sleep(0.1)            # let their greenthreads finish
+    serving.kill()
     return 0
 
 
