@@ -5,8 +5,9 @@ polling requests. Throughout, a well-formed pair of clients keeps relaying
 numbered envelopes correctly, the server stays up, and its log never shows
 a traceback.
 
-Example counts are bounded (about a minute in all); raise them with
-``RTCIO_FUZZ_EXAMPLES=1000`` for a longer hunt.
+Example counts are bounded (about half a minute in all) and the examples
+are the same every run; for a longer hunt with fresh examples:
+``RTCIO_FUZZ_EXAMPLES=1000 RTCIO_FUZZ_RANDOM=1 pytest tests/abuse``.
 """
 
 import itertools
@@ -24,8 +25,12 @@ from tests.abuse.raw import RawPolling, RawSocket
 from tests.support.clients import Recorder
 from tests.support.servers import serve_app
 
-EXAMPLES = int(os.environ.get("RTCIO_FUZZ_EXAMPLES", 60))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+from rtcio_flask.limits import DEFAULT_MAX_EVENT_BYTES as MAX_EVENT_BYTES
+
+EXAMPLES = int(os.environ.get("RTCIO_FUZZ_EXAMPLES", 100))
+# Same examples every run (CI), unless RTCIO_FUZZ_RANDOM=1 asks for new ones.
+FUZZ = settings(max_examples=EXAMPLES, deadline=None,
+                derandomize=not os.environ.get("RTCIO_FUZZ_RANDOM"),
                 suppress_health_check=list(HealthCheck),
                 print_blob=True)
 
@@ -179,9 +184,13 @@ def test_relay_envelopes(server, sentinel, fuzzer_holder, target, data, extra,
        payload=room_payloads)
 def test_room_events(server, sentinel, fuzzer_holder, event, payload):
     client = _fresh(fuzzer_holder, server)
-    answer = client.call(event, payload, timeout=10)
-    # Every room event answers its acknowledgement (maybe with an error).
-    assert answer is None or isinstance(answer, (dict, list))
+    if len(json.dumps([event, payload], default=repr)) > MAX_EVENT_BYTES - 100:
+        # Over the event size cap: dropped unanswered (see test_limits.py).
+        client.emit(event, payload)
+    else:
+        answer = client.call(event, payload, timeout=10)
+        # Every room event answers its acknowledgement (maybe an error).
+        assert answer is None or isinstance(answer, (dict, list))
     sentinel.check()
 
 
