@@ -27,8 +27,16 @@ def join(sid, room=None, *extra):
     return {"ok": True, "joined": room}
 
 
+#: Envelopes the app's own #rtcio:message handler saw (TEST_SPY_RELAY).
+spied = []
+
+
 def create_app():
     app = flask.Flask("abuse")
+    if os.environ.get("TEST_SPY_RELAY"):
+        @rtcio.on("#rtcio:message")
+        def spy(sid, envelope=None, *extra):
+            spied.append(envelope)
     options = {}
     limits = os.environ.get("TEST_LIMITS")
     if limits:
@@ -40,6 +48,10 @@ def create_app():
     if os.environ.get("TEST_ROOMS"):
         options["rooms"] = json.loads(os.environ["TEST_ROOMS"])
     rtcio.init_app(app, **options)
+
+    @app.get("/spied")
+    def spied_count():
+        return {"count": len(spied)}
 
     @app.get("/limits-stats")
     def limits_stats():
