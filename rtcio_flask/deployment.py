@@ -68,8 +68,8 @@ def gunicorn_workers(environ=None):
     cfg = find_gunicorn_cfg()
     if cfg is not None:
         return int(cfg.workers)
-    if "gunicorn" in sys.modules and "gunicorn" in os.path.basename(
-            sys.argv[0] if sys.argv else ""):
+    if "gunicorn" in sys.modules and "gunicorn" in (
+            sys.argv[0] if sys.argv else ""):  # gunicorn or -m gunicorn
         # Loaded by gunicorn in a way we could not see: gunicorn's own
         # default for --workers is WEB_CONCURRENCY.
         environ = os.environ if environ is None else environ
