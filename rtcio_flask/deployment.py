@@ -1,5 +1,8 @@
-"""How the process is deployed: the multi-worker trap, the health check,
-and draining sockets on SIGTERM.
+"""How the process is deployed: the multi-worker trap, the message queue
+and its room store, the health check, and draining sockets on SIGTERM.
+The options (``message_queue``, ``sticky_sessions``, ``health_path``,
+``fleet_interval``) come from ``RTCIO(...)``, ``app.config["RTCIO_*"]`` or
+``RTCIO_*`` environment variables, in that order.
 
 socket.io keeps a session in the memory of the process that opened it.
 ``gunicorn -w 4`` (or a platform setting ``WEB_CONCURRENCY``) spreads one
