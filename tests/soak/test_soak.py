@@ -103,15 +103,16 @@ def run_soak(server, pairs, rate, seconds, warmup=0, warmup_rate=None):
 
 
 def check_delivery(result, pairs):
-    assert "fatal" not in result, result
-    assert result["clients"] == pairs * 2
-    assert result["sent"] > 0
-    assert result["drained"], result
+    text = json.dumps(result)
+    assert "fatal" not in result, text
+    assert result["clients"] == pairs * 2, text
+    assert result["sent"] > 0, text
+    assert result["drained"], text
     # Zero lost, duplicated, misrouted or reordered envelopes.
     for key in ("lost", "duplicated", "misrouted", "reordered",
                 "disconnected"):
-        assert result[key] == 0, result
-    assert result["received"] == result["sent"], result
+        assert result[key] == 0, text
+    assert result["received"] == result["sent"], text
 
 
 def check_memory_flat(samples, warmup_fraction=0.2):
@@ -155,7 +156,7 @@ def test_long_soak_two_thousand_clients():
         result, samples, progress = run_soak(
             server, pairs=clients // 2, rate=rate, seconds=seconds,
             warmup=float(os.environ.get("RTCIO_SOAK_WARMUP", 30)),
-            warmup_rate=4)
+            warmup_rate=2 * rate)
         check_delivery(result, clients // 2)
         first, last = check_memory_flat(samples)
         print(f"\nsoak: {result} rss after warm-up {first} KiB, at end "
