@@ -138,8 +138,10 @@ def test_environment_configures_and_flags_win():
             == 400
 
 
-def test_sigterm_disconnects_clients_and_exits():
-    with LiveServer([_command(), "--port", "{port}"]) as server:
+@pytest.mark.parametrize("kind", ["eventlet", "gevent", "threading"])
+def test_sigterm_disconnects_clients_and_exits(kind):
+    with LiveServer([_command(), "--port", "{port}", "--server",
+                     kind]) as server:
         client = socketio.Client(reconnection=False)
         gone = threading.Event()
         client.on("disconnect", lambda *a: gone.set())
