@@ -25,6 +25,7 @@ from tests.abuse.raw import RawPolling, RawSocket
 from tests.support.clients import Recorder
 from tests.support.servers import serve_app
 
+from rtcio_flask.limits import DEFAULT_MAX_ATTACHMENTS as MAX_ATTACHMENTS
 from rtcio_flask.limits import DEFAULT_MAX_EVENT_BYTES as MAX_EVENT_BYTES
 
 EXAMPLES = int(os.environ.get("RTCIO_FUZZ_EXAMPLES", 100))
@@ -69,6 +70,17 @@ def server():
                    env={"TEST_ROOMS": "true",
                         "TEST_LIMITS": json.dumps(limits)}) as srv:
         yield srv
+
+
+def _binaries(value):
+    """Binary leaves in a payload: each becomes a socket.io attachment."""
+    if isinstance(value, (bytes, bytearray)):
+        return 1
+    if isinstance(value, dict):
+        return sum(_binaries(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_binaries(v) for v in value)
+    return 0
 
 
 class Sentinel:
@@ -184,8 +196,10 @@ def test_relay_envelopes(server, sentinel, fuzzer_holder, target, data, extra,
        payload=room_payloads)
 def test_room_events(server, sentinel, fuzzer_holder, event, payload):
     client = _fresh(fuzzer_holder, server)
-    if len(json.dumps([event, payload], default=repr)) > MAX_EVENT_BYTES - 100:
-        # Over the event size cap: dropped unanswered (see test_limits.py).
+    if len(json.dumps([event, payload], default=repr)) > \
+            MAX_EVENT_BYTES - 100 or _binaries(payload) > MAX_ATTACHMENTS:
+        # Over the event size cap: dropped unanswered; over the attachment
+        # cap: the connection is closed (see test_limits.py).
         client.emit(event, payload)
     else:
         answer = client.call(event, payload, timeout=10)
