@@ -60,6 +60,12 @@ def sio_room(room_id):
     return SIO_ROOM_PREFIX + room_id
 
 
+def _log_refusal(sid, room_id, code, message):
+    """One line per refused join or check, for operators."""
+    logger.info("rtcio: refused %s room %r [%s]: %s", sid, room_id, code,
+                message)
+
+
 def _refusal(code, message, room_id):
     return {"ok": False, "error": code, "reason": message, "roomId": room_id}
 
@@ -135,6 +141,7 @@ class Rooms:
                          namespace=self.namespace)
 
     def _join_error(self, sid, reason, room_id, message):
+        _log_refusal(sid, room_id, reason, message)
         self._emit("join-error", {"reason": reason, "roomId": room_id,
                                   "message": message}, sid)
         return _refusal(reason, message, room_id)
@@ -179,8 +186,6 @@ class Rooms:
                                     exc.message)
         name, refused = self._run_join_hooks(sid, room_id, name)
         if refused is not None:
-            logger.info("rtcio: %s refused room %r: %s", sid, room_id,
-                        refused[1])
             return self._join_error(sid, refused[0], room_id, refused[1])
 
         with self._lock:
@@ -204,6 +209,7 @@ class Rooms:
                        if status == ROOM_FULL else
                        f"a socket may be in at most "
                        f"{cfg.max_rooms_per_socket} rooms")
+            _log_refusal(sid, room_id, status, message)
             self._emit("error", {"code": status, "roomId": room_id,
                                  "message": message}, sid)
             return _refusal(status, message, room_id)
