@@ -18,7 +18,7 @@ from . import settings as settings_mod
 from .cors import build_policy
 from .dispatch import Dispatcher
 from .gate import SocketIOGate
-from .limits import PollingGuard, install as install_limits, resolve_limits
+from .limits import TransportGuard, install as install_limits, resolve_limits
 from .protocol import RtcioProtocol
 from . import ice as ice_mod
 from .turn import resolve_turn
@@ -185,7 +185,10 @@ class RTCIO(AccessHooks):
         # Event limits sit on the raw packets (see limits.py).
         state.limits = install_limits(server,
                                       resolve_limits(app.config, limits))
-        gate.socketio_app = PollingGuard(gate.socketio_app, server)
+        gate.socketio_app = TransportGuard(gate.socketio_app, server)
+        if server.async_mode == "eventlet":
+            from .wsmask import speed_up_eventlet
+            speed_up_eventlet()
         return state
 
     def _attach_protocol(self, state, namespace):

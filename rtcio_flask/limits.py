@@ -439,8 +439,17 @@ def _safe_disconnect(server, eio_sid):
         logger.debug("rtcio: %s was already closed", eio_sid)
 
 
-class PollingGuard:
-    """WSGI guard in front of Engine.IO for long-polling POSTs.
+class TransportGuard:
+    """WSGI guard in front of Engine.IO: websocket upgrades without
+    compression, and long-polling POSTs checked before python-engineio.
+
+    - Websocket upgrades lose their ``Sec-WebSocket-Extensions`` offer, so
+      no permessage-deflate is negotiated, as on the Node server (whose
+      ``perMessageDeflate`` is off by default). eventlet and
+      simple-websocket would accept it, and then every message is
+      compressed (measured: zlib was the largest single cost of a
+      connect-and-join storm) and each connection keeps zlib state of its
+      own (most of the memory of an idle socket, and growth under traffic).
 
     - A body declared over ``max_http_buffer_size`` gets ``413`` at once:
       python-engineio refuses it by closing the session and waiting for a
@@ -456,6 +465,7 @@ class PollingGuard:
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") != "POST":
+            environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
             return self.app(environ, start_response)
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
