@@ -305,3 +305,31 @@ def test_dropped_binary_header_swallows_its_attachments():
     assert limiter.check("s", b"1") == DROP_RATE
     assert limiter.check("s", b"2") == DROP_RATE
     assert limiter.check("s", "2[\"a\"]") == PASS
+
+
+# -- room caps (owned by the rooms feature) under a flood -------------------------
+
+def test_room_caps_hold_under_a_join_flood():
+    rooms = {"max_members": 3, "max_rooms_per_socket": 2}
+    with serve_app(APP, "eventlet", env={
+            "TEST_ROOMS": json.dumps(rooms),
+            "TEST_LIMITS": json.dumps({"rate": 1000, "burst": 1000})}) as server:
+        clients = [Recorder().connect(server.url) for _ in range(5)]
+        try:
+            flooder = clients[0]
+            answers = [flooder.call("join-room", {"roomId": f"r{i}"})
+                       for i in range(40)]
+            joined = [a for a in answers if a is None or a.get("ok", True)]
+            assert len(joined) == 2
+            assert {a["error"] for a in answers if a not in joined} == {
+                "too-many-rooms"}
+            crowd = [c.call("join-room", {"roomId": "r0"})
+                     for c in clients[1:]]
+            # The flooder is one of the 3 members already.
+            assert [a is None or a.get("ok", True) for a in crowd] == [
+                True, True, False, False]
+            assert crowd[-1]["error"] == "room-full"
+        finally:
+            for c in clients:
+                c.disconnect()
+        assert "Traceback" not in server.log()
