@@ -7,6 +7,7 @@ from .cors import OriginPolicy, build_policy
 from .envelope import EnvelopeError, check_envelope
 from .events import RtcioEvents
 from .extension import RTCIO
+from .limits import Limits
 from .protocol import RtcioProtocol
 from .settings import detect_async_mode
 from .turn import TurnConfig, TurnCredentials, make_credentials
@@ -36,6 +37,7 @@ __all__ = [
     "RedisRoomStore",
     "Rooms",
     "sio_room",
+    "Limits",
     "__version__",
 ]
 
