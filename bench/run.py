@@ -94,8 +94,10 @@ def rss_kib(pid):
 class Server:
     """One server under test, in its own process group."""
 
-    def __init__(self, name, argv, cwd, env=None):
+    def __init__(self, name, argv, cwd, env=None, worker=False):
         self.name = name
+        # gunicorn: measure its one worker process, not the arbiter.
+        self.worker = worker
         self.port = free_port()
         self.argv = [a.replace("{port}", str(self.port)) for a in argv]
         self.cwd = cwd
@@ -107,6 +109,15 @@ class Server:
     @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self):
+        """The process serving requests (gunicorn's worker, if any)."""
+        if not self.worker:
+            return self.proc.pid
+        path = f"/proc/{self.proc.pid}/task/{self.proc.pid}/children"
+        children = open(path).read().split()
+        return int(children[0]) if children else self.proc.pid
 
     def __enter__(self):
         self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env,
@@ -161,7 +172,7 @@ def cpu_seconds(pid):
 def idle_memory(workdir, server, count):
     """KiB of server RSS per idle connected socket."""
     time.sleep(0.5)
-    before = rss_kib(server.proc.pid)
+    before = rss_kib(server.pid)
     proc = subprocess.Popen(["node", "idle.mjs"], cwd=workdir,
                             env=dict(os.environ, URL=server.url, N=str(count)),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -171,7 +182,7 @@ def idle_memory(workdir, server, count):
         if not line.startswith("READY"):
             raise RuntimeError(f"idle.mjs: {line!r}")
         time.sleep(2.0)  # let the server settle (buffers, GC)
-        after = rss_kib(server.proc.pid)
+        after = rss_kib(server.pid)
     finally:
         proc.stdin.close()
         try:
@@ -202,12 +213,12 @@ def measure(workdir, server, loads, repeat):
     runs = []
     cpu = []
     for _ in range(repeat):
-        before = cpu_seconds(server.proc.pid)
+        before = cpu_seconds(server.pid)
         runs.append(node_json(workdir, "loadgen.mjs", server.url,
                               PAIRS=loads["pairs"], MSGS=loads["msgs"]))
         # Includes the run's connects and joins (a small, equal share for
         # every server): per-message server CPU, robust to a busy machine.
-        cpu.append((cpu_seconds(server.proc.pid) - before) /
+        cpu.append((cpu_seconds(server.pid) - before) /
                    runs[-1]["received"] * 1e6)
     result["cpu_us_per_msg"] = round(statistics.median(cpu), 1)
     best = max(runs, key=lambda r: r["msgs_per_s"])
@@ -225,13 +236,21 @@ def measure(workdir, server, loads, repeat):
     return result
 
 
-def servers(workdir, modes, include_naive=True):
+def servers(workdir, modes, include_naive=True, gunicorn=True):
     py = sys.executable
     yield "node", Server("node", ["node", "node_ref_server.mjs"], workdir)
     for mode in modes:
         yield f"rtcio-{mode}", Server(
             f"rtcio-{mode}", [py, "-m", "bench.serve", "rtcio", "--mode",
                               mode, "--port", "{port}"], ROOT)
+        if gunicorn and mode in ("eventlet", "gevent"):
+            yield f"rtcio-gunicorn-{mode}", Server(
+                f"rtcio-gunicorn-{mode}",
+                [py, "-m", "gunicorn", "-k", mode, "-w", "1",
+                 "--worker-connections", "10000", "--backlog", "2048",
+                 "-b", "127.0.0.1:{port}", "--log-level", "warning",
+                 "bench.wsgi:app"], ROOT, env={"BENCH_MODE": mode},
+                worker=True)
         if include_naive:
             yield f"naive-{mode}", Server(
                 f"naive-{mode}", [py, "-m", "bench.serve", "naive", "--mode",
@@ -243,9 +262,11 @@ def servers(workdir, modes, include_naive=True):
 def ratios(results, modes):
     node = results.get("node")
     rows = []
-    for mode in modes:
+    variants = [(m, m) for m in modes] + [
+        (f"gunicorn-{m}", m) for m in modes if m != "threading"]
+    for mode, base in variants:
         ours = results.get(f"rtcio-{mode}")
-        naive = results.get(f"naive-{mode}")
+        naive = results.get(f"naive-{base}")
         if not ours:
             continue
         row = {"mode": mode, "join_ms": ours["join_ms"],
@@ -402,6 +423,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="small loads (a smoke run, not for the README)")
     parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--no-gunicorn", action="store_true",
+                        help="skip the gunicorn -k eventlet/gevent variants")
     parser.add_argument("--only", nargs="+", metavar="SERVER",
                         help="only these servers, e.g. node rtcio-eventlet")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -420,7 +443,8 @@ def main(argv=None):
         ref = prepare(workdir)
         print(f"bench: Node reference from {ref}, loads {loads}", flush=True)
         for name, server in servers(workdir, args.modes,
-                                    not args.no_naive):
+                                    not args.no_naive,
+                                    not args.no_gunicorn):
             if args.only and name not in args.only:
                 continue
             started = time.monotonic()
