@@ -334,6 +334,42 @@ def table(results, rows):
     return "\n".join(lines)
 
 
+def _rst_table(rows):
+    widths = [max(len(str(r[i])) for r in rows) + 1
+              for i in range(len(rows[0]))]
+    rule = "  ".join("=" * w for w in widths)
+    fmt = lambda r: "  ".join(str(c).ljust(w)  # noqa: E731
+                              for c, w in zip(r, widths)).rstrip()
+    return "\n".join([rule, fmt(rows[0]), rule] +
+                     [fmt(r) for r in rows[1:]] + [rule])
+
+
+def rst_tables(results, rows):
+    """The two tables as reStructuredText, for README.rst."""
+    first = [("server", "msgs/s", "CPU us/msg", "join ms", "rtt ms",
+              "storm ms", "idle KiB/socket")]
+    for name, r in results.items():
+        first.append((name, r["msgs_per_s"], round(r["cpu_us_per_msg"]),
+                      r["join_ms"], r["rtt_ms"], round(r["storm_ms"]),
+                      r["idle_kib"]))
+    second = [("mode", "relay vs naive (>=1.5)", "relay vs Node (>=1.0)",
+               "CPU/msg Node/ours", "join ms (<2)", "storm vs Node (<=1.5)",
+               "idle mem vs Node")]
+    for row in rows:
+        marks = verdicts(row)
+
+        def cell(key):
+            if key not in row:
+                return "-"
+            return f"{row[key]} {marks[key]}" if key in marks \
+                else str(row[key])
+        second.append((row["mode"], cell("relay_vs_naive"),
+                       cell("relay_vs_node"), cell("cpu_eff_vs_node"),
+                       cell("join_ms"), cell("storm_vs_node"),
+                       cell("idle_vs_node")))
+    return _rst_table(first) + "\n\n" + _rst_table(second) + "\n"
+
+
 def _svg(results, path):
     """A bar chart per metric without any plotting library."""
     metrics = [("msgs_per_s", "relay msgs/s (higher is better)"),
@@ -469,6 +505,7 @@ def main(argv=None):
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "results": results, "ratios": rows, "targets": TARGETS,
     }, indent=2))
+    (args.out / "latest.rst").write_text(rst_tables(results, rows))
     (args.out / "latest.md").write_text(
         f"Hardware: {env_hw}\n\nLoads: {loads}, repeat {args.repeat}\n\n"
         + text + "\n")
