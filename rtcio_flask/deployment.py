@@ -205,7 +205,7 @@ def start_fleet(state):
 
     from .fleet import DEFAULT_INTERVAL, Fleet
 
-    rooms = getattr(state, "rooms", None)
+    rooms = state.rooms
     if rooms is None:
         return None
     if not isinstance(state.server.manager, socketio.PubSubManager):

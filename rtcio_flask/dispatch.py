@@ -77,6 +77,13 @@ class Dispatcher:
         nothing to say can step aside)."""
         return bool(self._user.get((namespace, event)))
 
+    def only_builtin(self, event, namespace="/"):
+        """Whether exactly one built-in step and no app handler serve
+        ``event``: then a built-in may take the event's raw packet itself,
+        since nobody else would see it (the relay's fast path)."""
+        key = (namespace, event)
+        return not self._user.get(key) and len(self._builtin.get(key, ())) == 1
+
     def _ensure(self, namespace, event):
         key = (namespace, event)
         if key in self._registered:

@@ -54,6 +54,13 @@ class AppState:
         self.turn = None
         #: The built-in rooms (rtcio_flask.rooms.Rooms), or None when off.
         self.rooms = None
+        #: Event limits and their counters (rtcio_flask.limits).
+        self.limits = None
+        #: Deployment settings, health state and the Redis heartbeat
+        #: (rtcio_flask.deployment, rtcio_flask.fleet).
+        self.deploy = None
+        self.health = None
+        self.fleet = None
 
     def __repr__(self):
         return (f"<rtcio AppState {self.app.name!r} "

@@ -65,10 +65,8 @@ class RtcioProtocol:
         differently: an app handler on the event, a message queue, a
         sender not connected here.
         """
-        key = (self.namespace, RtcioEvents.MESSAGE)
-        dispatcher = self._dispatcher
-        if not self._local_only or dispatcher._user.get(key) or \
-                len(dispatcher._builtin.get(key, ())) != 1:
+        if not self._local_only or not self._dispatcher.only_builtin(
+                RtcioEvents.MESSAGE, self.namespace):
             return False
         manager = self.server.manager
         sid = manager.sid_from_eio_sid(eio_sid, self.namespace)
