@@ -78,19 +78,14 @@ class RtcioProtocol:
             return False
         envelope = args[1] if len(args) > 1 else None
         try:
-            target, _, encoded = check_envelope(envelope, sid,
-                                                self.max_envelope_bytes)
-            target_eio = manager.eio_sid_from_sid(target, self.namespace)
-            if target_eio is None or not manager.is_connected(
-                    target, self.namespace):
-                raise EnvelopeError("unknown-target",
-                                    "no connected socket has that id")
-            for check in self.relay_checks:
-                check(sid, target, self.namespace)
+            target, _, encoded = self._checked(sid, envelope)
         except EnvelopeError as exc:
             self._log_drop(sid, exc)  # no ack id on this path: nobody asked
             return True
-        self.server.eio.send(target_eio, self._packet_prefix + encoded + "]")
+        target_eio = manager.eio_sid_from_sid(target, self.namespace)
+        if target_eio is not None:
+            self.server.eio.send(target_eio,
+                                 self._packet_prefix + encoded + "]")
         return True
 
     def relay(self, sid, envelope=None, *extra):
@@ -101,20 +96,30 @@ class RtcioProtocol:
         acknowledgement (and drops when it did not).
         """
         try:
-            target, outgoing, _ = check_envelope(
-                envelope, sid, self.max_envelope_bytes)
-            if self._local_only and not self.server.manager.is_connected(
-                    target, self.namespace):
-                raise EnvelopeError("unknown-target",
-                                    "no connected socket has that id")
-            for check in self.relay_checks:
-                check(sid, target, self.namespace)
+            target, outgoing, _ = self._checked(sid, envelope)
         except EnvelopeError as exc:
             self._log_drop(sid, exc)
             return exc.ack()
         self.server.emit(RtcioEvents.MESSAGE, outgoing, to=target,
                          namespace=self.namespace)
         return None
+
+    def _checked(self, sid, envelope):
+        """The checks both relay paths share; raises EnvelopeError.
+
+        Returns ``check_envelope``'s ``(target, outgoing, encoded)`` once
+        the target is known here (when no message queue could put it in
+        another process) and every relay check (rooms' scope) agreed.
+        """
+        target, outgoing, encoded = check_envelope(envelope, sid,
+                                                   self.max_envelope_bytes)
+        if self._local_only and not self.server.manager.is_connected(
+                target, self.namespace):
+            raise EnvelopeError("unknown-target",
+                                "no connected socket has that id")
+        for check in self.relay_checks:
+            check(sid, target, self.namespace)
+        return target, outgoing, encoded
 
     def peer_left(self, sid, reason=None):
         """Tell every room the socket was in that it is going, while its rooms

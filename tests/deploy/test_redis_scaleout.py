@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.deploy.redis_process import RedisProcess
+from tests.support.redis_server import RedisProcess
 from tests.support.clients import Recorder
 from tests.support.servers import LiveServer
 
@@ -29,7 +29,7 @@ def _process(redis_url):
 
 @pytest.fixture(scope="module")
 def redis_server():
-    server = RedisProcess().start()
+    server = RedisProcess(persistent=True).start()
     yield server
     server.remove()
 

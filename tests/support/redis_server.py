@@ -1,5 +1,6 @@
-"""A private redis-server for the scale-out tests, with an append-only file
-so it can be restarted mid-test and come back with the room state, as a
+"""A private redis-server on a free 127.0.0.1 port, for the room-store and
+scale-out tests. ``persistent=True`` keeps an append-only file so the
+server can be restarted mid-test and come back with its data, as a
 production Redis configured for persistence does."""
 
 import shutil
@@ -14,9 +15,10 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 class RedisProcess:
-    def __init__(self):
+    def __init__(self, persistent=False):
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="rtcio-deploy-redis-")
+        self.persistent = persistent
+        self.dir = tempfile.mkdtemp(prefix="rtcio-redis-")
         self.proc = None
 
     @property
@@ -27,9 +29,10 @@ class RedisProcess:
         if not shutil.which(REDIS_SERVER):
             pytest.fail("redis-server is not installed; scripts/test.sh "
                         "installs the Debian package redis-server")
+        appendonly = "yes" if self.persistent else "no"
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "yes", "--dir", self.dir],
+             "--save", "", "--appendonly", appendonly, "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL)
         wait_for_port(self.port, 10, self.proc)
