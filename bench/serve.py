@@ -19,36 +19,9 @@ def rtcio_app(mode):
     from rtcio_flask import RTCIO
 
     app = flask.Flask("bench")
-    options = dict(cors="*", async_mode=mode,
-                   limits={"rate": 1_000_000, "burst": 1_000_000})
-    try:
-        import rtcio_flask.rooms  # noqa: F401  (built-in rooms landed)
-        options["rooms"] = True
-    except ImportError:
-        pass
-    rtcio = RTCIO(app, **options)
-    if "rooms" not in options:
-        _app_level_rooms(rtcio)
+    RTCIO(app, cors="*", async_mode=mode, rooms=True,
+          limits={"rate": 1_000_000, "burst": 1_000_000})
     return app
-
-
-def _app_level_rooms(rtcio):
-    """The Node reference's join-room flow, for builds without rooms=."""
-    names = {}
-
-    @rtcio.on("join-room")
-    def join_room(sid, data):
-        server = rtcio.server
-        room, names[sid] = data["roomId"], data.get("name")
-        existing = [s for s, _ in server.manager.get_participants("/", room)]
-        server.enter_room(sid, room)
-        for other in existing:
-            server.emit("user-connected", {"id": other,
-                                           "name": names.get(other)}, to=sid)
-        server.emit("user-connected", {"id": sid, "name": names[sid]},
-                    to=room, skip_sid=sid)
-        server.emit("#rtcio:init-offer", {"source": sid}, to=room,
-                    skip_sid=sid)
 
 
 def main():
