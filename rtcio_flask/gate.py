@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 
-from .serving import adapt_environ
+from .serving import adapt_environ, client_socket
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -30,20 +30,7 @@ def _set_nodelay(environ):
     init-offer); with Nagle on, the second waits for the peer's delayed ACK,
     about 40 ms. Node sets TCP_NODELAY on every socket; WSGI servers differ.
     """
-    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
-    if sock is None:
-        eventlet_input = environ.get("eventlet.input")
-        if eventlet_input is not None:
-            sock = getattr(eventlet_input, "get_socket", lambda: None)()
-    if sock is None and environ.get("SERVER_SOFTWARE", "").startswith(
-            "gevent"):
-        # gevent's pywsgi: the socket behind wsgi.input's buffered reader,
-        # found the way simple-websocket finds it (measured: 40 ms a join
-        # without this, under 2 ms with it).
-        reader = environ.get("wsgi.input")
-        if not hasattr(reader, "raw"):  # a pywsgi.Input (request with body)
-            reader = getattr(reader, "rfile", None)
-        sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    sock = client_socket(environ)
     if sock is None:
         return
     try:
