@@ -146,8 +146,8 @@ def _env_int(name, default):
 
 
 def _env_flag(name):
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes",
-                                                       "on")
+    from .settings import parse_flag
+    return parse_flag(os.environ.get(name, ""))
 
 
 def pick_server(choice):

@@ -20,21 +20,12 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from .message_queue import build_manager, redact
+from .settings import parse_flag
 
 logger = logging.getLogger("rtcio_flask")
 
 #: Environment variable an operator sets to say sessions are sticky.
 ENV_STICKY = "RTCIO_STICKY_SESSIONS"
-
-_TRUE = ("1", "true", "yes", "on")
-
-
-def parse_flag(value):
-    """Environment-style booleans: ``1``/``true``/``yes``/``on``."""
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE
-    return bool(value)
-
 
 # -- gunicorn ---------------------------------------------------------------
 

@@ -11,6 +11,8 @@ import socket
 import uuid
 from dataclasses import dataclass, field, fields
 
+from .settings import parse_flag
+
 RELAY_SCOPES = ("room", "any")
 
 
@@ -117,7 +119,7 @@ def resolve_rooms(value, config):
     if value is None:
         value = config.get("RTCIO_ROOMS")
     if isinstance(value, str):
-        value = value.strip().lower() in ("1", "true", "yes", "on")
+        value = parse_flag(value)
     if value is None or value is False:
         return None
     if isinstance(value, RoomsConfig):

@@ -62,10 +62,24 @@ def _pick(name, given, config, default=_UNSET):
     return default, None
 
 
+#: Words that mean "on" in config files and environment variables.
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+def parse_flag(value):
+    """Environment-style booleans: ``1``/``true``/``yes``/``on`` are True,
+    any other text False; non-text values by their truth."""
+    if isinstance(value, str):
+        return value.strip().lower() in TRUE_WORDS
+    return bool(value)
+
+
 def _flag(text, where):
-    """A boolean written as text (config files, environment variables)."""
+    """Like :func:`parse_flag`, but text that is neither an "on" nor an
+    "off" word is an error (for settings where a typo must not silently
+    mean off)."""
     value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
+    if value in TRUE_WORDS:
         return True
     if value in ("0", "false", "no", "off", ""):
         return False
