@@ -1,50 +1,50 @@
 """rtc.io signaling for Flask apps, on python-socketio.
 
-Public names only; each lives in the module named for its concern.
+The stable public names, re-exported explicitly; everything else is an
+internal module that may change between releases. Where things live is in
+README.rst, "Architecture".
 """
 
-from .cors import OriginPolicy, build_policy
-from .envelope import EnvelopeError, check_envelope
-from .events import RtcioEvents
-from .extension import RTCIO
-from .limits import Limits
-from .protocol import RtcioProtocol
-from .settings import detect_async_mode
-from .turn import TurnConfig, TurnCredentials, make_credentials
-from .access import AccessDenied
-from .room_policy import RoomsConfig
-from .room_store import MemoryRoomStore, RoomStore
-from .rooms import Rooms, sio_room
+from typing import Any
 
-__version__ = "0.1.0"
+from .access import AccessDenied as AccessDenied
+from .core.events import RtcioEvents as RtcioEvents
+from .core.events import sio_room as sio_room
+from .core.limits import Limits as Limits
+from .core.origins import OriginPolicy as OriginPolicy
+from .core.turn import TurnConfig as TurnConfig
+from .core.turn import TurnCredentials as TurnCredentials
+from .core.turn import make_credentials as make_credentials
+from .extension import RTCIO as RTCIO
+from .rooms.config import RoomsConfig as RoomsConfig
+from .rooms.handlers import Rooms as Rooms
+from .rooms.store import MemoryRoomStore as MemoryRoomStore
+from .rooms.store import RoomStore as RoomStore
+
+__version__ = "0.2.0"
 
 __all__ = [
     "RTCIO",
     "RtcioEvents",
-    "RtcioProtocol",
-    "OriginPolicy",
-    "build_policy",
-    "EnvelopeError",
-    "check_envelope",
-    "detect_async_mode",
-    "TurnConfig",
-    "TurnCredentials",
-    "make_credentials",
+    "sio_room",
     "AccessDenied",
     "RoomsConfig",
+    "Rooms",
     "RoomStore",
     "MemoryRoomStore",
     "RedisRoomStore",
-    "Rooms",
-    "sio_room",
     "Limits",
+    "OriginPolicy",
+    "TurnConfig",
+    "TurnCredentials",
+    "make_credentials",
     "__version__",
 ]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     # redis-py is an extra (rtcio-flask[redis]): import it only when asked.
     if name == "RedisRoomStore":
-        from .redis_room_store import RedisRoomStore
+        from .rooms.redis_store import RedisRoomStore
         return RedisRoomStore
     raise AttributeError(f"module 'rtcio_flask' has no attribute {name!r}")

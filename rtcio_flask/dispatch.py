@@ -13,6 +13,8 @@ import logging
 from flask.ctx import RequestContext
 from socketio import exceptions as sio_exceptions
 
+from .core.acks import ack_error
+
 logger = logging.getLogger("rtcio_flask")
 
 
@@ -195,9 +197,8 @@ class Dispatcher:
                 except Exception:
                     logger.exception("rtcio: handler %r for %r failed",
                                      handler.func, event)
-                    return {"ok": False, "error": "server-error",
-                            "reason": "the server failed to handle "
-                                      f"{event!r}"}
+                    return ack_error("server-error", "the server failed "
+                                     f"to handle {event!r}")
                 if value is not None:
                     result = value
             return result

@@ -14,23 +14,24 @@ import engineio
 import flask
 import socketio
 
-from . import settings as settings_mod
-from .cors import build_policy
-from .dispatch import Dispatcher
-from .gate import SocketIOGate
-from .limits import TransportGuard, install as install_limits, resolve_limits
-from .protocol import RtcioProtocol
-from . import ice as ice_mod
-from .turn import resolve_turn
-from . import deployment as deployment_mod
+from . import config as config_mod
 from .access import AccessHooks
-from .rooms import install_rooms
+from .core.limits import resolve_limits
+from .core.origins import build_policy
+from .core.turn import resolve_turn
+from .deploy import settings as deploy_mod
+from .deploy.fleet import start_fleet
+from .dispatch import Dispatcher
+from .protocol import ice as ice_mod
+from .protocol.relay import RtcioProtocol
+from .rooms.handlers import install_rooms
+from .transport.gate import SocketIOGate
+from .transport.guard import TransportGuard
+from .transport.packet_hook import PacketHook
 
 logger = logging.getLogger("rtcio_flask")
 
 EXTENSION_KEY = "rtcio"
-
-_UNSET = settings_mod._UNSET
 
 # Options RTCIO owns; passing them to python-socketio too would create a
 # second CORS layer or a second path.
@@ -50,14 +51,16 @@ class AppState:
         self.dispatcher = dispatcher
         self.gate = gate
         self.protocols = {}
-        #: TurnConfig for ask-ice, or None (see rtcio_flask.turn).
+        #: TurnConfig for ask-ice, or None (see rtcio_flask.core.turn).
         self.turn = None
-        #: The built-in rooms (rtcio_flask.rooms.Rooms), or None when off.
+        #: The built-in rooms (rtcio_flask.rooms.handlers.Rooms), or None.
         self.rooms = None
-        #: Event limits and their counters (rtcio_flask.limits).
+        #: The raw-packet hook (rtcio_flask.transport.packet_hook) and its
+        #: event limiter with the counters (rtcio_flask.core.limits).
+        self.packet_hook = None
         self.limits = None
         #: Deployment settings, health state and the Redis heartbeat
-        #: (rtcio_flask.deployment, rtcio_flask.fleet).
+        #: (rtcio_flask.deploy).
         self.deploy = None
         self.health = None
         self.fleet = None
@@ -108,12 +111,12 @@ class RTCIO(AccessHooks):
         opts.update(options)
         turn = resolve_turn(opts.pop("turn", None), app.config)
         rooms_option = opts.pop("rooms", None)
-        deploy = deployment_mod.resolve(app.config, opts)
-        rooms_option = deployment_mod.rooms_for_queue(rooms_option,
+        deploy = deploy_mod.resolve(app.config, opts)
+        rooms_option = deploy_mod.rooms_for_queue(rooms_option,
                                                       app.config, deploy)
         state = self._build_state(app, opts)
         state.turn = turn
-        deployment_mod.install(state, deploy)
+        deploy_mod.install(state, deploy)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
         for namespace in state.settings.protocol_namespaces:
@@ -123,7 +126,7 @@ class RTCIO(AccessHooks):
         for event, namespace, func in self._handlers:
             state.dispatcher.add_user(event, func, namespace)
         state.rooms = install_rooms(state, rooms_option, self.join_hooks)
-        deployment_mod.start_fleet(state)
+        start_fleet(state)
         return state
 
     def _build_state(self, app, opts):
@@ -158,7 +161,7 @@ class RTCIO(AccessHooks):
                                  "an async mode; drop async_mode=.")
             setting_args["async_mode"] = server.async_mode
 
-        cfg = settings_mod.resolve(app.config, **setting_args)
+        cfg = config_mod.resolve(app.config, **setting_args)
         # A handed-in server with no CORS asked of RTCIO keeps its own
         # setting: that server stays the one layer in charge.
         keep_server_cors = server is not None and not cfg.cors_configured
@@ -189,12 +192,13 @@ class RTCIO(AccessHooks):
         app.wsgi_app = gate
         dispatcher = Dispatcher(server, app)
         state = AppState(app, server, cfg, dispatcher, gate)
-        # Event limits sit on the raw packets (see limits.py).
-        state.limits = install_limits(server,
-                                      resolve_limits(app.config, limits))
+        # Event limits, shape checks and fast paths sit on the raw packets.
+        state.packet_hook = PacketHook(server,
+                                       resolve_limits(app.config, limits))
+        state.limits = state.packet_hook.limiter
         gate.socketio_app = TransportGuard(gate.socketio_app, server)
         if server.async_mode == "eventlet":
-            from .wsmask import speed_up_eventlet
+            from .transport.patches import speed_up_eventlet
             speed_up_eventlet()
         return state
 
@@ -203,7 +207,7 @@ class RTCIO(AccessHooks):
             return state.protocols[namespace]
         protocol = RtcioProtocol(state.server, namespace,
                                  state.settings.max_envelope_bytes)
-        protocol.attach(state.dispatcher)
+        protocol.attach(state.dispatcher, state.packet_hook)
         ice_mod.attach(state, namespace)
         state.protocols[namespace] = protocol
         return protocol

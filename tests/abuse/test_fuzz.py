@@ -25,8 +25,8 @@ from tests.abuse.raw import RawPolling, RawSocket
 from tests.support.clients import Recorder
 from tests.support.servers import serve_app
 
-from rtcio_flask.limits import DEFAULT_MAX_ATTACHMENTS as MAX_ATTACHMENTS
-from rtcio_flask.limits import DEFAULT_MAX_EVENT_BYTES as MAX_EVENT_BYTES
+from rtcio_flask.core.limits import DEFAULT_MAX_ATTACHMENTS as MAX_ATTACHMENTS
+from rtcio_flask.core.limits import DEFAULT_MAX_EVENT_BYTES as MAX_EVENT_BYTES
 
 EXAMPLES = int(os.environ.get("RTCIO_FUZZ_EXAMPLES", 100))
 # Same examples every run (CI), unless RTCIO_FUZZ_RANDOM=1 asks for new ones.

@@ -8,7 +8,7 @@ import threading
 import pytest
 import requests
 
-from rtcio_flask.limits import (DISCONNECT, DROP_RATE, DROP_SIZE, PASS,
+from rtcio_flask.core.limits import (DISCONNECT, DROP_RATE, DROP_SIZE, PASS,
                                 EventLimiter, Limits, TokenBucket,
                                 build_limits, resolve_limits)
 from tests.abuse.raw import RawSocket

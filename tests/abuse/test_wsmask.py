@@ -6,7 +6,7 @@ import warnings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtcio_flask.wsmask import apply_mask
+from rtcio_flask.transport.patches import apply_mask
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

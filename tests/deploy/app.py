@@ -13,7 +13,7 @@ import socket
 import flask
 
 from rtcio_flask import RTCIO
-from rtcio_flask.serving import client_socket
+from rtcio_flask.transport.sockets import client_socket
 
 rtcio = RTCIO()
 

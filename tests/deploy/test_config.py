@@ -6,7 +6,7 @@ import pytest
 import socketio
 
 from rtcio_flask import RTCIO
-from rtcio_flask import deployment, message_queue
+from rtcio_flask.deploy import gunicorn as deployment, message_queue
 
 
 def make_app(**options):
@@ -41,7 +41,7 @@ def test_message_queue_sets_the_redis_manager_and_room_store():
     try:
         assert isinstance(state.server.manager, socketio.RedisManager)
         assert state.server.manager.redis_url == "redis://127.0.0.1:1/0"
-        from rtcio_flask.redis_room_store import RedisRoomStore
+        from rtcio_flask.rooms.redis_store import RedisRoomStore
         assert isinstance(state.rooms.store, RedisRoomStore)
         assert state.fleet is not None
         # The core relay must not drop targets living in other processes.

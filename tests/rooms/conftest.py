@@ -22,10 +22,10 @@ def store(request):
     """Each store implementation; the Redis one gets a fresh key prefix so
     tests never see each other's rooms."""
     if request.param == "memory":
-        from rtcio_flask.room_store import MemoryRoomStore
+        from rtcio_flask.rooms.store import MemoryRoomStore
         yield MemoryRoomStore()
         return
-    from rtcio_flask.redis_room_store import RedisRoomStore
+    from rtcio_flask.rooms.redis_store import RedisRoomStore
     server = request.getfixturevalue("redis_server")
     st = RedisRoomStore(server.url, prefix=f"t{uuid.uuid4().hex[:8]}:")
     try:

@@ -512,7 +512,7 @@ def test_purge_server_removes_ghosts_of_a_dead_process(server, connect):
     if server.redis_url is None:
         pytest.skip("only a shared (Redis) store can hold another "
                     "process's members")
-    from rtcio_flask.redis_room_store import RedisRoomStore
+    from rtcio_flask.rooms.redis_store import RedisRoomStore
     a = connect()
     join(a, "ghosts", "A")
     store = RedisRoomStore(server.redis_url)

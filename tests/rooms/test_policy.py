@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from rtcio_flask import RTCIO, MemoryRoomStore, RoomsConfig
-from rtcio_flask.room_policy import (RoomInputError, echo_room_id,
+from rtcio_flask.rooms.config import (RoomInputError, echo_room_id,
                                      parse_join, parse_password,
                                      parse_room_id, resolve_rooms)
 

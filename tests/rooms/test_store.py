@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from rtcio_flask.room_store import (ALREADY_MEMBER, JOINED,
+from rtcio_flask.rooms.store import (ALREADY_MEMBER, JOINED,
                                     PASSWORD_REQUIRED, ROOM_FULL,
                                     TOO_MANY_ROOMS, WRONG_PASSWORD,
                                     hash_password, password_matches)
@@ -217,7 +217,7 @@ def test_password_hash_round_trip_and_malformed_values():
 
 
 def test_redis_keys_removed_when_room_empties(redis_server):
-    from rtcio_flask.redis_room_store import RedisRoomStore
+    from rtcio_flask.rooms.redis_store import RedisRoomStore
     st = RedisRoomStore(redis_server.url, prefix="cleanup:")
     try:
         st.join("r", "a", password="pw", server_id="s1")
@@ -235,7 +235,7 @@ def test_redis_keys_removed_when_room_empties(redis_server):
 
 def test_redis_store_shared_by_two_clients(redis_server):
     """Two store objects (two processes, in effect) see one state."""
-    from rtcio_flask.redis_room_store import RedisRoomStore
+    from rtcio_flask.rooms.redis_store import RedisRoomStore
     one = RedisRoomStore(redis_server.url, prefix="shared:")
     two = RedisRoomStore(redis_server.url, prefix="shared:")
     try:
@@ -251,6 +251,6 @@ def test_redis_store_shared_by_two_clients(redis_server):
 
 
 def test_redis_store_needs_url_or_client():
-    from rtcio_flask.redis_room_store import RedisRoomStore
+    from rtcio_flask.rooms.redis_store import RedisRoomStore
     with pytest.raises(ValueError, match="url"):
         RedisRoomStore()

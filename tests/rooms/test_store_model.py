@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize,
                                  invariant, rule)
 
-from rtcio_flask.room_store import MemoryRoomStore
+from rtcio_flask.rooms.store import MemoryRoomStore
 
 ROOMS = st.sampled_from(["r1", "r2", "r3"])
 SIDS = st.sampled_from(["s1", "s2", "s3", "s4"])
@@ -28,7 +28,7 @@ def redis_url(redis_server):
 
 
 def test_redis_store_matches_memory_store(redis_url):
-    from rtcio_flask.redis_room_store import RedisRoomStore
+    from rtcio_flask.rooms.redis_store import RedisRoomStore
 
     class Model(RuleBasedStateMachine):
         @initialize()

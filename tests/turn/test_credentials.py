@@ -11,12 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rtcio_flask import RTCIO, TurnConfig, make_credentials
-from rtcio_flask.turn import (MAX_USER_ID_BYTES, rest_credential,
+from rtcio_flask.core.turn import (MAX_USER_ID_BYTES, rest_credential,
                               resolve_turn)
 
 
 def reference_credential(secret, username):
-    """coturn's check, written out independently of rtcio_flask.turn."""
+    """coturn's check, written out independently of rtcio_flask.core.turn."""
     mac = hmac.new(secret.encode(), username.encode(), hashlib.sha1)
     return base64.b64encode(mac.digest()).decode()
 

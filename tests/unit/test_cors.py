@@ -5,7 +5,7 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from rtcio_flask.cors import build_policy, normalize_origin, parse_origins_env
+from rtcio_flask.core.origins import build_policy, normalize_origin, parse_origins_env
 
 A = "https://a.example.com"
 B = "https://b.example.com"

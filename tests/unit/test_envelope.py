@@ -5,7 +5,7 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from rtcio_flask.envelope import EnvelopeError, check_envelope
+from rtcio_flask.core.envelope import EnvelopeError, check_envelope
 
 SID = "sender0000000000000A"
 TARGET = "target0000000000000B"

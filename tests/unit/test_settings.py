@@ -2,7 +2,7 @@
 
 import pytest
 
-from rtcio_flask.settings import ENV_ALLOWED_ORIGINS, detect_async_mode, resolve
+from rtcio_flask.config import ENV_ALLOWED_ORIGINS, detect_async_mode, resolve
 
 A = "https://a.example.com"
 B = "https://b.example.com"

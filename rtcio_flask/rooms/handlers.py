@@ -39,25 +39,19 @@ import json
 import logging
 import threading
 
-from .access import AccessDenied
-from .envelope import EnvelopeError
-from .events import RtcioEvents
-from .room_policy import (RoomInputError, echo_room_id, parse_join,
-                          parse_password, parse_room_id, resolve_rooms)
-from .room_store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED,
-                         ROOM_FULL, TOO_MANY_ROOMS, WRONG_PASSWORD)
+from ..access import AccessDenied
+from ..core.acks import ack_error
+from ..core.envelope import EnvelopeError
+from ..core.events import USER_CONNECTED, RtcioEvents, sio_room
+from ..protocol.departure import Departures
+from .config import (RoomInputError, echo_room_id, parse_join,
+                     parse_password, parse_room_id, resolve_rooms)
+from .store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED, ROOM_FULL,
+                    TOO_MANY_ROOMS, WRONG_PASSWORD)
 
 logger = logging.getLogger("rtcio_flask")
 
-#: Prefix of the python-socketio room that mirrors a built-in room.
-SIO_ROOM_PREFIX = "room:"
-
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def sio_room(room_id):
-    """The python-socketio room name of built-in room ``room_id``."""
-    return SIO_ROOM_PREFIX + room_id
 
 
 def _log_refusal(sid, room_id, code, message):
@@ -67,7 +61,7 @@ def _log_refusal(sid, room_id, code, message):
 
 
 def _refusal(code, message, room_id):
-    return {"ok": False, "error": code, "reason": message, "roomId": room_id}
+    return ack_error(code, message, roomId=room_id)
 
 
 class Rooms:
@@ -91,6 +85,9 @@ class Rooms:
         # must be one step, or a leave or disconnect landing in between
         # would leave a socket in one and not the other (a ghost member).
         self._lock = threading.Lock()
+        #: Announces leaves, kicks, disconnects and dead processes; the
+        #: rtc.io protocol's own when it serves this namespace (see attach).
+        self.departures = Departures(server, self.namespace)
 
     def __repr__(self):
         return (f"<rtcio Rooms namespace={self.namespace!r} "
@@ -106,19 +103,33 @@ class Rooms:
         add("media-state", guard(self._on_media_state), ns)
         add("stopScreenShare", guard(self._forwarder("stopScreenShare")), ns)
         add("chat-message", guard(self._forwarder("chat-message")), ns)
-        add("disconnect", self._on_disconnect, ns)
-        if protocol is not None and self.config.relay_scope == "room":
-            protocol.relay_checks.append(self.relay_check)
+        if protocol is not None:
+            # The protocol's disconnect step announces the departure (peer-
+            # left and user-disconnected together) and asks us to leave.
+            self.departures = protocol.departures
+            if self.config.relay_scope == "room":
+                protocol.relay_checks.append(self.relay_check)
+        else:
+            add("disconnect", self._on_disconnect, ns)
+        self.departures.leave_rooms = self._leave_everywhere
 
     # -- helpers ------------------------------------------------------------
 
     def _guarded(self, handler, error_event=None):
-        """Run a room handler so that a failure (the store unreachable, a
-        hook that raises) is logged and answered, instead of leaving the
-        client waiting for a ``join-ok`` that never comes."""
+        """Run a room handler so that bad input (:class:`RoomInputError`
+        from the parsers) is refused the same way by every event, and a
+        failure (the store unreachable, a hook that raises) is logged and
+        answered, instead of leaving the client waiting for a ``join-ok``
+        that never comes."""
         def run(sid, data=None, *extra):
             try:
                 return handler(sid, data, *extra)
+            except RoomInputError as exc:
+                room_id = echo_room_id(data)
+                if error_event is not None:
+                    return self._join_error(sid, exc.reason, room_id,
+                                            exc.message)
+                return _refusal(exc.reason, exc.message, room_id)
             except Exception:
                 logger.exception("rtcio: room handler %s failed for %s",
                                  getattr(handler, "__name__", handler), sid)
@@ -179,11 +190,7 @@ class Rooms:
 
     def _on_join(self, sid, data=None, *extra):
         cfg = self.config
-        try:
-            room_id, name, password = parse_join(data, cfg)
-        except RoomInputError as exc:
-            return self._join_error(sid, exc.reason, echo_room_id(data),
-                                    exc.message)
+        room_id, name, password = parse_join(data, cfg)
         name, refused = self._run_join_hooks(sid, room_id, name)
         if refused is not None:
             return self._join_error(sid, refused[0], room_id, refused[1])
@@ -221,7 +228,7 @@ class Rooms:
 
         others = result.others
         for member in others:
-            self._emit("user-connected", {"id": member.sid,
+            self._emit(USER_CONNECTED, {"id": member.sid,
                                           "name": member.name,
                                           "roomId": room_id}, sid)
         for member in others:
@@ -236,7 +243,7 @@ class Rooms:
             # snapshot (backfill) and must not also get an init-offer, or
             # both sides would offer.
             existing = [m.sid for m in others]
-            self._emit("user-connected", {"id": sid, "name": name,
+            self._emit(USER_CONNECTED, {"id": sid, "name": name,
                                           "roomId": room_id}, existing)
             paired = self._already_connected(sid, room_id, others)
             offer_to = [s for s in existing if s not in paired]
@@ -247,10 +254,7 @@ class Rooms:
         return None
 
     def _on_leave(self, sid, data=None, *extra):
-        try:
-            room_id = parse_room_id(data, self.config)
-        except RoomInputError as exc:
-            return _refusal(exc.reason, exc.message, echo_room_id(data))
+        room_id = parse_room_id(data, self.config)
         if not self._leave(room_id, sid):
             return _refusal("not-in-room", "the socket is not in that room",
                             room_id)
@@ -263,27 +267,26 @@ class Rooms:
                 return None
             self.server.leave_room(sid, sio_room(room_id),
                                    namespace=self.namespace)
-        self._emit("user-disconnected", {"id": sid, "roomId": room_id},
-                   sio_room(room_id), skip_sid=sid)
+        self.departures.announce(sid, [room_id])
         return member
 
-    def _on_disconnect(self, sid, reason=None):
-        # Runs while python-socketio still knows the socket's rooms; the
-        # store is the authority, so this also covers rooms joined through
-        # another process's view of the state.
+    def _leave_everywhere(self, sid):
+        """Take a disconnecting socket out of every room it is in; the
+        departure announcement is the caller's. Runs while python-socketio
+        still knows the socket's rooms; the store is the authority, so this
+        also covers rooms joined through another process's view."""
         with self._lock:
             left = self.store.leave_all(sid)
-        for room_id, _member in left:
-            self._emit("user-disconnected", {"id": sid, "roomId": room_id},
-                       sio_room(room_id), skip_sid=sid)
+        return [room_id for room_id, _member in left]
+
+    def _on_disconnect(self, sid, reason=None):
+        # Only registered when no rtc.io protocol serves this namespace
+        # (otherwise its disconnect step calls _leave_everywhere).
+        self.departures.disconnected(sid, with_peer_left=False)
 
     def _on_check(self, sid, data=None, *extra):
-        try:
-            room_id = parse_room_id(data, self.config)
-            password = parse_password(data, self.config)
-        except RoomInputError as exc:
-            return self._join_error(sid, exc.reason, echo_room_id(data),
-                                    exc.message)
+        room_id = parse_room_id(data, self.config)
+        password = parse_password(data, self.config)
         # A room the join hooks refuse is not even probed for a password.
         _, refused = self._run_join_hooks(sid, room_id, "")
         if refused is not None:
@@ -298,10 +301,7 @@ class Rooms:
         return None
 
     def _on_media_state(self, sid, data=None, *extra):
-        try:
-            room_id = parse_room_id(data, self.config)
-        except RoomInputError as exc:
-            return _refusal(exc.reason, exc.message, echo_room_id(data))
+        room_id = parse_room_id(data, self.config)
         mic, cam = data.get("mic"), data.get("cam")
         if not isinstance(mic, bool) or not isinstance(cam, bool):
             return _refusal("invalid-media-state",
@@ -318,10 +318,7 @@ class Rooms:
         """A handler that forwards ``{roomId, ...}`` to the room's other
         members, with ``id`` stamped, if the sender is a member."""
         def forward(sid, data=None, *extra):
-            try:
-                room_id = parse_room_id(data, self.config)
-            except RoomInputError as exc:
-                return _refusal(exc.reason, exc.message, echo_room_id(data))
+            room_id = parse_room_id(data, self.config)
             if self.store.member(room_id, sid) is None:
                 return _refusal("not-in-room", "join the room first",
                                 room_id)
@@ -404,13 +401,12 @@ class Rooms:
 
     def purge_server(self, server_id):
         """Remove the members a dead process left in the store and tell their
-        rooms (``user-disconnected``); returns ``[(room_id, sid)]``."""
-        removed = self.store.purge_server(server_id)
-        for room_id, member in removed:
-            self._emit("user-disconnected", {"id": member.sid,
-                                             "roomId": room_id},
-                       sio_room(room_id))
-        return [(room_id, m.sid) for room_id, m in removed]
+        rooms (``#rtcio:peer-left`` and ``user-disconnected``); returns
+        ``[(room_id, sid)]``."""
+        removed = [(room_id, m.sid)
+                   for room_id, m in self.store.purge_server(server_id)]
+        self.departures.process_died(removed)
+        return removed
 
 
 def install_rooms(state, value, join_hooks):

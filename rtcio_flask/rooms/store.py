@@ -1,11 +1,11 @@
 """Where room state lives: who is in which room, room passwords, cached
 media state. Pure Python, no socket.io imports, so it is unit-testable and
-so the socket glue (:mod:`rtcio_flask.rooms`) can run on any store.
+so the socket glue (:mod:`rtcio_flask.rooms.handlers`) can run on any store.
 
 Two implementations share the :class:`RoomStore` interface:
 
 - :class:`MemoryRoomStore` (the default): one process, a dict and a lock.
-- :class:`rtcio_flask.redis_room_store.RedisRoomStore`: several processes
+- :class:`rtcio_flask.rooms.redis_store.RedisRoomStore`: several processes
   or hosts behind a python-socketio message queue; every check (member cap,
   password, rooms per socket) and the presence snapshot are taken in one
   Redis transaction, so they hold across processes.

@@ -14,7 +14,7 @@ import json
 import logging
 import socket
 
-from .serving import adapt_environ, client_socket
+from .sockets import adapt_environ, client_socket
 
 logger = logging.getLogger("rtcio_flask")
 

@@ -2,24 +2,22 @@
 ``{"iceServers": [...], "ttl": seconds}`` with fresh TURN credentials.
 
 Credentials are made per request rather than put in the page, so each one
-names its user and expires on its own (see :mod:`rtcio_flask.turn`).
+names its user and expires on its own (see :mod:`rtcio_flask.core.turn`).
 """
 
 import logging
 
-from .turn import check_user_id
+from ..core.acks import ack_error
+from ..core.turn import check_user_id
 
 logger = logging.getLogger("rtcio_flask")
 
 ASK_ICE = "ask-ice"
 
-NOT_CONFIGURED = {
-    "ok": False,
-    "error": "turn-not-configured",
-    "reason": "this server has no TURN credentials to give: set "
-              "app.config['RTCIO_TURN_SECRET'] and ['RTCIO_TURN_URLS'], or "
-              "RTCIO(app, turn=TurnConfig(secret=..., urls=[...]))",
-}
+NOT_CONFIGURED_REASON = (
+    "this server has no TURN credentials to give: set "
+    "app.config['RTCIO_TURN_SECRET'] and ['RTCIO_TURN_URLS'], or "
+    "RTCIO(app, turn=TurnConfig(secret=..., urls=[...]))")
 
 
 class AskIce:
@@ -36,7 +34,7 @@ class AskIce:
             if self.state.dispatcher.has_user_handler(ASK_ICE,
                                                       self.namespace):
                 return None
-            return dict(NOT_CONFIGURED)
+            return ack_error("turn-not-configured", NOT_CONFIGURED_REASON)
         user = sid
         if turn.user_id is not None:
             try:
@@ -50,13 +48,11 @@ class AskIce:
                                  sid)
                 reason = (str(exc) if isinstance(exc, ValueError)
                           else "the server failed to name the TURN user")
-                return {"ok": False, "error": "server-error",
-                        "reason": reason}
+                return ack_error("server-error", reason)
             if user is None:
-                return {"ok": False, "error": "turn-refused",
-                        "reason": "this socket may not have TURN "
-                                  "credentials (the app's user_id hook "
-                                  "returned None)"}
+                return ack_error("turn-refused",
+                                 "this socket may not have TURN credentials "
+                                 "(the app's user_id hook returned None)")
         return {"iceServers": turn.ice_servers(user), "ttl": turn.ttl}
 
 

@@ -8,6 +8,8 @@ that later client versions add pass through.
 
 import json
 
+from .acks import ack_error
+
 #: SDP is 2-10 KB; even a many-track simulcast offer stays far below this.
 DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024
 
@@ -30,7 +32,7 @@ class EnvelopeError(ValueError):
 
     def ack(self):
         """What a client that asked for an acknowledgement gets back."""
-        return {"ok": False, "error": self.code, "reason": self.reason}
+        return ack_error(self.code, self.reason)
 
 
 def check_envelope(envelope, sender, max_bytes=DEFAULT_MAX_ENVELOPE_BYTES):

@@ -6,8 +6,8 @@ sockets in the shared room store: everyone else would keep seeing them in
 ``user-connected`` backfills and caps. Each process therefore writes a
 heartbeat key with a time-to-live; every process sweeps now and then, and
 the first to see a heartbeat gone claims that process and purges its
-members through the room store (``Rooms.purge_server``), telling their
-rooms ``user-disconnected`` and ``#rtcio:peer-left``.
+members through the room store (``Rooms.purge_server``, which tells their
+rooms through the one departure path).
 
 Keys (prefix ``rtcio:fleet:``)::
 
@@ -18,6 +18,8 @@ Keys (prefix ``rtcio:fleet:``)::
 
 import logging
 import time
+
+from ..core.values import positive_number
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -31,19 +33,10 @@ PREFIX = "rtcio:fleet:"
 class Fleet:
     """Heartbeat of this process and sweep of dead ones, on one Redis."""
 
-    def __init__(self, server, rooms, url, interval=DEFAULT_INTERVAL,
-                 prefix=PREFIX, client=None):
-        if isinstance(interval, str):
-            interval = float(interval)
-        if isinstance(interval, bool) or not isinstance(
-                interval, (int, float)) or interval <= 0:
-            raise ValueError(f"RTCIO_FLEET_INTERVAL must be a positive "
-                             f"number of seconds, not {interval!r}.")
-        if client is None:
-            import redis
-            client = redis.Redis.from_url(
-                url, decode_responses=True, socket_timeout=max(2.0, interval),
-                socket_connect_timeout=max(2.0, interval))
+    def __init__(self, server, rooms, client, interval=DEFAULT_INTERVAL,
+                 prefix=PREFIX):
+        interval = positive_number(interval, "RTCIO_FLEET_INTERVAL",
+                                   whole=False, unit="seconds")
         self.server = server
         self.rooms = rooms
         self.redis = client
@@ -84,7 +77,6 @@ class Fleet:
                                   nx=True, px=self.ttl_ms * 10):
                 continue
             removed = self.rooms.purge_server(server_id)
-            self._announce_peer_left(removed)
             self.redis.srem(self._k("servers"), server_id)
             if removed:
                 logger.warning(
@@ -92,15 +84,6 @@ class Fleet:
                     "room member(s) left behind", server_id, len(removed))
             purged.extend(removed)
         return purged
-
-    def _announce_peer_left(self, removed):
-        from .events import RtcioEvents
-        from .rooms import sio_room
-
-        namespace = self.rooms.config.namespace
-        for room_id, sid in removed:
-            self.server.emit(RtcioEvents.PEER_LEFT, {"id": sid},
-                             to=sio_room(room_id), namespace=namespace)
 
     def tick(self):
         """One heartbeat and sweep; survives Redis being away."""
@@ -138,3 +121,42 @@ class Fleet:
 
     def stop(self):
         self._running = False
+
+
+def start_fleet(state):
+    """Heartbeat and ghost sweep when rooms live in Redis."""
+    import socketio
+
+    rooms = state.rooms
+    if rooms is None:
+        return None
+    if not isinstance(state.server.manager, socketio.PubSubManager):
+        return None  # one process: its own disconnects clean up
+    try:
+        from ..rooms.redis_store import RedisRoomStore
+    except ImportError:  # redis-py not installed: no Redis room store
+        return None
+    if not isinstance(rooms.store, RedisRoomStore):
+        return None
+    interval = positive_number(
+        state.deploy.fleet_interval or DEFAULT_INTERVAL,
+        "RTCIO_FLEET_INTERVAL", whole=False, unit="seconds")
+    fleet = Fleet(state.server, rooms, _fleet_client(rooms.store, interval),
+                  interval)
+    state.fleet = fleet.start()
+    return fleet
+
+
+def _fleet_client(store, interval):
+    """A Redis client on the room store's server with timeouts, so a Redis
+    outage makes a heartbeat fail instead of hang."""
+    import redis
+
+    kwargs = dict(store.redis.connection_pool.connection_kwargs)
+    kwargs["socket_timeout"] = kwargs["socket_connect_timeout"] = max(
+        2.0, float(interval))
+    kwargs["decode_responses"] = True
+    pool = redis.ConnectionPool(
+        connection_class=store.redis.connection_pool.connection_class,
+        **kwargs)
+    return redis.Redis(connection_pool=pool)

@@ -11,7 +11,8 @@ import socket
 import uuid
 from dataclasses import dataclass, field, fields
 
-from .settings import parse_flag
+from ..config import is_redis_url
+from ..core.values import parse_flag, positive_number
 
 RELAY_SCOPES = ("room", "any")
 
@@ -63,14 +64,8 @@ class RoomsConfig:
         for name in ("max_members", "max_rooms_per_socket",
                      "max_room_id_length", "max_name_length",
                      "max_password_length", "max_chat_bytes"):
-            value = getattr(self, name)
-            if isinstance(value, str) and value.strip().isdigit():
-                value = int(value)
-                setattr(self, name, value)
-            if isinstance(value, bool) or not isinstance(value, int) or \
-                    value <= 0:
-                raise ValueError(f"RoomsConfig.{name} must be a positive "
-                                 f"whole number, not {value!r}.")
+            setattr(self, name, positive_number(getattr(self, name),
+                                                f"RoomsConfig.{name}"))
         if self.relay_scope not in RELAY_SCOPES:
             raise ValueError(f"RoomsConfig.relay_scope must be 'room' (only "
                              f"between room mates, the safe default) or "
@@ -83,9 +78,9 @@ class RoomsConfig:
             raise ValueError("RoomsConfig: give store= or store_url=, not "
                              "both.")
         if self.store_url is not None and (
-                not isinstance(self.store_url, str) or
-                self.store_url.split("://")[0] not in
-                ("memory", "redis", "rediss", "unix")):
+                not isinstance(self.store_url, str) or not (
+                    self.store_url.startswith("memory:") or
+                    is_redis_url(self.store_url))):
             raise ValueError(f"RoomsConfig.store_url must be 'memory://' or "
                              f"a redis URL such as 'redis://127.0.0.1:6379/0',"
                              f" not {self.store_url!r}.")
@@ -98,9 +93,9 @@ class RoomsConfig:
         if self.store is not None:
             return self.store
         if self.store_url is None or self.store_url.startswith("memory:"):
-            from .room_store import MemoryRoomStore
+            from .store import MemoryRoomStore
             return MemoryRoomStore()
-        from .redis_room_store import RedisRoomStore
+        from .redis_store import RedisRoomStore
         return RedisRoomStore(self.store_url)
 
 

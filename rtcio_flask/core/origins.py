@@ -4,7 +4,7 @@ option and deciding, per request, whether an origin may connect.
 Pure functions and plain objects only (no Flask, no socket.io), in the manner
 of flask-cors' ``core`` module, so every form can be tested exhaustively
 without a server. The WSGI glue that applies the decision lives in
-:mod:`rtcio_flask.gate`.
+:mod:`rtcio_flask.transport.gate`.
 """
 
 import inspect
@@ -241,8 +241,12 @@ def build_policy(cors, credentials=None, setting="cors", max_age=None):
     (off: a proxy in front handles CORS), ``"*"``, one origin, a list or
     tuple of origins and compiled regexes, a callable, a compiled regex, or a
     dict ``{"origin": <one of those>, "credentials": bool, "max_age": int}``.
-    Raises ValueError, naming what to write instead, for anything else.
+    A ready OriginPolicy passes through unchanged (the CLI builds its own, so
+    refusals name its flags). Raises ValueError, naming what to write
+    instead, for anything else.
     """
+    if isinstance(cors, OriginPolicy):
+        return cors
     origin = cors
     if isinstance(cors, dict):
         unknown = set(cors) - _DICT_KEYS

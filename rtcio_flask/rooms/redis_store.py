@@ -32,7 +32,7 @@ import json
 
 import redis
 
-from .room_store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED,
+from .store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED,
                          ROOM_FULL, TOO_MANY_ROOMS, WRONG_PASSWORD,
                          CheckResult, JoinResult, Member, RoomStore,
                          hash_password, password_matches)

@@ -1,8 +1,9 @@
 """The rtc.io server side: the ``#rtcio:message`` relay and the
 ``#rtcio:peer-left`` hint, attached to one namespace of a socketio.Server.
 
-The envelope rules themselves live in :mod:`rtcio_flask.envelope`; this
-module only wires them to python-socketio and decides who receives what.
+The envelope rules themselves live in :mod:`rtcio_flask.core.envelope`;
+this module only wires them to python-socketio and decides who receives
+what. Departures are announced by :mod:`.departure`.
 """
 
 import json
@@ -10,8 +11,9 @@ import logging
 
 import socketio
 
-from .envelope import EnvelopeError, check_envelope
-from .events import RtcioEvents
+from ..core.envelope import EnvelopeError, check_envelope
+from ..core.events import RtcioEvents
+from .departure import Departures
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -29,6 +31,8 @@ class RtcioProtocol:
         self.namespace = namespace
         self.max_envelope_bytes = max_envelope_bytes
         self.relay_checks = []
+        #: Who announces a departure (the built-in rooms plug in here).
+        self.departures = Departures(server, namespace)
         # sid -> drop codes already logged at WARNING for that socket.
         self._logged = {}
         # With a message queue the target may live in another process, so
@@ -36,21 +40,20 @@ class RtcioProtocol:
         self._local_only = not isinstance(server.manager,
                                           socketio.PubSubManager)
 
-    def attach(self, dispatcher):
+    def attach(self, dispatcher, packet_hook=None):
+        """Serve the relay and the disconnect step through ``dispatcher``;
+        with a ``packet_hook`` (:class:`~rtcio_flask.transport.packet_hook.PacketHook`),
+        also take relay packets straight from their raw text."""
         dispatcher.add_builtin(RtcioEvents.MESSAGE, self.relay,
                                self.namespace)
         dispatcher.add_builtin("disconnect", self.peer_left, self.namespace)
         self._dispatcher = dispatcher
-        # The raw-packet hook (rtcio_flask.limits) runs registered fast
-        # paths before python-socketio decodes and spawns a handler.
-        fast_paths = getattr(self.server.eio.handlers.get("message"),
-                             "fast_paths", None)
-        if fast_paths is not None:
+        if packet_hook is not None:
             ns = "" if self.namespace == "/" else self.namespace + ","
             # Engine.IO has stripped its own "4" (message) by now.
             self._packet_prefix = f'2{ns}["{RtcioEvents.MESSAGE}",'
             self._args_at = len("2" + ns)
-            fast_paths[self._packet_prefix] = self.relay_packet
+            packet_hook.add_fast_path(self._packet_prefix, self.relay_packet)
 
     def relay_packet(self, eio_sid, text):
         """The relay straight from a raw ``2["#rtcio:message",...]`` packet.
@@ -122,16 +125,10 @@ class RtcioProtocol:
         return target, outgoing, encoded
 
     def peer_left(self, sid, reason=None):
-        """Tell every room the socket was in that it is going, while its rooms
-        are still known (python-socketio calls disconnect handlers before it
-        removes the socket from its rooms)."""
-        rooms = [room for room in self.server.rooms(sid, self.namespace)
-                 if room != sid]
+        """The socket is disconnecting: its rooms hear it is gone (see
+        :class:`.departure.Departures`)."""
         self._logged.pop(sid, None)
-        if rooms:
-            # One emit to all rooms: a member sharing two rooms gets it once.
-            self.server.emit(RtcioEvents.PEER_LEFT, {"id": sid}, to=rooms,
-                             skip_sid=sid, namespace=self.namespace)
+        self.departures.disconnected(sid)
 
     def _log_drop(self, sid, exc):
         seen = self._logged.setdefault(sid, set())

@@ -21,3 +21,17 @@ class RtcioEvents:
 
     #: The prefix the client reserves for the protocol's own events.
     PREFIX = "#rtcio:"
+
+
+#: The rooms flow's presence events (PROTOCOL.md, "Rooms").
+USER_CONNECTED = "user-connected"
+USER_DISCONNECTED = "user-disconnected"
+
+#: Prefix of the python-socketio room that mirrors a built-in room, so a
+#: room id can never name another socket's private sid-room.
+SIO_ROOM_PREFIX = "room:"
+
+
+def sio_room(room_id: str) -> str:
+    """The python-socketio room name of built-in room ``room_id``."""
+    return SIO_ROOM_PREFIX + room_id

@@ -9,10 +9,12 @@ python-socketio does the rest.
 
 from urllib.parse import urlparse
 
+from ..config import REDIS_SCHEMES, url_scheme
+
 #: Environment variable the standalone server reads (Heroku-style).
 ENV_REDIS_URL = "REDIS_URL"
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+_REDIS_SCHEMES = REDIS_SCHEMES + ("redis+sentinel",)
 _VALKEY_SCHEMES = ("valkey", "valkeys", "valkey+sentinel")
 _KOMBU_SCHEMES = ("amqp", "amqps", "pyamqp", "kombu", "sqs")
 
@@ -26,7 +28,7 @@ def check_url(url, where="message_queue"):
     if not isinstance(url, str) or not url.strip():
         raise ValueError(f"{where} must be a URL such as "
                          f"'redis://127.0.0.1:6379/0', not {url!r}.")
-    scheme = urlparse(url.strip()).scheme.lower()
+    scheme = url_scheme(url)
     if scheme in _REDIS_SCHEMES:
         _require("redis", "redis")
     elif scheme in _VALKEY_SCHEMES:

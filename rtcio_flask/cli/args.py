@@ -1,0 +1,127 @@
+"""The command line of ``rtcio-flask``: flags, their environment
+variables, and the help text."""
+
+import argparse
+import os
+
+from ..core.values import parse_flag
+
+_SERVERS = ("auto", "eventlet", "gevent", "threading")
+
+_DESCRIPTION = """\
+Run an rtc.io signaling server: the #rtcio:message relay, #rtcio:peer-left,
+and built-in rooms (join-room, presence, init-offer, media-state, room
+passwords, member caps), with a /healthz endpoint for load balancers.
+
+Flags win over environment variables; both are optional.
+"""
+
+_EPILOG = """\
+examples:
+  rtcio-flask --port 3001
+      local development: pages on http://localhost:<any port> may connect
+  rtcio-flask --host 0.0.0.0 --port 3001 \\
+      --allowed-origins https://app.example.com --credentials
+      production behind your proxy, cookies allowed (withCredentials: true)
+  REDIS_URL=redis://127.0.0.1:6379/0 rtcio-flask --port 3001
+      one of several processes sharing rooms and relays through Redis
+      (put them behind a load balancer with sticky sessions)
+  RTCIO_TURN_SECRET=... rtcio-flask --turn-urls turn:turn.example.com:3478
+      hand out time-limited TURN credentials on 'ask-ice'
+
+environment:
+  PORT, HOST                 like --port, --host
+  ALLOWED_ORIGINS            like --allowed-origins (comma-separated, or *)
+  RTCIO_CORS_CREDENTIALS=1   like --credentials
+  REDIS_URL                  like --message-queue (also RTCIO_MESSAGE_QUEUE)
+  RTCIO_TURN_SECRET          like --turn-secret (keeps it out of `ps`)
+  RTCIO_TURN_URLS, RTCIO_STUN_URLS, RTCIO_TURN_TTL
+"""
+
+
+def build_parser():
+    env = os.environ
+    parser = argparse.ArgumentParser(
+        prog="rtcio-flask", description=_DESCRIPTION, epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    net = parser.add_argument_group("listening")
+    net.add_argument("--host", default=env.get("HOST", "127.0.0.1"),
+                     help="address to listen on; 0.0.0.0 for every "
+                          "interface (default: $HOST or 127.0.0.1)")
+    net.add_argument("--port", type=int, default=_env_int("PORT", 3001),
+                     help="TCP port (default: $PORT or 3001)")
+    net.add_argument("--server", choices=_SERVERS, default="auto",
+                     help="how to serve: eventlet, gevent or threading; "
+                          "auto picks eventlet when installed (default: "
+                          "auto)")
+    web = parser.add_argument_group("who may connect")
+    web.add_argument(
+        "--allowed-origins", metavar="ORIGINS",
+        default=env.get("ALLOWED_ORIGINS"),
+        help="comma-separated browser origins allowed to connect, such as "
+             "https://app.example.com,https://admin.example.com, or * for any "
+             "(development). Default: $ALLOWED_ORIGINS, else this server's "
+             "own origin and http(s)://localhost or 127.0.0.1 on any port")
+    web.add_argument(
+        "--credentials", action="store_true",
+        default=_env_flag("RTCIO_CORS_CREDENTIALS"),
+        help="allow cookies (socket.io-client withCredentials: true); "
+             "needs explicit origins, not *")
+    rooms = parser.add_argument_group("rooms")
+    rooms.add_argument("--max-members", type=int, metavar="N",
+                       default=_env_int("RTCIO_ROOMS_MAX_MEMBERS", None),
+                       help="members per room before 'room-full' (default "
+                            "50)")
+    scale = parser.add_argument_group("several processes")
+    scale.add_argument(
+        "--message-queue", metavar="URL",
+        default=env.get("RTCIO_MESSAGE_QUEUE") or env.get("REDIS_URL"),
+        help="Redis URL shared by every process, such as "
+             "redis://127.0.0.1:6379/0: relays, presence and rooms then "
+             "work across processes (default: $REDIS_URL; none: one "
+             "in-memory process)")
+    turn = parser.add_argument_group("TURN credentials (ask-ice)")
+    turn.add_argument("--turn-secret", default=env.get("RTCIO_TURN_SECRET"),
+                      help="coturn's static-auth-secret (prefer "
+                           "$RTCIO_TURN_SECRET: flags show in `ps`)")
+    turn.add_argument("--turn-urls", metavar="URLS",
+                      default=env.get("RTCIO_TURN_URLS"),
+                      help="comma-separated turn:/turns: URLs")
+    turn.add_argument("--stun-urls", metavar="URLS",
+                      default=env.get("RTCIO_STUN_URLS"),
+                      help="comma-separated stun: URLs handed out too")
+    turn.add_argument("--turn-ttl", type=int, metavar="SECONDS",
+                      default=_env_int("RTCIO_TURN_TTL", None),
+                      help="credential lifetime (default 86400)")
+    ops = parser.add_argument_group("operations")
+    ops.add_argument("--health-path", default="/healthz",
+                     help="health check path; answers {\"status\": \"ok\"}, "
+                          "or 503 while shutting down (default: /healthz)")
+    ops.add_argument("--log-level", default=env.get("LOG_LEVEL", "info"),
+                     choices=["debug", "info", "warning", "error"],
+                     help="(default: info)")
+    ops.add_argument("--access-log", action="store_true",
+                     help="log every HTTP request")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {_version()}")
+    return parser
+
+
+def _version():
+    from .. import __version__
+    return __version__
+
+
+def _env_int(name, default):
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"rtcio-flask: error: ${name} must be a whole "
+                         f"number, not {value!r}") from None
+
+
+def _env_flag(name):
+    return parse_flag(os.environ.get(name, ""))

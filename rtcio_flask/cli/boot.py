@@ -1,0 +1,51 @@
+"""Starting the process right for the chosen server: eventlet and gevent
+must monkey patch the standard library before anything else imports it."""
+
+import os
+import sys
+import warnings
+
+_PATCHED_ENV = "_RTCIO_FLASK_PATCHED"
+
+def pick_server(choice):
+    """``auto`` means eventlet when it can be imported, else threads."""
+    if choice != "auto":
+        return choice
+    try:
+        import eventlet  # noqa: F401
+    except ImportError:
+        return "threading"
+    return "eventlet"
+
+
+_BOOT = {
+    "eventlet": ("import warnings; warnings.filterwarnings('ignore', "
+                 "message=r'\\s*Eventlet is deprecated'); "
+                 "import eventlet; eventlet.monkey_patch()"),
+    "gevent": "from gevent import monkey; monkey.patch_all()",
+}
+
+
+def reexec_patched(server_kind, argv):
+    """Start again with the monkey patching done before any other import.
+
+    By the time this module runs, ``import rtcio_flask`` has already loaded
+    Flask, python-socketio and the standard library's socket and threading;
+    eventlet and gevent must patch those first, so the server re-executes
+    itself with the patch as its very first statement.
+    """
+    if os.environ.get(_PATCHED_ENV):
+        raise SystemExit(f"rtcio-flask: error: could not monkey patch "
+                         f"{server_kind}")
+    code = (_BOOT[server_kind] + "; import sys; "
+            "from rtcio_flask.cli import main; sys.exit(main(sys.argv[1:]))")
+    env = dict(os.environ, **{_PATCHED_ENV: "1"})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-c", code] + list(argv), env)
+
+
+def quiet_eventlet_notice():
+    # eventlet prints a multi-line deprecation notice on import; the README
+    # covers it, and operators' logs should start with our own line.
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")

@@ -1,0 +1,96 @@
+"""Is this app served by gunicorn, and by how many worker processes?
+
+socket.io keeps a session in the memory of the process that opened it.
+``gunicorn -w 4`` (or a platform setting ``WEB_CONCURRENCY``) spreads one
+client's polling requests over four processes that do not know each other's
+sessions, and clients get intermittent ``400 Invalid session``. That is the
+most common socket.io deployment failure, so RTCIO refuses to start in it
+unless the operator says the balancer keeps each client on one worker.
+"""
+
+import logging
+import os
+import sys
+
+logger = logging.getLogger("rtcio_flask")
+
+#: Environment variable an operator sets to say sessions are sticky.
+ENV_STICKY = "RTCIO_STICKY_SESSIONS"
+
+
+def find_gunicorn_cfg(max_frames=200):
+    """gunicorn's resolved ``Config`` when the app is being loaded by gunicorn.
+
+    gunicorn imports the app from ``Worker.load_wsgi`` (or, with
+    ``--preload``, from the arbiter), so the loading object, which holds the
+    configuration after command line, config file, ``GUNICORN_CMD_ARGS``
+    and ``WEB_CONCURRENCY`` were applied, is on the call stack. Returns None
+    outside gunicorn.
+    """
+    if "gunicorn" not in sys.modules:
+        return None
+    try:
+        from gunicorn.config import Config
+    except ImportError:  # pragma: no cover - a module merely named gunicorn
+        return None
+    frame = sys._getframe(1)
+    for _ in range(max_frames):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        cfg = getattr(owner, "cfg", None)
+        if isinstance(cfg, Config):
+            return cfg
+        frame = frame.f_back
+    return None
+
+
+def gunicorn_workers(environ=None):
+    """How many gunicorn worker processes serve this app, or None when the
+    app is not served by gunicorn."""
+    cfg = find_gunicorn_cfg()
+    if cfg is not None:
+        return int(cfg.workers)
+    if "gunicorn" in sys.modules and "gunicorn" in (
+            sys.argv[0] if sys.argv else ""):  # gunicorn or -m gunicorn
+        # Loaded by gunicorn in a way we could not see: gunicorn's own
+        # default for --workers is WEB_CONCURRENCY.
+        environ = os.environ if environ is None else environ
+        try:
+            return int(environ.get("WEB_CONCURRENCY", 1))
+        except ValueError:
+            return 1
+    return None
+
+
+def multi_worker_message(workers):
+    return (
+        f"RTCIO refuses to start: gunicorn runs {workers} worker processes "
+        f"for this app (-w/--workers or WEB_CONCURRENCY), and socket.io keeps "
+        f"each session in one process, so polling clients would get "
+        f"intermittent HTTP 400 'Invalid session'. Use one of the two set-ups "
+        f"that work: (1) one worker per process: gunicorn -w 1 (with "
+        f"-k gevent, -k eventlet or -k gthread --threads N for concurrency); "
+        f"(2) several processes (or hosts), each with -w 1 on its own port, "
+        f"behind a load balancer with sticky sessions (nginx ip_hash or a "
+        f"cookie), all sharing a message queue: RTCIO(app, "
+        f"message_queue='redis://...') or RTCIO_MESSAGE_QUEUE. If your "
+        f"balancer already keeps each client on one worker (or clients use "
+        f"the websocket transport only) and a message queue is set, say so "
+        f"with {ENV_STICKY}=1 or RTCIO(app, sticky_sessions=True).")
+
+
+def check_workers(sticky=False, message_queue=None, environ=None):
+    """Refuse the multi-worker trap at start-up (ValueError), unless the
+    operator said sessions are sticky. Returns the worker count seen."""
+    workers = gunicorn_workers(environ)
+    if workers is None or workers <= 1:
+        return workers
+    if not sticky:
+        raise ValueError(multi_worker_message(workers))
+    if not message_queue:
+        logger.warning(
+            "rtcio: %d gunicorn workers with sticky sessions but no message "
+            "queue: a relay between clients on different workers cannot "
+            "arrive. Set RTCIO_MESSAGE_QUEUE=redis://...", workers)
+    return workers

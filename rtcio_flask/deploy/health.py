@@ -1,0 +1,109 @@
+"""What a load balancer sees of this process (the health route), and the
+one shutdown path: on SIGTERM, report draining, then close every connection
+so clients reconnect to a process that stays up.
+
+gunicorn's workers and the standalone server (:mod:`rtcio_flask.cli`) both
+go through :func:`begin_drain`; only who catches the signal differs.
+"""
+
+import logging
+import signal
+
+logger = logging.getLogger("rtcio_flask")
+
+
+class Health:
+    """What the load balancer's health check sees: ``ok`` while serving,
+    ``draining`` (HTTP 503) once SIGTERM arrived, so no new client is sent
+    here. Nothing else (no counts, versions or addresses) is exposed."""
+
+    def __init__(self):
+        self.draining = False
+
+    def status(self):
+        if self.draining:
+            return 503, {"status": "draining"}
+        return 200, {"status": "ok"}
+
+
+def add_health_route(app, health, path="/healthz"):
+    """Serve ``health`` at ``path`` on the Flask app, uncached."""
+    import flask
+
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError(f"RTCIO health_path must start with '/', for "
+                         f"example '/healthz', not {path!r}.")
+
+    def rtcio_health():
+        code, body = health.status()
+        response = flask.jsonify(body)
+        response.status_code = code
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    app.add_url_rule(path, "rtcio_health", rtcio_health,
+                     methods=["GET", "HEAD"])
+
+
+def begin_drain(health, server, spawn=None):
+    """Mark the process draining and close every connection, once.
+
+    ``spawn(func)`` runs the closing somewhere other than a signal handler
+    (default: a python-socketio background task). Returns False when a
+    drain had already begun."""
+    if health.draining:
+        return False
+    health.draining = True
+    if spawn is None:
+        server.start_background_task(drain, server)
+    else:
+        spawn(lambda: drain(server))
+    return True
+
+
+def drain(server):
+    """Close every engine.io connection of ``server`` at the transport level.
+
+    Without a socket.io ``disconnect`` packet the clients see a transport
+    loss ("transport close") and reconnect by themselves, through the load
+    balancer, to a process that is still up; our own disconnect handlers
+    still run, so peer-left and room clean-up reach the other members now
+    instead of after the ping timeout.
+    """
+    eio = server.eio
+    sockets = list(eio.sockets.values())
+    for eio_socket in sockets:
+        try:
+            eio_socket.close(wait=False, abort=True,
+                             reason=eio.reason.SERVER_DISCONNECT)
+        except Exception:  # one broken socket must not stop the drain
+            logger.debug("rtcio: closing %s on shutdown failed",
+                         eio_socket.sid, exc_info=True)
+    if sockets:
+        logger.info("rtcio: shutting down, closed %d connections so their "
+                    "clients reconnect elsewhere", len(sockets))
+    return len(sockets)
+
+
+def install_sigterm_drain(server, health, signum=signal.SIGTERM):
+    """On SIGTERM, mark the health check draining and close every socket,
+    then let the handler that was there before (gunicorn's graceful stop)
+    run. Returns False when it could not be installed (no handler to chain
+    to, or not called from the main thread)."""
+    previous = signal.getsignal(signum)
+    if not callable(previous):
+        # Nobody handles SIGTERM: the process simply dies and its clients
+        # notice the closed connections by themselves.
+        return False
+
+    def on_sigterm(sig, frame):
+        begin_drain(health, server)
+        previous(sig, frame)
+
+    try:
+        signal.signal(signum, on_sigterm)
+    except (ValueError, OSError):
+        # Not the main thread (signal handlers can only be set there); under
+        # eventlet/gevent the main greenlet counts as the main thread.
+        return False
+    return True

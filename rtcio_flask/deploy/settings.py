@@ -1,0 +1,110 @@
+"""How the process is deployed, from ``RTCIO(...)``, ``app.config`` and
+``RTCIO_*`` environment variables (in that order, :func:`rtcio_flask.config.pick`):
+the message queue and the room store it implies, sticky sessions, the health
+route, the fleet heartbeat interval. Resolved once at ``init_app``; the
+multi-worker trap is refused here (see :mod:`.gunicorn`).
+"""
+
+import logging
+import os
+from dataclasses import dataclass
+
+from ..config import UNSET, is_redis_url, parse_flag, pick
+from .gunicorn import check_workers
+from .health import Health, add_health_route, install_sigterm_drain
+from .message_queue import build_manager, redact
+
+logger = logging.getLogger("rtcio_flask")
+
+
+#: The options this module takes from ``RTCIO(...)`` / ``init_app(...)``.
+OPTIONS = ("message_queue", "sticky_sessions", "health_path",
+           "fleet_interval")
+
+
+@dataclass
+class DeploySettings:
+    message_queue: object = None
+    sticky_sessions: bool = False
+    health_path: object = None
+    #: gunicorn's worker count, or None when not under gunicorn.
+    gunicorn_workers: object = None
+    #: Seconds between fleet heartbeats (see fleet.py).
+    fleet_interval: object = None
+
+
+def _pick(name, opts, config, environ, default=None):
+    """:func:`rtcio_flask.config.pick`, taking the argument out of ``opts``
+    (what is left there goes to ``socketio.Server``)."""
+    given = opts.pop(name) if name in opts else UNSET
+    return pick(name, given, config, environ, default).value
+
+
+def resolve(config, opts, environ=None):
+    """Take the deployment options out of ``opts`` (arguments win over
+    ``app.config``, which wins over ``RTCIO_*`` environment variables),
+    put a message-queue client manager into ``opts`` for the new
+    socketio.Server, and refuse the multi-worker trap."""
+    environ = os.environ if environ is None else environ
+    url = _pick("message_queue", opts, config, environ)
+    sticky = parse_flag(_pick("sticky_sessions", opts, config, environ,
+                              False))
+    health_path = _pick("health_path", opts, config, environ)
+    fleet_interval = _pick("fleet_interval", opts, config, environ)
+    if url in ("", None, False):
+        url = None
+    else:
+        if opts.get("server") is not None:
+            raise ValueError(
+                "RTCIO: message_queue= configures a new socketio.Server, but "
+                "server= hands one in; create that server with "
+                "client_manager=socketio.RedisManager(url) instead.")
+        if opts.get("client_manager") is not None:
+            raise ValueError("RTCIO: pass either message_queue= or "
+                             "client_manager=, not both.")
+        opts["client_manager"] = build_manager(url)
+        logger.info("rtcio: sharing rooms and emits through the message "
+                    "queue at %s", redact(url))
+    if health_path in ("", False):
+        health_path = None
+    workers = check_workers(sticky=sticky, message_queue=url,
+                            environ=environ)
+    return DeploySettings(message_queue=url, sticky_sessions=sticky,
+                          health_path=health_path, gunicorn_workers=workers,
+                          fleet_interval=fleet_interval)
+
+
+def rooms_for_queue(rooms_option, config, deploy):
+    """With a message queue, the built-in rooms must keep their state where
+    every process sees it: unless the app chose a store, use the Redis room
+    store on the queue's Redis. Returns what ``install_rooms`` takes."""
+    from ..rooms.config import resolve_rooms
+
+    if not deploy.message_queue:
+        return rooms_option
+    rooms = resolve_rooms(rooms_option, config)
+    if rooms is None or rooms.store is not None or rooms.store_url:
+        return rooms
+    if not is_redis_url(deploy.message_queue):
+        raise ValueError(
+            "RTCIO: the built-in rooms keep their state in Redis when "
+            "several processes share a message queue; the queue "
+            f"{redact(deploy.message_queue)!r} is not Redis, so set "
+            "rooms={'store_url': 'redis://host:6379/0'} as well.")
+    rooms.store_url = deploy.message_queue
+    return rooms
+
+
+def install(state, deploy):
+    """Health route and SIGTERM drain for one app (after its server exists).
+
+    The drain is installed by itself only under gunicorn, whose worker
+    owns SIGTERM; the standalone server (cli.py) drains on its own."""
+    state.deploy = deploy
+    state.health = Health()
+    if deploy.health_path:
+        add_health_route(state.app, state.health, deploy.health_path)
+    if deploy.gunicorn_workers is not None:
+        install_sigterm_drain(state.server, state.health)
+
+

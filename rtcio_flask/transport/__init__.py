@@ -1,0 +1,11 @@
+"""WSGI and Engine.IO glue: what stands between a client's bytes and
+python-socketio.
+
+- :mod:`.gate`: the one CORS layer for the socket.io path.
+- :mod:`.guard`: HTTP checks (polling bodies, websocket compression).
+- :mod:`.packet_hook`: the one hook on raw Engine.IO messages (limits, fast
+  paths, checked dispatch).
+- :mod:`.sockets`: each WSGI server's client socket, TCP_NODELAY.
+- :mod:`.patches`: every private patch of eventlet and python-socketio, with
+  the versions they were written against.
+"""
