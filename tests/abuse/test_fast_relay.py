@@ -55,7 +55,7 @@ def test_other_namespace_uses_its_own_prefix():
 
 
 def test_app_handler_on_the_event_still_runs():
-    with serve_app("tests.abuse.app:create_app", "eventlet",
+    with serve_app("tests.apps.abuse_app:create_app", "eventlet",
                    env={"TEST_SPY_RELAY": "1"}) as server:
         a = Recorder().connect(server.url)
         b = Recorder().connect(server.url)

@@ -66,7 +66,7 @@ def server():
     # Limits raised so payloads reach the handlers instead of being dropped
     # by the rate limit (which test_limits.py covers).
     limits = {"rate": 100_000, "burst": 100_000, "disconnect_after": None}
-    with serve_app("tests.abuse.app:create_app", "eventlet",
+    with serve_app("tests.apps.abuse_app:create_app", "eventlet",
                    env={"TEST_ROOMS": "true",
                         "TEST_LIMITS": json.dumps(limits)}) as srv:
         yield srv

@@ -13,7 +13,7 @@ import socketio
 from tests.support.clients import Recorder
 from tests.support.gunicorn import serve_gunicorn
 
-APP = "tests.deploy.app:create_app()"
+APP = "tests.apps.deploy_app:create_app()"
 
 
 def test_eventlet_worker_log_stays_clean_when_websockets_close():

@@ -12,7 +12,7 @@ from tests.support.clients import Recorder
 from tests.support.gunicorn import serve_gunicorn
 from tests.support.servers import serve_app
 
-APP = "tests.deploy.app"
+APP = "tests.apps.deploy_app"
 
 # mode id -> (how to start it, the async mode RTCIO must pick)
 MODES = {

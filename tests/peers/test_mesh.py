@@ -16,7 +16,7 @@ ROOM = "mesh-room"
 
 @pytest.fixture(scope="module")
 def rooms_server():
-    with serve_app("tests.peers.mesh_app:create_app", "eventlet") as server:
+    with serve_app("tests.apps.mesh_app:create_app", "eventlet") as server:
         yield server
 
 

@@ -23,7 +23,7 @@ import pytest
 from tests.support.clients import Recorder
 from tests.support.servers import ROOT, serve_app
 
-APP = "tests.abuse.app:create_app"
+APP = "tests.apps.abuse_app:create_app"
 CLIENT = Path(__file__).with_name("soak_client.mjs")
 
 

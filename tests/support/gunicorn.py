@@ -1,6 +1,6 @@
 """Start a real gunicorn on 127.0.0.1 for tests.
 
-``serve_gunicorn("tests.deploy.app:create_app()", "eventlet")`` runs
+``serve_gunicorn("tests.apps.deploy_app:create_app()", "eventlet")`` runs
 ``python -m gunicorn -k eventlet -w 1`` in a subprocess on a free port, with
 the control socket off (gunicorn 25 puts one in ~/.gunicorn by default, and
 parallel instances would fight over it) and a short graceful timeout so a

@@ -81,6 +81,6 @@ def vending_server(coturn):
         "RTCIO_STUN_URLS": f"stun:127.0.0.1:{coturn.port}",
         "RTCIO_TURN_TTL": "600",
     }
-    with serve_app("tests.turn.turn_app:create_app", "eventlet",
+    with serve_app("tests.apps.turn_app:create_app", "eventlet",
                    env=env) as server:
         yield server

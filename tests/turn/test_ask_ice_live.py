@@ -32,7 +32,7 @@ def test_unconfigured_server_says_what_to_set(live_server):
 
 
 def test_app_handler_answers_when_turn_is_not_configured():
-    with serve_app("tests.turn.turn_app:create_own_handler_app") as server:
+    with serve_app("tests.apps.turn_app:create_own_handler_app") as server:
         answer = ask(server.url)
     assert answer == {"iceServers": [{"urls": ["stun:app.example:3478"]}],
                       "from": "app"}
@@ -47,7 +47,7 @@ def _login_cookie(server, user):
 
 
 def test_user_id_hook_names_the_logged_in_user_or_refuses():
-    with serve_app("tests.turn.turn_app:create_login_app",
+    with serve_app("tests.apps.turn_app:create_login_app",
                    env=TURN_ENV) as server:
         alice = ask(server.url, {"Cookie": _login_cookie(server, "alice")})
         anonymous = ask(server.url)

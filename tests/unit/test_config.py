@@ -63,3 +63,39 @@ def test_plain_process_is_threading():
     # threaded server must not be given eventlet's async mode.
     import eventlet  # noqa: F401
     assert detect_async_mode() == "threading"
+
+
+# -- the one precedence rule (config.pick) ------------------------------------
+
+def test_pick_argument_then_app_config_then_environment_then_default():
+    from rtcio_flask.config import UNSET, pick
+
+    config = {"RTCIO_WINDOW": 5}
+    environ = {"RTCIO_WINDOW": "9"}
+    assert pick("window", 1, config, environ).value == 1
+    assert pick("window", 1, config, environ).where == "RTCIO(window=...)"
+    found = pick("window", UNSET, config, environ)
+    assert (found.value, found.where) == (5, "app.config['RTCIO_WINDOW']")
+    found = pick("window", UNSET, {}, environ)
+    assert (found.value, found.where) == ("9",
+                                          "environment variable RTCIO_WINDOW")
+    found = pick("window", UNSET, {}, environ=None, default=3)
+    assert (found.value, found.where) == (3, None)
+    # Settings that may not come from the environment pass environ=None.
+    assert pick("window", UNSET, {}, None, default=3).value == 3
+
+
+def test_pick_keeps_falsy_arguments():
+    from rtcio_flask.config import pick
+
+    # None and False are answers (often "off"), not "not given".
+    assert pick("rooms", None, {"RTCIO_ROOMS": True}).value is None
+    assert pick("rooms", False, {"RTCIO_ROOMS": True}).value is False
+
+
+def test_redis_urls():
+    from rtcio_flask.config import is_redis_url
+
+    assert is_redis_url("redis://h:6379/0") and is_redis_url("REDISS://h")
+    assert is_redis_url("unix:///tmp/r.sock")
+    assert not is_redis_url("amqp://h") and not is_redis_url(None)
