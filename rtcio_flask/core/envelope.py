@@ -7,6 +7,7 @@ that later client versions add pass through.
 """
 
 import json
+from typing import Any, Dict, Optional, Tuple
 
 from .acks import ack_error
 
@@ -25,17 +26,19 @@ class EnvelopeError(ValueError):
     """A refused envelope: ``code`` is stable for clients, ``reason`` is for
     people reading the log or the acknowledgement."""
 
-    def __init__(self, code, reason):
+    def __init__(self, code: str, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
 
-    def ack(self):
+    def ack(self) -> Dict[str, Any]:
         """What a client that asked for an acknowledgement gets back."""
         return ack_error(self.code, self.reason)
 
 
-def check_envelope(envelope, sender, max_bytes=DEFAULT_MAX_ENVELOPE_BYTES):
+def check_envelope(envelope: Any, sender: str,
+                   max_bytes: Optional[int] = DEFAULT_MAX_ENVELOPE_BYTES
+                   ) -> Tuple[str, Dict[str, Any], str]:
     """Validate an envelope and return ``(target, outgoing, encoded)``.
 
     ``outgoing`` is a copy with ``source`` stamped to the sender's real sid,

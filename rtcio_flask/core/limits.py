@@ -15,8 +15,10 @@ Rooms-per-socket and members-per-room caps belong to the rooms feature
 
 import time
 from dataclasses import dataclass, fields, replace
+from typing import (Any, Callable, Dict, Hashable, Mapping, Optional, Set,
+                    Union, cast)
 
-from .values import positive_number
+from .values import Number, positive_number
 
 #: The Node docs call 50 events/s per socket comfortable for signaling.
 DEFAULT_RATE = 50.0
@@ -44,13 +46,13 @@ class TokenBucket:
 
     __slots__ = ("rate", "capacity", "tokens", "stamp")
 
-    def __init__(self, rate, capacity, now):
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
         self.rate = rate
         self.capacity = capacity
         self.tokens = float(capacity)
         self.stamp = now
 
-    def take(self, now, amount=1.0):
+    def take(self, now: float, amount: float = 1.0) -> bool:
         tokens = self.tokens + (now - self.stamp) * self.rate
         if tokens > self.capacity:
             tokens = self.capacity
@@ -65,13 +67,25 @@ class TokenBucket:
 @dataclass(frozen=True)
 class Limits:
     """What one connection may send. ``None`` for a field switches that
-    limit off; ``Limits(enabled=False)`` switches all of them off."""
+    limit off; ``Limits(enabled=False)`` switches all of them off.
 
-    rate: float = DEFAULT_RATE
-    burst: int = DEFAULT_BURST
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
-    disconnect_after: int = DEFAULT_DISCONNECT_AFTER
-    max_attachments: int = DEFAULT_MAX_ATTACHMENTS
+    Fields:
+
+    - ``rate``: events a second one connection may send on average (50).
+    - ``burst``: events it may send at once above the rate, the bucket
+      size (100); required whenever ``rate`` is set.
+    - ``max_event_bytes``: largest raw event, in bytes (128 KiB).
+    - ``disconnect_after``: dropped events (forgiven at ``rate`` a second)
+      before the connection is closed (250).
+    - ``max_attachments``: binary attachments one event may announce (10).
+    - ``enabled``: False switches every limit off.
+    """
+
+    rate: Optional[float] = DEFAULT_RATE
+    burst: Optional[int] = DEFAULT_BURST
+    max_event_bytes: Optional[int] = DEFAULT_MAX_EVENT_BYTES
+    disconnect_after: Optional[int] = DEFAULT_DISCONNECT_AFTER
+    max_attachments: Optional[int] = DEFAULT_MAX_ATTACHMENTS
     enabled: bool = True
 
 
@@ -87,14 +101,17 @@ CONFIG_KEYS = {
 }
 
 
-def _number(value, name, where, whole):
+def _number(value: Any, name: str, where: str,
+            whole: bool) -> Optional[Number]:
     if value is None:
         return None
     return positive_number(value, f"{where}: {name}", whole=whole,
                            hint=" (or None to switch it off)")
 
 
-def build_limits(value=None, where="RTCIO(limits=...)", **overrides):
+def build_limits(value: Union[None, bool, Limits, Dict[str, Any]] = None,
+                 where: str = "RTCIO(limits=...)",
+                 **overrides: Any) -> Limits:
     """Turn the ``limits`` option into a :class:`Limits`.
 
     Accepts None (defaults), False (all off), True, a :class:`Limits`, or a
@@ -105,7 +122,7 @@ def build_limits(value=None, where="RTCIO(limits=...)", **overrides):
         return Limits(enabled=False)
     if value is None or value is True:
         base = Limits()
-        given = {}
+        given: Dict[str, Any] = {}
     elif isinstance(value, Limits):
         base, given = value, {}
     elif isinstance(value, dict):
@@ -135,7 +152,9 @@ def build_limits(value=None, where="RTCIO(limits=...)", **overrides):
     return limits
 
 
-def resolve_limits(config, given=None):
+def resolve_limits(config: Mapping[str, Any],
+                   given: Union[None, bool, Limits, Dict[str, Any]] = None
+                   ) -> Limits:
     """``RTCIO(limits=...)`` wins over ``app.config['RTCIO_LIMITS']``, which
     wins over the single keys such as ``RTCIO_RATE_LIMIT``."""
     overrides = {field: config[key] for key, field in CONFIG_KEYS.items()
@@ -153,17 +172,17 @@ class _Meter:
 
     __slots__ = ("bucket", "strikes", "logged", "skip", "closing")
 
-    def __init__(self, bucket):
+    def __init__(self, bucket: Optional[TokenBucket]) -> None:
         self.bucket = bucket
         # Dropped events, forgiven at ``rate`` per second.
-        self.strikes = None
-        self.logged = set()
+        self.strikes: Optional[TokenBucket] = None
+        self.logged: Set[str] = set()
         # Binary attachments still to swallow after a dropped header.
         self.skip = 0
         self.closing = False
 
 
-def _attachment_count(text):
+def _attachment_count(text: str) -> int:
     """Attachments announced by a binary packet header ``5<n>-...``."""
     dash = text.find("-", 1, 12)
     digits = text[1:dash] if dash > 1 else ""
@@ -177,27 +196,30 @@ class EventLimiter:
     share one budget. ``counters`` are totals since start, for metrics.
     """
 
-    def __init__(self, limits, clock=time.monotonic):
+    def __init__(self, limits: Limits,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
-        self._meters = {}
+        self._meters: Dict[Hashable, _Meter] = {}
         self.counters = {"passed": 0, "dropped_rate": 0, "dropped_size": 0,
                          "malformed": 0, "disconnected": 0}
 
-    def _meter(self, key, now):
+    def _meter(self, key: Hashable, now: float) -> _Meter:
         meter = self._meters.get(key)
         if meter is None:
             limits = self.limits
-            bucket = (TokenBucket(limits.rate, limits.burst, now)
+            # build_limits refuses a rate without a burst.
+            bucket = (TokenBucket(limits.rate, cast(int, limits.burst), now)
                       if limits.rate is not None else None)
             meter = self._meters[key] = _Meter(bucket)
         return meter
 
-    def forget(self, key):
+    def forget(self, key: Hashable) -> None:
         """The connection is gone: free its state."""
         self._meters.pop(key, None)
 
-    def check(self, key, data, in_attachment=False):
+    def check(self, key: Hashable, data: Union[str, bytes],
+              in_attachment: bool = False) -> str:
         """The verdict for one raw message ``data`` (str or bytes).
 
         ``in_attachment`` says the message is a binary attachment of an
@@ -225,8 +247,7 @@ class EventLimiter:
             verdict = DROP_SIZE
         elif meter.bucket is not None and not meter.bucket.take(now):
             verdict = DROP_RATE
-        is_binary_header = isinstance(data, str) and data[:1] in ("5", "6")
-        if is_binary_header:
+        if isinstance(data, str) and data[:1] in ("5", "6"):  # binary header
             count = _attachment_count(data)
             if limits.max_attachments is not None and \
                     count > limits.max_attachments:
@@ -238,7 +259,7 @@ class EventLimiter:
             return PASS
         return self._strike(meter, now, verdict)
 
-    def _strike(self, meter, now, verdict):
+    def _strike(self, meter: _Meter, now: float, verdict: str) -> str:
         self.counters["dropped_" + verdict] += 1
         threshold = self.limits.disconnect_after
         if threshold is None:
@@ -252,13 +273,13 @@ class EventLimiter:
             return self._close(meter)
         return verdict
 
-    def _close(self, meter):
+    def _close(self, meter: _Meter) -> str:
         if not meter.closing:
             meter.closing = True
             self.counters["disconnected"] += 1
         return DISCONNECT
 
-    def first_time(self, key, what):
+    def first_time(self, key: Hashable, what: str) -> bool:
         """True the first time ``what`` happens to this connection, so each
         kind of trouble is logged once per socket, not once per event."""
         meter = self._meters.get(key)
@@ -269,7 +290,7 @@ class EventLimiter:
         meter.logged.add(what)
         return True
 
-    def stats(self):
+    def stats(self) -> Dict[str, int]:
         """A copy of the counters plus the number of tracked connections."""
         out = dict(self.counters)
         out["connections"] = len(self._meters)

@@ -10,7 +10,8 @@ without a server. The WSGI glue that applies the decision lives in
 import inspect
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import (Any, Callable, Collection, Dict, FrozenSet, List,
+                    Mapping, Optional, Pattern, Sequence, Tuple, Union, cast)
 from urllib.parse import urlsplit
 
 ANY = "*"
@@ -39,7 +40,7 @@ _PRODUCTION_EXAMPLE = (
 )
 
 
-def _origin_error(value, why):
+def _origin_error(value: Any, why: str) -> ValueError:
     return ValueError(
         f"RTCIO cors: {value!r} is not a valid origin ({why}). Write an "
         f"origin as scheme://host[:port], for example "
@@ -47,7 +48,7 @@ def _origin_error(value, why):
     )
 
 
-def normalize_origin(value):
+def normalize_origin(value: Any) -> str:
     """Validate one configured origin string and return it lower-cased.
 
     Browsers serialize origins in lower case with no path, so anything else
@@ -66,8 +67,9 @@ def normalize_origin(value):
             "Write cors='*' on its own to allow any origin."
         )
     lowered = text.lower()
-    if _ORIGIN_RE.match(lowered):
-        port = _ORIGIN_RE.match(lowered).group("port")
+    match = _ORIGIN_RE.match(lowered)
+    if match:
+        port = match.group("port")
         if port is not None and not 0 < int(port) < 65536:
             raise _origin_error(value, f"port {port} is out of range")
         return lowered
@@ -80,7 +82,7 @@ def normalize_origin(value):
     raise _origin_error(value, "missing scheme:// or host")
 
 
-def _callable_arity(func):
+def _callable_arity(func: Callable[..., Any]) -> int:
     """How many positional arguments a user's origin callable takes (1 or 2).
 
     Decided once at configuration time so the hot path never has to catch a
@@ -122,9 +124,9 @@ class OriginPolicy:
     """
 
     mode: str
-    exact: frozenset = frozenset()
-    patterns: tuple = ()
-    func: Optional[Callable] = None
+    exact: FrozenSet[str] = frozenset()
+    patterns: Tuple[Pattern[str], ...] = ()
+    func: Optional[Callable[..., Any]] = None
     func_arity: int = 1
     credentials: bool = False
     max_age: int = 600
@@ -132,11 +134,12 @@ class OriginPolicy:
     described: str = field(default="", compare=False)
 
     @property
-    def enabled(self):
+    def enabled(self) -> bool:
         """False when a proxy in front does CORS and we must not touch it."""
         return self.mode != "off"
 
-    def check(self, origin, environ=None):
+    def check(self, origin: Optional[str],
+              environ: Optional[Mapping[str, Any]] = None) -> Decision:
         """Decide for one ``Origin`` header value (None when absent).
 
         Requests without an Origin come from non-browser clients, to which
@@ -154,8 +157,9 @@ class OriginPolicy:
                                    "by default")
         if self.mode == "callable":
             args = (origin, environ) if self.func_arity == 2 else (origin,)
+            func = cast(Callable[..., Any], self.func)  # set in this mode
             try:
-                ok = bool(self.func(*args))
+                ok = bool(func(*args))
             except Exception as exc:  # the user's code: refuse, say why
                 return Decision(False, f"the origin callable raised {exc!r}")
             return Decision(ok, "" if ok else "the origin callable said no")
@@ -167,7 +171,7 @@ class OriginPolicy:
                 return Decision(True)
         return Decision(False, f"it is not in {self.described}")
 
-    def headers(self, origin):
+    def headers(self, origin: Optional[str]) -> List[Tuple[str, str]]:
         """CORS response headers for an allowed browser request."""
         if self.mode == "off" or origin is None:
             return []
@@ -177,7 +181,9 @@ class OriginPolicy:
         headers.append(("Vary", "Origin"))
         return headers
 
-    def preflight_headers(self, origin, requested_headers):
+    def preflight_headers(self, origin: Optional[str],
+                          requested_headers: Optional[str]
+                          ) -> List[Tuple[str, str]]:
         """Headers answering an ``OPTIONS`` preflight from an allowed origin."""
         headers = self.headers(origin)
         headers.append(("Access-Control-Allow-Methods", "GET, POST, OPTIONS"))
@@ -193,7 +199,7 @@ _HEADER_LIST_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z\-]+"
                              r"(?:\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z\-]+)*$")
 
 
-def same_origins(environ):
+def same_origins(environ: Mapping[str, Any]) -> Sequence[str]:
     """The origins that count as the server's own for a request.
 
     Mirrors what python-engineio accepts by default, including the origin a
@@ -213,13 +219,14 @@ def same_origins(environ):
     return found
 
 
-def _describe(items):
+def _describe(items: Sequence[Union[str, Pattern[str]]]) -> str:
     return "the allowed origins [" + ", ".join(
         repr(i.pattern) if isinstance(i, re.Pattern) else repr(i)
         for i in items) + "]"
 
 
-def parse_origins_env(text):
+def parse_origins_env(text: Optional[str]
+                      ) -> Union[None, str, List[str]]:
     """Turn ``"https://a.com, https://b.com"`` into what ``cors=`` accepts.
 
     Returns None for an empty value so an unset variable changes nothing.
@@ -234,7 +241,9 @@ def parse_origins_env(text):
     return items
 
 
-def build_policy(cors, credentials=None, setting="cors", max_age=None):
+def build_policy(cors: Any, credentials: Optional[bool] = None,
+                 setting: str = "cors",
+                 max_age: Optional[int] = None) -> OriginPolicy:
     """Turn any accepted form of the ``cors`` option into an OriginPolicy.
 
     ``cors`` may be ``None`` (same origin only, the safe default), ``False``
@@ -279,7 +288,8 @@ def build_policy(cors, credentials=None, setting="cors", max_age=None):
         raise ValueError(
             f"RTCIO {setting}: max_age must be a whole number of seconds "
             f"(0 or more), not {max_age!r}.")
-    common = dict(credentials=credentials, max_age=max_age, setting=setting)
+    common: Dict[str, Any] = dict(credentials=credentials, max_age=max_age,
+                                  setting=setting)
 
     if origin is None:
         return OriginPolicy("same-origin", described="the server's own origin",
@@ -325,14 +335,17 @@ def build_policy(cors, credentials=None, setting="cors", max_age=None):
         f"leave CORS to a proxy; in production: {_PRODUCTION_EXAMPLE}.")
 
 
-def _list_policy(items: Sequence, common):
+def _list_policy(items: Collection[Any],
+                 common: Dict[str, Any]) -> OriginPolicy:
     setting = common["setting"]
     if not items:
         raise ValueError(
             f"RTCIO {setting}: an empty origin list would refuse every "
             f"browser. List at least one origin, or write False if a proxy "
             f"handles CORS.")
-    exact, patterns, shown = [], [], []
+    exact: List[str] = []
+    patterns: List[Pattern[str]] = []
+    shown: List[Union[str, Pattern[str]]] = []
     for item in items:
         if isinstance(item, re.Pattern):
             patterns.append(item)

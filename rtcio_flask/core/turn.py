@@ -18,6 +18,13 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
+                    Tuple, Union)
+
+#: The shared secret: text, or raw bytes.
+Secret = Union[str, bytes]
+#: ``user_id(sid)`` -> the user part of a TURN username, or None.
+UserIdHook = Callable[[str], Any]
 
 #: Lifetime of a credential when none is set: one day, as the TURN REST API
 #: draft suggests. coturn checks the expiry on every refresh of an
@@ -43,7 +50,7 @@ class TurnCredentials:
     expires: int
 
 
-def rest_credential(secret, username):
+def rest_credential(secret: Secret, username: str) -> str:
     """The password coturn expects for ``username``:
     ``base64(HMAC-SHA1(secret, username))``."""
     if isinstance(secret, str):
@@ -52,7 +59,7 @@ def rest_credential(secret, username):
     return base64.b64encode(digest).decode("ascii")
 
 
-def check_user_id(user_id):
+def check_user_id(user_id: Union[str, int]) -> str:
     """The user part of a TURN username as a string, or ValueError.
 
     Anything may follow the first ':' (coturn reads the expiry before it),
@@ -61,28 +68,31 @@ def check_user_id(user_id):
     if isinstance(user_id, bool) or not isinstance(user_id, (str, int)):
         raise ValueError(f"a TURN user id is a string such as the socket id "
                          f"or a user name, not {type(user_id).__name__}")
-    user_id = str(user_id)
-    if not user_id:
+    text = str(user_id)
+    if not text:
         raise ValueError("a TURN user id must not be empty")
-    if len(user_id.encode("utf-8")) > MAX_USER_ID_BYTES:
+    if len(text.encode("utf-8")) > MAX_USER_ID_BYTES:
         raise ValueError(f"a TURN user id must fit in {MAX_USER_ID_BYTES} "
                          f"bytes (STUN's USERNAME limit)")
-    return user_id
+    return text
 
 
-def make_credentials(secret, user_id, ttl=DEFAULT_TTL, now=None):
+def make_credentials(secret: Secret, user_id: Union[str, int],
+                     ttl: int = DEFAULT_TTL,
+                     now: Optional[float] = None) -> TurnCredentials:
     """Credentials for ``user_id`` valid for ``ttl`` seconds from ``now``
     (a unix time; the current time when None)."""
-    user_id = check_user_id(user_id)
+    user = check_user_id(user_id)
     if now is None:
         now = time.time()
     expires = int(now) + int(ttl)
-    username = f"{expires}:{user_id}"
+    username = f"{expires}:{user}"
     return TurnCredentials(username, rest_credential(secret, username),
                            expires)
 
 
-def _url_list(value, schemes, what, where):
+def _url_list(value: Any, schemes: Tuple[str, str], what: str,
+              where: str) -> Tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -92,7 +102,7 @@ def _url_list(value, schemes, what, where):
     except TypeError:
         raise ValueError(f"{where}: {what} is a list of URLs or one "
                          f"comma-separated string, not {value!r}.") from None
-    urls = []
+    urls: List[str] = []
     for item in items:
         if not isinstance(item, str):
             raise ValueError(f"{where}: every {what} entry is a string such "
@@ -111,7 +121,7 @@ def _url_list(value, schemes, what, where):
     return tuple(urls)
 
 
-def _ttl_seconds(value, where):
+def _ttl_seconds(value: Any, where: str) -> int:
     if isinstance(value, datetime.timedelta):
         value = value.total_seconds()
         if value == int(value):
@@ -135,10 +145,23 @@ class TurnConfig:
     inside the socket's Flask request context and returns the user part of
     the username (for example the logged-in user, so coturn's logs name
     people), or None to refuse the socket any credentials.
+
+    Fields:
+
+    - ``secret``: coturn's ``static-auth-secret`` (str or bytes).
+    - ``urls``: ``turn:``/``turns:`` URLs, a list or one comma-separated
+      string; at least one.
+    - ``ttl``: credential lifetime in seconds or a ``timedelta`` (86400).
+    - ``stun_urls``: ``stun:``/``stuns:`` URLs handed out alongside.
+    - ``user_id``: ``user_id(sid)`` -> the user part of the username, or
+      None to refuse that socket (default: the socket id).
     """
 
-    def __init__(self, secret, urls, ttl=DEFAULT_TTL, stun_urls=(),
-                 user_id=None, *, where="TurnConfig"):
+    def __init__(self, secret: Secret, urls: Union[str, Iterable[str]],
+                 ttl: Any = DEFAULT_TTL,
+                 stun_urls: Union[None, str, Iterable[str]] = (),
+                 user_id: Optional[UserIdHook] = None, *,
+                 where: str = "TurnConfig") -> None:
         if isinstance(secret, bytes):
             ok = bool(secret)
         else:
@@ -161,20 +184,22 @@ class TurnConfig:
                              f"id (or None), not {user_id!r}.")
         self.user_id = user_id
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         # Never print the secret: configs end up in logs and tracebacks.
         return (f"TurnConfig(urls={list(self.urls)!r}, ttl={self.ttl}, "
                 f"stun_urls={list(self.stun_urls)!r})")
 
-    def credentials(self, user_id, now=None):
+    def credentials(self, user_id: Union[str, int],
+                    now: Optional[float] = None) -> TurnCredentials:
         """Fresh :class:`TurnCredentials` for ``user_id``."""
         return make_credentials(self.secret, user_id, self.ttl, now)
 
-    def ice_servers(self, user_id, now=None):
+    def ice_servers(self, user_id: Union[str, int],
+                    now: Optional[float] = None) -> List[Dict[str, Any]]:
         """The ``iceServers`` list of an ``RTCConfiguration`` for one user:
         the STUN URLs (if any), then the TURN URLs with credentials."""
         creds = self.credentials(user_id, now)
-        servers = []
+        servers: List[Dict[str, Any]] = []
         if self.stun_urls:
             servers.append({"urls": list(self.stun_urls)})
         servers.append({"urls": list(self.urls), "username": creds.username,
@@ -182,7 +207,8 @@ class TurnConfig:
         return servers
 
     @classmethod
-    def from_value(cls, value, where="RTCIO(turn=...)"):
+    def from_value(cls, value: Any, where: str = "RTCIO(turn=...)"
+                   ) -> Optional["TurnConfig"]:
         """A TurnConfig from ``turn=``: a TurnConfig, a dict of its
         arguments, or None/False for no TURN."""
         if value is None or value is False:
@@ -204,7 +230,7 @@ class TurnConfig:
                          f"{{'secret': ..., 'urls': [...]}}, not {value!r}.")
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> Optional["TurnConfig"]:
         """A TurnConfig from ``app.config`` (``RTCIO_TURN_SECRET``,
         ``RTCIO_TURN_URLS``, ``RTCIO_TURN_TTL``, ``RTCIO_STUN_URLS``), or
         None when no TURN key is set."""
@@ -226,7 +252,8 @@ class TurnConfig:
                    where="app.config['RTCIO_TURN_*']")
 
 
-def resolve_turn(value, config):
+def resolve_turn(value: Any, config: Mapping[str, Any]
+                 ) -> Optional[TurnConfig]:
     """The app's TurnConfig: the ``turn=`` argument when given, else
     ``app.config``; None when TURN is not configured."""
     if value is not None:

@@ -6,7 +6,7 @@ the Flask-side resolver in :mod:`rtcio_flask.config`, and every refusal
 reads the same: what was wrong, where it came from, what to write.
 """
 
-from typing import Any, Tuple, Union
+from typing import Any, Union
 
 #: Words that mean "on" in config files and environment variables.
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -52,7 +52,9 @@ def positive_number(value: Any, what: str, *, whole: bool = True,
             value = int(text) if whole else float(text)
         except ValueError:
             pass
-    ok_types: Tuple[type, ...] = (int,) if whole else (int, float)
+    # Any, not Tuple[type, ...]: isinstance() with the latter would narrow
+    # ``value`` to object.
+    ok_types: Any = (int,) if whole else (int, float)
     if isinstance(value, bool) or not isinstance(value, ok_types) \
             or value <= 0:
         kind = "whole number" if whole else "number"
