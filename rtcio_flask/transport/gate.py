@@ -13,17 +13,28 @@ in charge of them.
 import json
 import logging
 import socket
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List,
+                    Optional, Set, Tuple)
 
 from .sockets import adapt_environ, client_socket
 
+if TYPE_CHECKING:
+    from ..core.origins import OriginPolicy
+
 logger = logging.getLogger("rtcio_flask")
+
+#: The WSGI shapes, spelled out here (wsgiref.types is Python 3.11+).
+Environ = Dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+Headers = List[Tuple[str, str]]
 
 # How many distinct refused origins get a WARNING line before later ones are
 # logged at DEBUG; bounds log volume when someone sprays random origins.
 _MAX_LOGGED_ORIGINS = 1000
 
 
-def _set_nodelay(environ):
+def _set_nodelay(environ: Environ) -> None:
     """Turn off Nagle's algorithm on the client's TCP connection.
 
     Signaling sends bursts of small packets (user-connected followed by
@@ -39,7 +50,7 @@ def _set_nodelay(environ):
         pass  # not TCP (unix socket), or already closed
 
 
-def _drop_cors_headers(headers):
+def _drop_cors_headers(headers: Headers) -> Headers:
     return [(k, v) for k, v in headers
             if not k.lower().startswith("access-control-")]
 
@@ -48,18 +59,20 @@ class SocketIOGate:
     """WSGI middleware routing ``/<path>/`` to socket.io behind the origin
     policy, and every other request to ``wrapped`` (the Flask app)."""
 
-    def __init__(self, socketio_app, wrapped, path, policy):
+    def __init__(self, socketio_app: WSGIApp, wrapped: WSGIApp, path: str,
+                 policy: "OriginPolicy") -> None:
         self.socketio_app = socketio_app
         self.wrapped = wrapped
         self.prefix = "/" + path.strip("/")
         self.policy = policy
-        self._logged_origins = set()
+        self._logged_origins: Set[Optional[str]] = set()
 
-    def handles(self, path_info):
+    def handles(self, path_info: str) -> bool:
         return path_info == self.prefix or path_info.startswith(
             self.prefix + "/")
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: Environ,
+                 start_response: StartResponse) -> Iterable[bytes]:
         if not self.handles(environ.get("PATH_INFO", "")):
             return self.wrapped(environ, start_response)
         adapt_environ(environ)
@@ -84,13 +97,15 @@ class SocketIOGate:
         if not cors_headers:
             return self.socketio_app(environ, start_response)
 
-        def start_with_cors(status, headers, exc_info=None):
+        def start_with_cors(status: str, headers: Headers,
+                            exc_info: Any = None) -> Any:
             return start_response(
                 status, _drop_cors_headers(headers) + cors_headers, exc_info)
 
         return self.socketio_app(environ, start_with_cors)
 
-    def _refuse(self, origin, reason, start_response):
+    def _refuse(self, origin: Optional[str], reason: str,
+                start_response: StartResponse) -> List[bytes]:
         message = (
             f"Origin {origin!r} may not connect to the signaling server: "
             f"{reason}. To allow it, add it to "

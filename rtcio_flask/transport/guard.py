@@ -6,6 +6,7 @@ that would hold a greenlet or log a traceback refused at once.
 import base64
 import io
 import logging
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -30,11 +31,13 @@ class TransportGuard:
       ``400``: python-engineio would log a traceback for each one.
     """
 
-    def __init__(self, app, server):
+    def __init__(self, app: Callable[..., Iterable[bytes]],
+                 server: Any) -> None:
         self.app = app
         self.eio = server.eio
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: Dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
             return self.app(environ, start_response)
@@ -65,7 +68,8 @@ class TransportGuard:
 _CLIENT_PACKET_TYPES = frozenset("1345b")
 
 
-def polling_payload_problem(body, max_packets=16):
+def polling_payload_problem(body: bytes,
+                            max_packets: int = 16) -> Optional[str]:
     """Why python-engineio would choke on this polling payload (it logs a
     traceback, or for unknown packet types closes the session and holds the
     request), or None when it is well-formed."""
@@ -91,7 +95,8 @@ def polling_payload_problem(body, max_packets=16):
     return None
 
 
-def _refuse(start_response, status, body):
+def _refuse(start_response: Callable[..., Any], status: str,
+            body: bytes) -> List[bytes]:
     start_response(status, [("Content-Type", "text/plain"),
                             ("Content-Length", str(len(body))),
                             ("Connection", "close")])

@@ -8,6 +8,7 @@ every websocket upgrade with a 500.
 
 import errno
 import socket
+from typing import Any, Mapping, MutableMapping, Optional
 
 
 class _GunicornSocket:
@@ -25,20 +26,20 @@ class _GunicornSocket:
 
     __slots__ = ("_sock",)
 
-    def __init__(self, sock):
+    def __init__(self, sock: Any) -> None:
         self._sock = sock
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
-    def shutdown(self, how):
+    def shutdown(self, how: int) -> None:
         try:
             self._sock.shutdown(how)
         except OSError as exc:
             if exc.errno != errno.EBADF:
                 raise
 
-    def close(self):
+    def close(self) -> None:
         """Shut the connection down, and leave closing the descriptor to
         gunicorn, which always does it when the request handler returns.
 
@@ -58,14 +59,14 @@ class _SocketInput:
 
     __slots__ = ("socket",)
 
-    def __init__(self, sock):
+    def __init__(self, sock: Any) -> None:
         self.socket = sock
 
-    def get_socket(self):
+    def get_socket(self) -> Any:
         return self.socket
 
 
-def _gevent_socket(environ):
+def _gevent_socket(environ: Mapping[str, Any]) -> Any:
     """The client socket under gevent's pywsgi, found where simple-websocket
     finds it (pywsgi puts it in the environ only for ``Expect:
     100-continue``)."""
@@ -78,7 +79,7 @@ def _gevent_socket(environ):
     return getattr(raw, "_sock", None)
 
 
-def client_socket(environ):
+def client_socket(environ: Mapping[str, Any]) -> Optional[Any]:
     """The client's socket object in any supported WSGI server, or None
     (tests read socket options through it)."""
     for key in ("gunicorn.socket", "werkzeug.socket"):
@@ -90,7 +91,7 @@ def client_socket(environ):
     return _gevent_socket(environ)
 
 
-def adapt_environ(environ):
+def adapt_environ(environ: MutableMapping[str, Any]) -> None:
     """Expose gunicorn's client socket the way eventlet's server does."""
     sock = environ.get("gunicorn.socket")
     if sock is not None and "eventlet.input" not in environ:
