@@ -6,9 +6,13 @@ names its user and expires on its own (see :mod:`rtcio_flask.core.turn`).
 """
 
 import logging
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from ..core.acks import ack_error
 from ..core.turn import check_user_id
+
+if TYPE_CHECKING:
+    from ..extension import AppState
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -23,11 +27,11 @@ NOT_CONFIGURED_REASON = (
 class AskIce:
     """The built-in ``ask-ice`` step for one namespace of one app."""
 
-    def __init__(self, state, namespace):
+    def __init__(self, state: "AppState", namespace: str) -> None:
         self.state = state
         self.namespace = namespace
 
-    def __call__(self, sid, *args):
+    def __call__(self, sid: str, *args: Any) -> Optional[Dict[str, Any]]:
         turn = getattr(self.state, "turn", None)
         if turn is None:
             # An app that answers ask-ice itself keeps doing so.
@@ -56,6 +60,6 @@ class AskIce:
         return {"iceServers": turn.ice_servers(user), "ttl": turn.ttl}
 
 
-def attach(state, namespace):
+def attach(state: "AppState", namespace: str) -> None:
     """Answer ``ask-ice`` on ``namespace`` of this app."""
     state.dispatcher.add_builtin(ASK_ICE, AskIce(state, namespace), namespace)

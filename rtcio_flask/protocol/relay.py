@@ -8,6 +8,8 @@ what. Departures are announced by :mod:`.departure`.
 
 import json
 import logging
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set,
+                    Tuple)
 
 import socketio
 
@@ -15,7 +17,14 @@ from ..core.envelope import EnvelopeError, check_envelope
 from ..core.events import RtcioEvents
 from .departure import Departures
 
+if TYPE_CHECKING:
+    from ..dispatch import Dispatcher
+    from ..transport.packet_hook import PacketHook
+
 logger = logging.getLogger("rtcio_flask")
+
+#: ``check(sender, target, namespace)``: raises EnvelopeError to refuse.
+RelayCheck = Callable[[str, str, str], Any]
 
 
 class RtcioProtocol:
@@ -26,21 +35,23 @@ class RtcioProtocol:
     feature uses one to keep envelopes inside shared rooms).
     """
 
-    def __init__(self, server, namespace="/", max_envelope_bytes=None):
+    def __init__(self, server: Any, namespace: str = "/",
+                 max_envelope_bytes: Optional[int] = None) -> None:
         self.server = server
         self.namespace = namespace
         self.max_envelope_bytes = max_envelope_bytes
-        self.relay_checks = []
+        self.relay_checks: List[RelayCheck] = []
         #: Who announces a departure (the built-in rooms plug in here).
         self.departures = Departures(server, namespace)
         # sid -> drop codes already logged at WARNING for that socket.
-        self._logged = {}
+        self._logged: Dict[str, Set[str]] = {}
         # With a message queue the target may live in another process, so
         # "not connected here" does not mean "unknown".
         self._local_only = not isinstance(server.manager,
                                           socketio.PubSubManager)
 
-    def attach(self, dispatcher, packet_hook=None):
+    def attach(self, dispatcher: "Dispatcher",
+               packet_hook: Optional["PacketHook"] = None) -> None:
         """Serve the relay and the disconnect step through ``dispatcher``;
         with a ``packet_hook`` (:class:`~rtcio_flask.transport.packet_hook.PacketHook`),
         also take relay packets straight from their raw text."""
@@ -55,7 +66,7 @@ class RtcioProtocol:
             self._args_at = len("2" + ns)
             packet_hook.add_fast_path(self._packet_prefix, self.relay_packet)
 
-    def relay_packet(self, eio_sid, text):
+    def relay_packet(self, eio_sid: str, text: str) -> bool:
         """The relay straight from a raw ``2["#rtcio:message",...]`` packet.
 
         Profiling showed a relay spending most of its time around the
@@ -91,7 +102,8 @@ class RtcioProtocol:
                                  self._packet_prefix + encoded + "]")
         return True
 
-    def relay(self, sid, envelope=None, *extra):
+    def relay(self, sid: str, envelope: Any = None,
+              *extra: Any) -> Optional[Dict[str, Any]]:
         """Forward an envelope to its target only, with ``source`` stamped.
 
         Returns None when relayed; otherwise an error dict, which
@@ -107,7 +119,8 @@ class RtcioProtocol:
                          namespace=self.namespace)
         return None
 
-    def _checked(self, sid, envelope):
+    def _checked(self, sid: str,
+                 envelope: Any) -> Tuple[str, Dict[str, Any], str]:
         """The checks both relay paths share; raises EnvelopeError.
 
         Returns ``check_envelope``'s ``(target, outgoing, encoded)`` once
@@ -124,13 +137,13 @@ class RtcioProtocol:
             check(sid, target, self.namespace)
         return target, outgoing, encoded
 
-    def peer_left(self, sid, reason=None):
+    def peer_left(self, sid: str, reason: Any = None) -> None:
         """The socket is disconnecting: its rooms hear it is gone (see
         :class:`.departure.Departures`)."""
         self._logged.pop(sid, None)
         self.departures.disconnected(sid)
 
-    def _log_drop(self, sid, exc):
+    def _log_drop(self, sid: str, exc: EnvelopeError) -> None:
         seen = self._logged.setdefault(sid, set())
         if exc.code in seen:
             logger.debug("rtcio: dropped envelope from %s: %s", sid,
