@@ -10,9 +10,14 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field, fields
+from typing import (TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple,
+                    Union)
 
 from ..config import is_redis_url
 from ..core.values import parse_flag, positive_number
+
+if TYPE_CHECKING:
+    from .store import RoomStore
 
 RELAY_SCOPES = ("room", "any")
 
@@ -21,13 +26,13 @@ class RoomInputError(ValueError):
     """Input refused before it reaches the store; ``reason`` goes to the
     client (``invalid-room`` for join-room / check-room)."""
 
-    def __init__(self, reason, message):
+    def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
 
 
-def _default_server_id():
+def _default_server_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -37,12 +42,31 @@ class RoomsConfig:
 
     Defaults are sized for WebRTC meshes, where every member connects to
     every other: past a dozen or so members a mesh stops being usable.
+
+    Fields (each also ``app.config["RTCIO_ROOMS_<FIELD>"]`` when ``rooms=``
+    is True or a dict):
+
+    - ``store``: a :class:`RoomStore`; None: a MemoryRoomStore (one process).
+    - ``store_url``: instead of ``store``, ``"memory://"`` or
+      ``"redis://host:port/db"``.
+    - ``max_members``: members per room (50); the next joiner gets
+      ``error {code: "room-full"}``.
+    - ``max_rooms_per_socket``: rooms one socket may be in at once (10).
+    - ``max_room_id_length``, ``max_name_length``, ``max_password_length``:
+      the longest room id (128), member name (64) and password (128).
+    - ``max_chat_bytes``: largest ``chat-message`` forwarded, as compact
+      JSON (16 KiB).
+    - ``relay_scope``: ``"room"`` (``#rtcio:message`` only between sockets
+      sharing a room, the default) or ``"any"`` (the Node server's way).
+    - ``namespace``: the socket.io namespace of the room events (``"/"``).
+    - ``server_id``: names this process in the store, so a crashed one's
+      members can be purged (default: host, pid and a random part).
     """
 
     #: A RoomStore; None: a MemoryRoomStore (one process).
-    store: object = None
+    store: Optional["RoomStore"] = None
     #: Instead of ``store``: ``"memory://"`` or ``"redis://host:port/db"``.
-    store_url: str = None
+    store_url: Optional[str] = None
     #: Members per room; the next joiner gets ``error {code: "room-full"}``.
     max_members: int = 50
     #: Rooms one socket may be in at once.
@@ -60,7 +84,7 @@ class RoomsConfig:
     #: Names this process in the store (so a crashed one can be purged).
     server_id: str = field(default_factory=_default_server_id)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("max_members", "max_rooms_per_socket",
                      "max_room_id_length", "max_name_length",
                      "max_password_length", "max_chat_bytes"):
@@ -88,7 +112,7 @@ class RoomsConfig:
             raise ValueError("RoomsConfig.server_id must be a non-empty "
                              "string naming this process.")
 
-    def make_store(self):
+    def make_store(self) -> "RoomStore":
         """The store these settings ask for."""
         if self.store is not None:
             return self.store
@@ -102,7 +126,8 @@ class RoomsConfig:
 _FIELDS = tuple(f.name for f in fields(RoomsConfig))
 
 
-def resolve_rooms(value, config):
+def resolve_rooms(value: Any, config: Mapping[str, Any]
+                  ) -> Optional[RoomsConfig]:
     """RoomsConfig or None from ``RTCIO(rooms=...)`` and ``app.config``.
 
     ``value`` (the argument) wins over ``app.config["RTCIO_ROOMS"]``. It may
@@ -128,7 +153,7 @@ def resolve_rooms(value, config):
     if unknown:
         raise ValueError(f"rooms=: unknown settings {unknown}; known ones "
                          f"are {list(_FIELDS)}.")
-    merged = {}
+    merged: Dict[str, Any] = {}
     for name in _FIELDS:
         key = "RTCIO_ROOMS_" + name.upper()
         if key in config:
@@ -137,7 +162,7 @@ def resolve_rooms(value, config):
     return RoomsConfig(**merged)
 
 
-def _text(value, what, limit, *, allow_empty):
+def _text(value: Any, what: str, limit: int, *, allow_empty: bool) -> str:
     if not isinstance(value, str):
         raise RoomInputError("invalid-room",
                              f"{what} must be a string, not "
@@ -153,7 +178,7 @@ def _text(value, what, limit, *, allow_empty):
     return value
 
 
-def parse_room_id(data, cfg):
+def parse_room_id(data: Any, cfg: RoomsConfig) -> str:
     """The ``roomId`` of an event payload, checked."""
     if not isinstance(data, dict):
         raise RoomInputError("invalid-room",
@@ -162,7 +187,8 @@ def parse_room_id(data, cfg):
                  allow_empty=False)
 
 
-def parse_password(data, cfg):
+def parse_password(data: Dict[str, Any],
+                   cfg: RoomsConfig) -> Optional[str]:
     """The optional ``password``: None when absent or empty."""
     password = data.get("password")
     if password is None or password == "":
@@ -176,7 +202,8 @@ def parse_password(data, cfg):
     return password
 
 
-def parse_join(data, cfg):
+def parse_join(data: Any,
+               cfg: RoomsConfig) -> Tuple[str, str, Optional[str]]:
     """``(room_id, name, password)`` from a ``join-room`` payload."""
     room_id = parse_room_id(data, cfg)
     name = data.get("name")
@@ -185,7 +212,7 @@ def parse_join(data, cfg):
     return room_id, name, parse_password(data, cfg)
 
 
-def echo_room_id(data):
+def echo_room_id(data: Any) -> Optional[str]:
     """The roomId to put in an error reply: the client's own, if it is a
     string at all (truncated), else None."""
     room_id = data.get("roomId") if isinstance(data, dict) else None

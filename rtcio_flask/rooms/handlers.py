@@ -38,6 +38,8 @@ with ``{"ok": false, "error": <code>, "reason": <text>, "roomId": ...}``.
 import json
 import logging
 import threading
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional,
+                    Sequence, Set, Tuple, Union)
 
 from ..access import AccessDenied
 from ..core.acks import ack_error
@@ -46,21 +48,37 @@ from ..core.events import USER_CONNECTED, RtcioEvents, sio_room
 from ..protocol.departure import Departures
 from .config import (RoomInputError, echo_room_id, parse_join,
                      parse_password, parse_room_id, resolve_rooms)
+from .config import RoomsConfig
 from .store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED, ROOM_FULL,
-                    TOO_MANY_ROOMS, WRONG_PASSWORD)
+                    TOO_MANY_ROOMS, WRONG_PASSWORD, Member)
+
+if TYPE_CHECKING:
+    from ..dispatch import Dispatcher
+    from ..extension import AppState
+    from ..protocol.relay import RtcioProtocol
 
 logger = logging.getLogger("rtcio_flask")
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
+#: ``hook(room_id, name)``: None/True allows, False or AccessDenied
+#: refuses, a string replaces the name (see RTCIO.authorize_join).
+JoinHook = Callable[[str, str], Any]
+#: An acknowledgement: None, or the ack_error dict of a refusal.
+Ack = Optional[Dict[str, Any]]
+#: The sid(s) an emit goes to.
+Recipients = Union[str, List[str]]
 
-def _log_refusal(sid, room_id, code, message):
+
+def _log_refusal(sid: str, room_id: Optional[str], code: str,
+                 message: str) -> None:
     """One line per refused join or check, for operators."""
     logger.info("rtcio: refused %s room %r [%s]: %s", sid, room_id, code,
                 message)
 
 
-def _refusal(code, message, room_id):
+def _refusal(code: str, message: str,
+             room_id: Optional[str]) -> Dict[str, Any]:
     return ack_error(code, message, roomId=room_id)
 
 
@@ -73,7 +91,9 @@ class Rooms:
     :meth:`rooms_of`, :meth:`kick`, :meth:`emit`, :meth:`purge_server`.
     """
 
-    def __init__(self, server, dispatcher, config, join_hooks=()):
+    def __init__(self, server: Any, dispatcher: "Dispatcher",
+                 config: RoomsConfig,
+                 join_hooks: Sequence[JoinHook] = ()) -> None:
         self.server = server
         self.dispatcher = dispatcher
         self.config = config
@@ -89,11 +109,11 @@ class Rooms:
         #: rtc.io protocol's own when it serves this namespace (see attach).
         self.departures = Departures(server, self.namespace)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<rtcio Rooms namespace={self.namespace!r} "
                 f"store={self.store!r}>")
 
-    def attach(self, protocol=None):
+    def attach(self, protocol: Optional["RtcioProtocol"] = None) -> None:
         ns = self.namespace
         guard = self._guarded
         add = self.dispatcher.add_builtin
@@ -115,13 +135,14 @@ class Rooms:
 
     # -- helpers ------------------------------------------------------------
 
-    def _guarded(self, handler, error_event=None):
+    def _guarded(self, handler: Callable[..., Ack],
+                 error_event: Optional[str] = None) -> Callable[..., Ack]:
         """Run a room handler so that bad input (:class:`RoomInputError`
         from the parsers) is refused the same way by every event, and a
         failure (the store unreachable, a hook that raises) is logged and
         answered, instead of leaving the client waiting for a ``join-ok``
         that never comes."""
-        def run(sid, data=None, *extra):
+        def run(sid: str, data: Any = None, *extra: Any) -> Ack:
             try:
                 return handler(sid, data, *extra)
             except RoomInputError as exc:
@@ -147,17 +168,20 @@ class Rooms:
         run.__name__ = getattr(handler, "__name__", "room_handler")
         return run
 
-    def _emit(self, event, data, to, skip_sid=None):
+    def _emit(self, event: str, data: Any, to: Recipients,
+              skip_sid: Optional[str] = None) -> None:
         self.server.emit(event, data, to=to, skip_sid=skip_sid,
                          namespace=self.namespace)
 
-    def _join_error(self, sid, reason, room_id, message):
+    def _join_error(self, sid: str, reason: str, room_id: Optional[str],
+                    message: str) -> Dict[str, Any]:
         _log_refusal(sid, room_id, reason, message)
         self._emit("join-error", {"reason": reason, "roomId": room_id,
                                   "message": message}, sid)
         return _refusal(reason, message, room_id)
 
-    def _run_join_hooks(self, sid, room_id, name):
+    def _run_join_hooks(self, sid: str, room_id: str, name: str
+                        ) -> Tuple[str, Optional[Tuple[str, str]]]:
         """``(name, None)``, or ``(name, (reason, message))`` if refused."""
         if not self.join_hooks:
             return name, None
@@ -173,14 +197,15 @@ class Rooms:
                     name = verdict[:self.config.max_name_length]
         return name, None
 
-    def _already_connected(self, sid, room_id, others):
+    def _already_connected(self, sid: str, room_id: str,
+                           others: Sequence[Member]) -> Set[str]:
         """Members of ``others`` that already share another room with
         ``sid``: they have a peer connection, so no second init-offer."""
         other_rooms = [r for r in self.store.rooms_of(sid) if r != room_id]
         if not other_rooms or not others:
             return set()
         candidates = {m.sid for m in others}
-        found = set()
+        found: Set[str] = set()
         for other in other_rooms:
             found.update(m.sid for m in self.store.members(other)
                          if m.sid in candidates)
@@ -188,7 +213,7 @@ class Rooms:
 
     # -- events -------------------------------------------------------------
 
-    def _on_join(self, sid, data=None, *extra):
+    def _on_join(self, sid: str, data: Any = None, *extra: Any) -> Ack:
         cfg = self.config
         room_id, name, password = parse_join(data, cfg)
         name, refused = self._run_join_hooks(sid, room_id, name)
@@ -253,14 +278,14 @@ class Rooms:
         self._emit("join-ok", {"roomId": room_id}, sid)
         return None
 
-    def _on_leave(self, sid, data=None, *extra):
+    def _on_leave(self, sid: str, data: Any = None, *extra: Any) -> Ack:
         room_id = parse_room_id(data, self.config)
         if not self._leave(room_id, sid):
             return _refusal("not-in-room", "the socket is not in that room",
                             room_id)
         return None
 
-    def _leave(self, room_id, sid):
+    def _leave(self, room_id: str, sid: str) -> Optional[Member]:
         with self._lock:
             member = self.store.leave(room_id, sid)
             if member is None:
@@ -270,7 +295,7 @@ class Rooms:
         self.departures.announce(sid, [room_id])
         return member
 
-    def _leave_everywhere(self, sid):
+    def _leave_everywhere(self, sid: str) -> List[str]:
         """Take a disconnecting socket out of every room it is in; the
         departure announcement is the caller's. Runs while python-socketio
         still knows the socket's rooms; the store is the authority, so this
@@ -279,12 +304,12 @@ class Rooms:
             left = self.store.leave_all(sid)
         return [room_id for room_id, _member in left]
 
-    def _on_disconnect(self, sid, reason=None):
+    def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         # Only registered when no rtc.io protocol serves this namespace
         # (otherwise its disconnect step calls _leave_everywhere).
         self.departures.disconnected(sid, with_peer_left=False)
 
-    def _on_check(self, sid, data=None, *extra):
+    def _on_check(self, sid: str, data: Any = None, *extra: Any) -> Ack:
         room_id = parse_room_id(data, self.config)
         password = parse_password(data, self.config)
         # A room the join hooks refuse is not even probed for a password.
@@ -300,7 +325,8 @@ class Rooms:
                                          check.password_required}, sid)
         return None
 
-    def _on_media_state(self, sid, data=None, *extra):
+    def _on_media_state(self, sid: str, data: Any = None,
+                        *extra: Any) -> Ack:
         room_id = parse_room_id(data, self.config)
         mic, cam = data.get("mic"), data.get("cam")
         if not isinstance(mic, bool) or not isinstance(cam, bool):
@@ -314,10 +340,10 @@ class Rooms:
                    sio_room(room_id), skip_sid=sid)
         return None
 
-    def _forwarder(self, event):
+    def _forwarder(self, event: str) -> Callable[..., Ack]:
         """A handler that forwards ``{roomId, ...}`` to the room's other
         members, with ``id`` stamped, if the sender is a member."""
-        def forward(sid, data=None, *extra):
+        def forward(sid: str, data: Any = None, *extra: Any) -> Ack:
             room_id = parse_room_id(data, self.config)
             if self.store.member(room_id, sid) is None:
                 return _refusal("not-in-room", "join the room first",
@@ -340,7 +366,7 @@ class Rooms:
         forward.__name__ = f"forward_{event}"
         return forward
 
-    def relay_check(self, sender, target, namespace):
+    def relay_check(self, sender: str, target: str, namespace: str) -> None:
         """RtcioProtocol relay check: envelopes only between room mates."""
         if namespace != self.namespace:
             return
@@ -359,16 +385,16 @@ class Rooms:
 
     # -- server-side API ----------------------------------------------------
 
-    def list(self):
+    def list(self) -> List[str]:
         """Ids of the rooms that have members."""
         return self.store.rooms()
 
-    def members(self, room_id):
+    def members(self, room_id: str) -> List[Dict[str, Any]]:
         """``[{"id": sid, "name": name}]`` in join order."""
         return [{"id": m.sid, "name": m.name}
                 for m in self.store.members(room_id)]
 
-    def member(self, room_id, sid):
+    def member(self, room_id: str, sid: str) -> Optional[Dict[str, Any]]:
         """``{"id", "name", "mic", "cam"}`` of one member (mic/cam None until
         it reported its media state), or None if it is not in the room."""
         m = self.store.member(room_id, sid)
@@ -376,11 +402,11 @@ class Rooms:
             return None
         return {"id": m.sid, "name": m.name, "mic": m.mic, "cam": m.cam}
 
-    def rooms_of(self, sid):
+    def rooms_of(self, sid: str) -> List[str]:
         """Ids of the rooms ``sid`` is in."""
         return self.store.rooms_of(sid)
 
-    def kick(self, room_id, sid, reason="kicked"):
+    def kick(self, room_id: str, sid: str, reason: str = "kicked") -> bool:
         """Remove ``sid`` from a room: it gets ``kicked {roomId, reason}``,
         the others ``user-disconnected {id, roomId}`` as if it left. Works
         for sockets on other processes too (with a message queue).
@@ -395,11 +421,12 @@ class Rooms:
         self._emit("kicked", {"roomId": room_id, "reason": reason}, sid)
         return True
 
-    def emit(self, room_id, event, data=None, skip_sid=None):
+    def emit(self, room_id: str, event: str, data: Any = None,
+             skip_sid: Optional[str] = None) -> None:
         """Emit ``event`` to every member of a room (in every process)."""
         self._emit(event, data, sio_room(room_id), skip_sid=skip_sid)
 
-    def purge_server(self, server_id):
+    def purge_server(self, server_id: str) -> List[Tuple[str, str]]:
         """Remove the members a dead process left in the store and tell their
         rooms (``#rtcio:peer-left`` and ``user-disconnected``); returns
         ``[(room_id, sid)]``."""
@@ -409,7 +436,8 @@ class Rooms:
         return removed
 
 
-def install_rooms(state, value, join_hooks):
+def install_rooms(state: "AppState", value: Any,
+                  join_hooks: Sequence[JoinHook]) -> Optional[Rooms]:
     """Resolve ``rooms=`` / ``app.config`` and attach the rooms to an app's
     server; returns the :class:`Rooms`, or None when rooms are off."""
     config = resolve_rooms(value, state.app.config)

@@ -29,6 +29,7 @@ so it stays constant-time.
 """
 
 import json
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import redis
 
@@ -51,7 +52,7 @@ return 0
 """
 
 
-def _dumps(value):
+def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -62,39 +63,45 @@ class RedisRoomStore(RoomStore):
     ``client`` (it must use ``decode_responses=True``).
     """
 
-    def __init__(self, url=None, *, client=None, prefix="rtcio:rooms:"):
+    def __init__(self, url: Optional[str] = None, *, client: Any = None,
+                 prefix: str = "rtcio:rooms:") -> None:
         if (url is None) == (client is None):
             raise ValueError("RedisRoomStore needs either a url "
                              "('redis://host:6379/0') or client=, not both.")
         if client is None:
+            assert url is not None  # exactly one of the two, checked above
             client = redis.Redis.from_url(url, decode_responses=True)
-        self.redis = client
+        self.redis: Any = client
         self.prefix = prefix
         self._set_media = client.register_script(_SET_MEDIA)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<RedisRoomStore prefix={self.prefix!r}>"
 
     # -- keys ---------------------------------------------------------------
 
-    def _k(self, kind, ident=None):
+    def _k(self, kind: str, ident: Optional[str] = None) -> str:
         return f"{self.prefix}{kind}" if ident is None else \
             f"{self.prefix}{kind}:{ident}"
 
     @staticmethod
-    def _member(sid, raw, media_raw=None):
+    def _member(sid: str, raw: str,
+                media_raw: Optional[str] = None) -> Member:
         data = json.loads(raw)
         media = json.loads(media_raw) if media_raw else {}
         return Member(sid, data.get("n", ""), data.get("s", ""),
                       media.get("mic"), media.get("cam"), data.get("q", 0))
 
-    def _room_members(self, members_raw, media_raw, skip=None):
+    def _room_members(self, members_raw: Dict[str, str],
+                      media_raw: Dict[str, str],
+                      skip: Optional[str] = None) -> Tuple[Member, ...]:
         found = [self._member(sid, raw, media_raw.get(sid))
                  for sid, raw in members_raw.items() if sid != skip]
         found.sort(key=lambda m: m.seq)
         return tuple(found)
 
-    def _transaction(self, keys, body):
+    def _transaction(self, keys: Sequence[str],
+                     body: Callable[[Any], Any]) -> Any:
         """Run ``body(pipe)`` under WATCH on ``keys`` until it commits.
 
         ``body`` reads with the pipe in immediate mode, then either returns
@@ -116,15 +123,18 @@ class RedisRoomStore(RoomStore):
 
     # -- RoomStore ----------------------------------------------------------
 
-    def join(self, room_id, sid, name="", *, password=None, max_members=None,
-             max_rooms=None, server_id=""):
+    def join(self, room_id: str, sid: str, name: str = "", *,
+             password: Optional[str] = None,
+             max_members: Optional[int] = None,
+             max_rooms: Optional[int] = None,
+             server_id: str = "") -> JoinResult:
         mkey = self._k("members", room_id)
         media_key = self._k("media", room_id)
         pkey = self._k("pw", room_id)
         skey = self._k("sid", sid)
         seq = self.redis.incr(self._k("seq"))
 
-        def body(pipe):
+        def body(pipe: Any) -> JoinResult:
             members_raw = pipe.hgetall(mkey)
             media_raw = pipe.hgetall(media_key) if members_raw else {}
             if sid in members_raw:
@@ -155,9 +165,12 @@ class RedisRoomStore(RoomStore):
             pipe.sadd(self._k("server", server_id), _dumps([room_id, sid]))
             return JoinResult(JOINED, others)
 
-        return self._transaction([mkey, pkey, skey, media_key], body)
+        result: JoinResult = self._transaction(
+            [mkey, pkey, skey, media_key], body)
+        return result
 
-    def check(self, room_id, password=None):
+    def check(self, room_id: str,
+              password: Optional[str] = None) -> CheckResult:
         with self.redis.pipeline() as pipe:
             pipe.exists(self._k("members", room_id))
             pipe.get(self._k("pw", room_id))
@@ -168,11 +181,11 @@ class RedisRoomStore(RoomStore):
             return CheckResult(True)
         return CheckResult(True, password_matches(stored, password))
 
-    def leave(self, room_id, sid):
+    def leave(self, room_id: str, sid: str) -> Optional[Member]:
         mkey = self._k("members", room_id)
         media_key = self._k("media", room_id)
 
-        def body(pipe):
+        def body(pipe: Any) -> Optional[Member]:
             raw = pipe.hget(mkey, sid)
             if raw is None:
                 return None
@@ -190,38 +203,41 @@ class RedisRoomStore(RoomStore):
                 pipe.srem(self._k("rooms"), room_id)
             return member
 
-        return self._transaction([mkey], body)
+        member: Optional[Member] = self._transaction([mkey], body)
+        return member
 
-    def set_media(self, room_id, sid, mic, cam):
+    def set_media(self, room_id: str, sid: str, mic: Optional[bool],
+                  cam: Optional[bool]) -> bool:
         return bool(self._set_media(
             keys=[self._k("members", room_id), self._k("media", room_id)],
             args=[sid, _dumps({"mic": mic, "cam": cam})]))
 
-    def members(self, room_id):
+    def members(self, room_id: str) -> List[Member]:
         with self.redis.pipeline() as pipe:
             pipe.hgetall(self._k("members", room_id))
             pipe.hgetall(self._k("media", room_id))
             members_raw, media_raw = pipe.execute()
         return list(self._room_members(members_raw, media_raw))
 
-    def member(self, room_id, sid):
+    def member(self, room_id: str, sid: str) -> Optional[Member]:
         with self.redis.pipeline() as pipe:
             pipe.hget(self._k("members", room_id), sid)
             pipe.hget(self._k("media", room_id), sid)
             raw, media_raw = pipe.execute()
         return None if raw is None else self._member(sid, raw, media_raw)
 
-    def rooms(self):
+    def rooms(self) -> List[str]:
         return sorted(self.redis.smembers(self._k("rooms")))
 
-    def rooms_of(self, sid):
+    def rooms_of(self, sid: str) -> List[str]:
         return sorted(self.redis.smembers(self._k("sid", sid)))
 
-    def shares_room(self, sid_a, sid_b):
+    def shares_room(self, sid_a: str, sid_b: str) -> bool:
         return bool(self.redis.sinter(self._k("sid", sid_a),
                                       self._k("sid", sid_b)))
 
-    def members_of_server(self, server_id):
+    def members_of_server(self, server_id: str
+                          ) -> List[Tuple[str, Member]]:
         found = []
         for ref in self.redis.smembers(self._k("server", server_id)):
             try:
@@ -233,10 +249,10 @@ class RedisRoomStore(RoomStore):
                 found.append((room_id, member))
         return found
 
-    def purge_server(self, server_id):
+    def purge_server(self, server_id: str) -> List[Tuple[str, Member]]:
         removed = super().purge_server(server_id)
         self.redis.delete(self._k("server", server_id))
         return removed
 
-    def close(self):
+    def close(self) -> None:
         self.redis.close()

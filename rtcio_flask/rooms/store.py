@@ -24,7 +24,7 @@ import hmac
 import os
 import threading
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Collection, Dict, List, Optional, Set, Tuple
 
 #: ``JoinResult.status`` values.
 JOINED = "joined"
@@ -42,7 +42,8 @@ PASSWORD_HASH_ITERATIONS = 2_000
 _HASH_NAME = "pbkdf2_sha256"
 
 
-def hash_password(password, salt=None, iterations=PASSWORD_HASH_ITERATIONS):
+def hash_password(password: str, salt: Optional[bytes] = None,
+                  iterations: int = PASSWORD_HASH_ITERATIONS) -> str:
     """``"pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>"`` for a password."""
     salt = os.urandom(16) if salt is None else salt
     digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt,
@@ -50,18 +51,18 @@ def hash_password(password, salt=None, iterations=PASSWORD_HASH_ITERATIONS):
     return f"{_HASH_NAME}${iterations}${salt.hex()}${digest.hex()}"
 
 
-def password_matches(stored, password):
+def password_matches(stored: Optional[str], password: object) -> bool:
     """Whether ``password`` matches a :func:`hash_password` value, compared
     in constant time. A malformed stored value matches nothing."""
     if not stored or not isinstance(password, str):
         return False
     try:
-        name, iterations, salt_hex, digest_hex = stored.split("$")
+        name, count, salt_hex, digest_hex = stored.split("$")
         if name != _HASH_NAME:
             return False
         salt = bytes.fromhex(salt_hex)
         expected = bytes.fromhex(digest_hex)
-        iterations = int(iterations)
+        iterations = int(count)
     except ValueError:
         return False
     got = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt,
@@ -84,7 +85,7 @@ class Member:
     seq: int = 0
 
     @property
-    def has_media_state(self):
+    def has_media_state(self) -> bool:
         return self.mic is not None or self.cam is not None
 
 
@@ -95,10 +96,10 @@ class JoinResult:
     the newcomer is backfilled from), in join order."""
 
     status: str
-    others: tuple = ()
+    others: Tuple[Member, ...] = ()
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.status in (JOINED, ALREADY_MEMBER)
 
 
@@ -115,8 +116,11 @@ class RoomStore(abc.ABC):
     """The operations the rooms feature needs, each atomic."""
 
     @abc.abstractmethod
-    def join(self, room_id, sid, name="", *, password=None, max_members=None,
-             max_rooms=None, server_id=""):
+    def join(self, room_id: str, sid: str, name: str = "", *,
+             password: Optional[str] = None,
+             max_members: Optional[int] = None,
+             max_rooms: Optional[int] = None,
+             server_id: str = "") -> JoinResult:
         """Add ``sid`` to ``room_id`` unless a rule refuses it.
 
         Refusals, checked in this order: ``password-required`` /
@@ -128,44 +132,47 @@ class RoomStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def check(self, room_id, password=None):
+    def check(self, room_id: str,
+              password: Optional[str] = None) -> CheckResult:
         """CheckResult for a room, without joining it."""
 
     @abc.abstractmethod
-    def leave(self, room_id, sid):
+    def leave(self, room_id: str, sid: str) -> Optional[Member]:
         """Remove ``sid`` from the room; return its Member, or None if it was
         not there. The last one out forgets the password and media cache."""
 
     @abc.abstractmethod
-    def set_media(self, room_id, sid, mic, cam):
+    def set_media(self, room_id: str, sid: str, mic: Optional[bool],
+                  cam: Optional[bool]) -> bool:
         """Cache a member's media state; False if ``sid`` is not a member."""
 
     @abc.abstractmethod
-    def members(self, room_id):
+    def members(self, room_id: str) -> List[Member]:
         """The room's Members in join order (empty for an unknown room)."""
 
     @abc.abstractmethod
-    def member(self, room_id, sid):
+    def member(self, room_id: str, sid: str) -> Optional[Member]:
         """The Member, or None."""
 
     @abc.abstractmethod
-    def rooms(self):
+    def rooms(self) -> List[str]:
         """Ids of rooms that have members, sorted."""
 
     @abc.abstractmethod
-    def rooms_of(self, sid):
+    def rooms_of(self, sid: str) -> List[str]:
         """Ids of the rooms ``sid`` is in, sorted."""
 
     @abc.abstractmethod
-    def members_of_server(self, server_id):
+    def members_of_server(self, server_id: str
+                          ) -> List[Tuple[str, Member]]:
         """``[(room_id, Member)]`` for every member connected through the
         process ``server_id``: what a crash left behind."""
 
-    def shares_room(self, sid_a, sid_b):
+    def shares_room(self, sid_a: str, sid_b: str) -> bool:
         """Whether two sockets are in at least one common room."""
         return bool(set(self.rooms_of(sid_a)) & set(self.rooms_of(sid_b)))
 
-    def leave_all(self, sid):
+    def leave_all(self, sid: str) -> List[Tuple[str, Member]]:
         """Remove ``sid`` from every room; ``[(room_id, Member)]`` it left."""
         left = []
         for room_id in self.rooms_of(sid):
@@ -174,7 +181,7 @@ class RoomStore(abc.ABC):
                 left.append((room_id, member))
         return left
 
-    def purge_server(self, server_id):
+    def purge_server(self, server_id: str) -> List[Tuple[str, Member]]:
         """Remove the members a dead process left behind;
         ``[(room_id, Member)]`` removed."""
         removed = []
@@ -184,7 +191,7 @@ class RoomStore(abc.ABC):
                 removed.append((room_id, gone))
         return removed
 
-    def close(self):
+    def close(self) -> None:
         """Release connections (nothing to do for the memory store)."""
 
 
@@ -195,15 +202,21 @@ class MemoryRoomStore(RoomStore):
     itself; the lock makes it so under threads too.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._members = {}    # room_id -> {sid: Member}, in join order
-        self._passwords = {}  # room_id -> hash_password() value
-        self._by_sid = {}     # sid -> set(room_id)
+        # room_id -> {sid: Member}, in join order
+        self._members: Dict[str, Dict[str, Member]] = {}
+        # room_id -> hash_password() value
+        self._passwords: Dict[str, str] = {}
+        # sid -> set(room_id)
+        self._by_sid: Dict[str, Set[str]] = {}
         self._seq = 0
 
-    def join(self, room_id, sid, name="", *, password=None, max_members=None,
-             max_rooms=None, server_id=""):
+    def join(self, room_id: str, sid: str, name: str = "", *,
+             password: Optional[str] = None,
+             max_members: Optional[int] = None,
+             max_rooms: Optional[int] = None,
+             server_id: str = "") -> JoinResult:
         with self._lock:
             room = self._members.get(room_id, {})
             if sid in room:
@@ -217,7 +230,7 @@ class MemoryRoomStore(RoomStore):
                     return JoinResult(WRONG_PASSWORD)
             if max_members is not None and len(room) >= max_members:
                 return JoinResult(ROOM_FULL)
-            mine = self._by_sid.get(sid, ())
+            mine: Collection[str] = self._by_sid.get(sid, ())
             if max_rooms is not None and len(mine) >= max_rooms:
                 return JoinResult(TOO_MANY_ROOMS)
             others = tuple(room.values())
@@ -231,7 +244,8 @@ class MemoryRoomStore(RoomStore):
             self._by_sid.setdefault(sid, set()).add(room_id)
             return JoinResult(JOINED, others)
 
-    def check(self, room_id, password=None):
+    def check(self, room_id: str,
+              password: Optional[str] = None) -> CheckResult:
         with self._lock:
             stored = (self._passwords.get(room_id)
                       if self._members.get(room_id) else None)
@@ -241,7 +255,7 @@ class MemoryRoomStore(RoomStore):
             return CheckResult(True)
         return CheckResult(True, password_matches(stored, password))
 
-    def leave(self, room_id, sid):
+    def leave(self, room_id: str, sid: str) -> Optional[Member]:
         with self._lock:
             room = self._members.get(room_id)
             if not room or sid not in room:
@@ -257,7 +271,8 @@ class MemoryRoomStore(RoomStore):
                 self._passwords.pop(room_id, None)
             return member
 
-    def set_media(self, room_id, sid, mic, cam):
+    def set_media(self, room_id: str, sid: str, mic: Optional[bool],
+                  cam: Optional[bool]) -> bool:
         with self._lock:
             room = self._members.get(room_id)
             if not room or sid not in room:
@@ -265,29 +280,30 @@ class MemoryRoomStore(RoomStore):
             room[sid] = replace(room[sid], mic=mic, cam=cam)
             return True
 
-    def members(self, room_id):
+    def members(self, room_id: str) -> List[Member]:
         with self._lock:
             return list(self._members.get(room_id, {}).values())
 
-    def member(self, room_id, sid):
+    def member(self, room_id: str, sid: str) -> Optional[Member]:
         with self._lock:
             return self._members.get(room_id, {}).get(sid)
 
-    def rooms(self):
+    def rooms(self) -> List[str]:
         with self._lock:
             return sorted(self._members)
 
-    def rooms_of(self, sid):
+    def rooms_of(self, sid: str) -> List[str]:
         with self._lock:
             return sorted(self._by_sid.get(sid, ()))
 
-    def shares_room(self, sid_a, sid_b):
+    def shares_room(self, sid_a: str, sid_b: str) -> bool:
         with self._lock:
             a = self._by_sid.get(sid_a)
             b = self._by_sid.get(sid_b)
             return bool(a and b and not a.isdisjoint(b))
 
-    def members_of_server(self, server_id):
+    def members_of_server(self, server_id: str
+                          ) -> List[Tuple[str, Member]]:
         with self._lock:
             return [(room_id, m) for room_id, room in self._members.items()
                     for m in room.values() if m.server_id == server_id]
