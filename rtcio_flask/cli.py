@@ -284,8 +284,11 @@ def _quiet_eventlet_notice():
 
 
 def main(argv=None):
-    _quiet_eventlet_notice()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "peer":
+        from .peer.command import main as peer_main
+        return peer_main(argv[1:])
+    _quiet_eventlet_notice()
     args = build_parser().parse_args(argv)
     server_kind = pick_server(args.server)
     if not _patched(server_kind):

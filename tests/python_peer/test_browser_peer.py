@@ -1,0 +1,165 @@
+"""The Python peer (``rtcio_flask.peer.Peer``) and a real Chromium page
+speaking the rtc.io peer conventions, in one room through the live server
+under gunicorn -k eventlet: both arrival orders, control and named channel
+messages both ways, binary data, peer-disconnect on both sides, and a
+browser microphone recorded to a playable file.
+"""
+
+import asyncio
+
+import av
+import numpy
+
+from rtcio_flask.peer import Peer, channel_id, record
+from tests.python_peer.conftest import (TIMEOUT, inbox, joined, room,
+                                        wait_connected)
+
+NAMED = "chat"
+BLOB = bytes(range(256)) * 64  # 16 KiB, every byte value
+
+
+class Received:
+    """What the Python peer got, per (channel, event), as asyncio-safe
+    lists read from the test thread."""
+
+    def __init__(self, peer, channels=()):
+        self.items = []
+        self.connects = []
+        self.disconnects = []
+        peer.on_message(self.items.append)
+        peer.on("peer-connect", lambda r: self.connects.append(r.id))
+        peer.on("peer-disconnect", lambda r: self.disconnects.append(r.id))
+
+    def of(self, channel, event=None):
+        return [m for m in self.items if m.channel == channel and
+                (event is None or m.event == event)]
+
+
+async def start_peer(url, room_id, name="bot", **options):
+    peer = Peer(url, **options)
+    channel = peer.create_channel(NAMED)
+    seen = Received(peer)
+    await peer.connect()
+    await peer.join(room_id, name=name)
+    return peer, channel, seen
+
+
+async def until(condition, timeout=TIMEOUT):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def exchange(aio, page, peer, channel, seen):
+    """Both directions on ctrl and on the named channel, text and binary."""
+    browser_id = page.evaluate("rtc.me")
+    remote = peer.peer(browser_id)
+    # Python -> browser: control (to all, and to one), named, binary.
+    assert peer.emit("hello", "from python", {"n": 1}) == 1
+    assert remote.emit("direct", [1, 2, 3]) is True
+    assert channel.emit("note", "on a named channel") == 1
+    assert channel.send(BLOB) == 1
+    got = inbox(page, peer.id, 4)
+    by_kind = {(m["channel"], m.get("event")): m for m in got}
+    assert by_kind[(None, "hello")]["args"] == ["from python", {"n": 1}]
+    assert by_kind[(None, "direct")]["args"] == [[1, 2, 3]]
+    assert by_kind[(NAMED, "note")]["args"] == ["on a named channel"]
+    assert bytes(by_kind[(NAMED, None)]["bytes"]) == BLOB
+
+    # Browser -> Python, same four kinds.
+    assert page.evaluate(
+        """([id, ch, blob]) => [
+             rtc.emitTo(id, null, "ping", ["from chromium", 2]),
+             rtc.emitTo(id, ch, "pong", [{"deep": [true, null]}]),
+             rtc.sendBytes(id, ch, blob)]""",
+        [peer.id, NAMED, list(BLOB)]) == [True, True, True]
+    aio.run(until(lambda: len(seen.items) >= 3))
+    ping, = seen.of(None, "ping")
+    assert ping.remote.id == browser_id
+    assert ping.args == ("from chromium", 2)
+    pong, = seen.of(NAMED, "pong")
+    assert pong.args == ({"deep": [True, None]},)
+    binary, = [m for m in seen.items if m.data is not None]
+    assert binary.channel == NAMED and binary.data == BLOB
+
+    # The negotiated ids are the ones rtc.io derives, on both sides.
+    ids = page.evaluate(
+        """([id, ch]) => [rtc.peers[id].ctrl.id,
+             rtc.peers[id].channels[ch].id, rtc.channelId("чат-😀")]""",
+        [peer.id, NAMED])
+    assert ids == [0, channel_id(NAMED), channel_id("чат-😀")]
+
+
+def test_browser_first_then_python_peer(signaling, pages, aio):
+    room_id = room()
+    page = pages.open(signaling, name="alice", room=room_id,
+                      channels=NAMED)
+    browser_id = joined(page)
+    peer, channel, seen = aio.run(start_peer(signaling.url, room_id))
+    peer_id = peer.id
+    try:
+        wait_connected(page, peer_id)
+        aio.run(until(lambda: browser_id in seen.connects))
+        assert peer.peer(browser_id).name == "alice"
+        exchange(aio, page, peer, channel, seen)
+    finally:
+        aio.run(peer.close())
+    # The browser sees the Python peer leave.
+    page.wait_for_function("id => rtc.disconnects.includes(id)",
+                           arg=peer_id)
+
+
+def test_python_peer_first_then_browser(signaling, pages, aio):
+    room_id = room()
+    peer, channel, seen = aio.run(start_peer(signaling.url, room_id))
+    try:
+        page = pages.open(signaling, name="bob", room=room_id,
+                          channels=NAMED)
+        browser_id = joined(page)
+        wait_connected(page, peer.id)
+        aio.run(until(lambda: browser_id in seen.connects))
+        exchange(aio, page, peer, channel, seen)
+        # The browser leaves: the Python peer gets peer-disconnect.
+        page.evaluate("rtc.leave()")
+        aio.run(until(lambda: browser_id in seen.disconnects))
+        assert peer.peers == []
+    finally:
+        aio.run(peer.close())
+
+
+def test_browser_microphone_recorded_to_a_playable_file(
+        signaling, pages, aio, tmp_path):
+    path = tmp_path / "call.wav"
+    room_id = room()
+
+    async def recorder():
+        peer = Peer(signaling.url)
+        recording = record(peer, str(path))
+        await peer.connect()
+        await peer.join(room_id, name="recorder")
+        return peer, recording
+
+    # Python first: it offers, asking for audio it does not send.
+    peer, recording = aio.run(recorder())
+    try:
+        page = pages.open(signaling, name="singer", room=room_id, audio=1)
+        browser_id = joined(page)
+        wait_connected(page, peer.id)
+        aio.run(until(lambda: recording.started))
+        assert recording.files == {browser_id: str(path)}
+        aio.run(asyncio.sleep(2.5))
+    finally:
+        aio.run(recording.stop())
+        aio.run(peer.close())
+
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        samples = [frame.to_ndarray() for frame in container.decode(stream)]
+        rate = stream.rate
+    pcm = numpy.concatenate([s.reshape(-1) for s in samples])
+    seconds = pcm.size / rate / stream.channels
+    assert seconds > 1.0, seconds
+    # Chromium's fake microphone beeps: the file is not silence.
+    assert numpy.abs(pcm.astype(numpy.int32)).max() > 1000
