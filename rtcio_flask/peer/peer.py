@@ -297,6 +297,7 @@ class Peer:
                 auth=self._auth, socketio_path=self.path,
                 wait_timeout=timeout)
         except socketio.exceptions.ConnectionError:
+            await self._close_http()
             raise await explain_connect_failure(
                 self.url, self.path, self._headers, self._refusal) from None
         self._ever_connected = True
@@ -343,10 +344,19 @@ class Peer:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def _close_http(self) -> None:
+        """python-engineio leaves its aiohttp session open when the first
+        connect fails; close it so nothing warns at exit."""
+        http = getattr(self.sio.eio, "http", None)
+        if http is not None and not http.closed:
+            await http.close()
+
     async def wait(self) -> None:
         """Until the socket is gone for good (closed, or reconnecting gave
-        up)."""
-        await self.sio.wait()
+        up). Cancelling this wait leaves the socket alone."""
+        # Shielded: a cancelled sio.wait() would cancel the socket's read
+        # loop with it.
+        await asyncio.shield(self.sio.wait())
 
     async def wait_for_peer(self, timeout: float = 30.0) -> RemotePeer:
         """The first connected peer (waiting for one if need be)."""
@@ -447,10 +457,10 @@ class Peer:
             self._spawn(self._send_join(10.0))
 
     def _on_connect_error(self, data: Any = None) -> None:
+        # The server's refusal (connect hook, middleware) is a dict with a
+        # message; a transport failure comes as a bare string instead.
         if isinstance(data, dict):
             self._refusal = str(data.get("message") or data)
-        elif data is not None:
-            self._refusal = str(data)
 
     async def _on_disconnect(self, *args: Any) -> None:
         await self._drop_all("signaling lost")
