@@ -255,3 +255,60 @@ def room():
 
 
 TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
+
+
+def free_udp_and_tcp_port(tries=50):
+    """A port free for both UDP and TCP on 127.0.0.1: coturn takes both."""
+    import socket
+    for _ in range(tries):
+        with socket.socket() as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no port free for both UDP and TCP on 127.0.0.1")
+
+
+class Coturn(LiveServer):
+    """coturn with the TURN REST API secret, on 127.0.0.1 only (adapted
+    from tests/turn/conftest.py)."""
+
+    def __init__(self, secret):
+        import tempfile
+        self.secret = secret
+        self.workdir = tempfile.mkdtemp(prefix="rtcio-peer-coturn-")
+        port = free_udp_and_tcp_port()
+        super().__init__([
+            TURNSERVER, "-n", "--listening-ip=127.0.0.1",
+            "--relay-ip=127.0.0.1", f"--listening-port={port}",
+            "--use-auth-secret", f"--static-auth-secret={secret}",
+            "--realm=rtcio.test", "--no-tls", "--no-dtls", "--no-cli",
+            "--no-rfc5780", "--allow-loopback-peers", "--log-file=stdout",
+            "--simple-log", f"--pidfile={self.workdir}/turnserver.pid",
+            f"--userdb={self.workdir}/turndb", "--relay-threads=1",
+            "--verbose"], port=port)
+
+    def stop(self, timeout=10.0):
+        try:
+            super().stop(timeout)
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def turn_signaling():
+    """coturn, and the test app vending credentials for it on ask-ice."""
+    assert shutil.which(TURNSERVER), "coturn (/usr/bin/turnserver) missing"
+    with Coturn(secrets.token_urlsafe(24)) as coturn:
+        server = start_signaling({
+            "RTCIO_TURN_SECRET": coturn.secret,
+            "RTCIO_TURN_URLS": f"turn:127.0.0.1:{coturn.port}?transport=udp",
+            "RTCIO_TURN_TTL": "600"})
+        try:
+            yield coturn, server
+        finally:
+            server.stop()

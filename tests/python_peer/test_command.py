@@ -143,3 +143,36 @@ def test_a_member_that_never_answers(signaling, commands):
                            f"(no open control channel after 2 s)")
     finally:
         silent.disconnect()
+
+
+def test_echo_command_over_turn_only(turn_signaling, pages, commands):
+    """Both sides relay-only with credentials from ask-ice: the data goes
+    through the real coturn or not at all."""
+    coturn, server = turn_signaling
+    room_id = room()
+    command = commands(server.url, "--room", room_id, "--echo", "--channel",
+                       NAMED, "--ice", "ask", "--relay-only")
+    peer_id = command.next("joined")["id"]
+    page = pages.open(server, name="erin", room=room_id, channels=NAMED,
+                      ice="ask", relay=1)
+    joined(page)
+    wait_connected(page, peer_id)
+    echo_round_trip(page, command, peer_id)
+    types = page.evaluate("id => rtc.candidateTypes[id]", peer_id)
+    assert types and set(types) == {"relay"}, types
+    stats = page.evaluate(
+        """async id => {
+             const report = await rtc.peers[id].pc.getStats();
+             const rows = [...report.values()];
+             const pair = rows.find(r => r.type === "candidate-pair" &&
+                                         r.nominated && r.state === "succeeded");
+             const local = report.get(pair.localCandidateId);
+             const remote = report.get(pair.remoteCandidateId);
+             return [local.candidateType, remote.candidateType];
+           }""", peer_id)
+    assert stats == ["relay", "relay"]
+    # Both sides allocated on coturn, each with its own vended user.
+    log = coturn.log()
+    assert log.count("ALLOCATE processed, success") >= 2, log[-2000:]
+    code, stderr = command.terminate()
+    assert code == 0, stderr
