@@ -310,8 +310,11 @@ class Peer:
     async def join(self, room: str, name: Optional[str] = None,
                    password: Optional[str] = None,
                    timeout: float = 10.0) -> None:
-        """``join-room``: returns on ``join-ok``, raises JoinError on
-        ``join-error`` or ``error {code}`` (room full...)."""
+        """``join-room`` (connecting first if need be): returns on
+        ``join-ok``, raises JoinError on ``join-error`` or ``error {code}``
+        (room full...)."""
+        if not self.sio.connected:
+            await self.connect(timeout)
         self.room, self._name, self._password = room, name, password
         await self._send_join(timeout)
 
@@ -464,7 +467,8 @@ class Peer:
 
     async def _on_disconnect(self, *args: Any) -> None:
         await self._drop_all("signaling lost")
-        self._fire("disconnect")
+        if not self._closing:
+            self._fire("disconnect")
 
     def _on_user_connected(self, data: Any = None) -> None:
         if not isinstance(data, dict) or data.get("id") in (None, self.id):
