@@ -78,13 +78,9 @@ class Link:
         self._add_channel(None)
         for name in channel_names:
             self._add_channel(name)
-        kinds_sent = set()
-        for track in self._tracks:
-            pc.addTrack(track)
-            kinds_sent.add(track.kind)
-        for kind in self._receive:
-            if kind not in kinds_sent:
-                pc.addTransceiver(kind, direction="recvonly")
+        # Media goes in when we offer, or after we answered (an answer
+        # cannot add m-lines the offer lacks): see _add_media.
+        self._media_pending = bool(self._tracks or self._receive)
 
         @pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
@@ -147,11 +143,46 @@ class Link:
 
     # -- negotiation ------------------------------------------------------------
 
+    def _add_media(self, answering: bool) -> bool:
+        """Put our tracks and wanted receive kinds on the connection; True
+        when some are left over that need an offer of ours.
+
+        Offering, everything goes in. Answering (after the remote offer is
+        set), a track only rides on a transceiver the offer brought, and the
+        rest waits for the renegotiation we start right after answering.
+        """
+        if not self._media_pending:
+            return False
+        pc = self.pc
+        left = False
+        kinds_sent = set()
+        for track in self._tracks:
+            free = [t for t in pc.getTransceivers() if t.kind == track.kind
+                    and t.sender.track is None and
+                    (t.mid is not None or not answering)]
+            if answering and not free:
+                left = True
+                continue
+            pc.addTrack(track)
+            kinds_sent.add(track.kind)
+        for kind in self._receive:
+            if kind in kinds_sent or any(t.kind == kind for t in
+                                         pc.getTransceivers()):
+                continue
+            if answering:
+                left = True
+                continue
+            pc.addTransceiver(kind, direction="recvonly")
+        self._media_pending = left
+        return left
+
     async def make_offer(self) -> None:
-        """Polite side: offer (what ``#rtcio:init-offer`` asks)."""
+        """Polite side: offer (what ``#rtcio:init-offer`` asks); also how we
+        add media to a connection we answered."""
         pc = self.pc
         self.making_offer = True
         try:
+            self._add_media(answering=False)
             await pc.setLocalDescription(await pc.createOffer())
             if pc is self.pc:
                 await self._send_description(pc)
@@ -186,8 +217,13 @@ class Link:
         pc = self.pc
         await pc.setRemoteDescription(desc)
         if desc.type == "offer":
+            renegotiate = self._add_media(answering=True)
             await pc.setLocalDescription(await pc.createAnswer())
             await self._send_description(pc)
+            if renegotiate and pc is self.pc:
+                logger.info("offering %s the media its offer lacked",
+                            self.remote_id)
+                await self.make_offer()
 
     async def _give_way(self) -> None:
         """Polite side of a collision: aiortc has no rollback, so drop the

@@ -284,7 +284,7 @@ class Peer:
 
     def add_track(self, track: MediaStreamTrack) -> None:
         """Send ``track`` (for example ``MediaPlayer(path).audio``) to every
-        peer connected from now on."""
+        peer connected from now on; :meth:`close` stops it."""
         self._tracks.append(track)
 
     async def connect(self, timeout: float = 10.0) -> "Peer":
@@ -333,6 +333,8 @@ class Peer:
             return
         self._closing = True
         await self._drop_all("closing")
+        for track in self._tracks:
+            track.stop()  # a MediaPlayer's thread ends with its tracks
         for task in list(self._timers.values()):
             task.cancel()
         if self.sio.connected:

@@ -34,7 +34,9 @@ def fnv1a_utf16(text: str) -> int:
     client's ``charCodeAt`` loop computes it (a non-BMP character is two
     units), so both sides derive the same number."""
     value = FNV_OFFSET
-    units = text.encode("utf-16-le")
+    # surrogatepass: a lone surrogate (possible in JSON) hashes as the
+    # code unit it is, as in JavaScript, instead of raising.
+    units = text.encode("utf-16-le", "surrogatepass")
     for i in range(0, len(units), 2):
         value ^= units[i] | (units[i + 1] << 8)
         value = (value * FNV_PRIME) & 0xFFFFFFFF

@@ -10,7 +10,7 @@ import asyncio
 import av
 import numpy
 
-from rtcio_flask.peer import Peer, channel_id, record
+from rtcio_flask.peer import Peer, channel_id, play, record
 from tests.python_peer.conftest import (TIMEOUT, inbox, joined, room,
                                         wait_connected)
 
@@ -163,3 +163,53 @@ def test_browser_microphone_recorded_to_a_playable_file(
     assert seconds > 1.0, seconds
     # Chromium's fake microphone beeps: the file is not silence.
     assert numpy.abs(pcm.astype(numpy.int32)).max() > 1000
+
+
+def write_tone(path, seconds=3, rate=48000):
+    """A 440 Hz sine as a WAV file, written with PyAV."""
+    t = numpy.arange(int(seconds * rate)) / rate
+    pcm = (numpy.sin(2 * numpy.pi * 440 * t) * 12000).astype(numpy.int16)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate, layout="mono")
+        for start in range(0, pcm.size, 960):
+            frame = av.AudioFrame.from_ndarray(
+                pcm[start:start + 960].reshape(1, -1), format="s16",
+                layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def test_python_peer_sends_audio_from_a_file(signaling, pages, aio,
+                                             tmp_path):
+    tone = tmp_path / "tone.wav"
+    write_tone(tone)
+    room_id = room()
+    page = pages.open(signaling, name="listener", room=room_id)
+    browser_id = joined(page)
+
+    async def player():
+        peer = Peer(signaling.url)
+        play(peer, str(tone))
+        await peer.join(room_id, name="dj")
+        return peer
+
+    peer = aio.run(player())
+    peer_id = peer.id
+    try:
+        wait_connected(page, peer_id)
+        page.wait_for_function(
+            "id => rtc.tracks.some(t => t.from === id && t.kind === 'audio')",
+            arg=peer_id)
+        # The browser decodes sound, not silence.
+        page.wait_for_function(
+            """async id => {
+                 const stats = await rtc.peers[id].pc.getStats();
+                 return [...stats.values()].some(r => r.type === "inbound-rtp"
+                   && r.kind === "audio" && r.totalAudioEnergy > 0.01);
+               }""", arg=peer_id, polling=200)
+        assert browser_id in [r.id for r in peer.peers]
+    finally:
+        aio.run(peer.close())
