@@ -12,7 +12,7 @@ import numpy
 
 from rtcio_flask.peer import Peer, channel_id, play, record
 from tests.python_peer.conftest import (TIMEOUT, inbox, joined, room,
-                                        wait_connected)
+                                        start_signaling, wait_connected)
 
 NAMED = "chat"
 BLOB = bytes(range(256)) * 64  # 16 KiB, every byte value
@@ -213,3 +213,35 @@ def test_python_peer_sends_audio_from_a_file(signaling, pages, aio,
         assert browser_id in [r.id for r in peer.peers]
     finally:
         aio.run(peer.close())
+
+
+def test_python_peer_rejoins_after_the_server_restarts(pages, aio):
+    """No connection state recovery on the server yet: the peer reconnects,
+    joins its room again under a new id, and the browser connects to it
+    afresh."""
+    server = start_signaling()
+    try:
+        room_id = room()
+        page = pages.open(server, name="frank", room=room_id)
+        old_browser = joined(page)
+        peer, channel, seen = aio.run(start_peer(server.url, room_id))
+        old_peer = peer.id
+        try:
+            wait_connected(page, old_peer)
+            server.stop()
+            aio.run(until(lambda: old_browser in seen.disconnects))
+            server.start()
+            # Both sides come back under new socket ids and reconnect.
+            page.wait_for_function(
+                "old => rtc.me !== old && rtc.joined", arg=old_browser)
+            new_browser = page.evaluate("rtc.me")
+            aio.run(until(lambda: new_browser in seen.connects,
+                          timeout=30))
+            assert peer.id != old_peer
+            wait_connected(page, peer.id)
+            assert peer.peer(new_browser).emit("back", 1)
+            assert inbox(page, peer.id, 1)[0]["event"] == "back"
+        finally:
+            aio.run(peer.close())
+    finally:
+        server.stop()
