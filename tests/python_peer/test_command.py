@@ -5,6 +5,10 @@ room; and one clear error line with a non-zero exit for each failure.
 """
 
 import base64
+import time
+
+import av
+import numpy
 
 from tests.python_peer.conftest import inbox, joined, room, wait_connected
 from tests.support.clients import Recorder
@@ -44,16 +48,22 @@ def echo_round_trip(page, command, peer_id):
 
 
 def test_echo_command_with_a_browser_then_sigterm(signaling, pages,
-                                                  commands):
+                                                  commands, tmp_path):
     room_id = room()
+    recording = tmp_path / "carol.ogg"
     command = commands(signaling.url, "--room", room_id, "--name", "echo",
-                       "--channel", NAMED, "--echo")
+                       "--channel", NAMED, "--echo", "--record",
+                       str(recording))
     peer_id = command.next("joined")["id"]
-    page = pages.open(signaling, name="carol", room=room_id, channels=NAMED)
+    page = pages.open(signaling, name="carol", room=room_id, channels=NAMED,
+                      audio=1)
     browser_id = joined(page)
     wait_connected(page, peer_id)
     assert command.next("peer-connect")["peer"] == browser_id
+    assert command.next("track") == {"type": "track", "peer": browser_id,
+                                     "kind": "audio", "_seen": True}
     echo_round_trip(page, command, peer_id)
+    time.sleep(1.5)  # some sound to record
 
     code, stderr = command.terminate()
     assert code == 0, stderr
@@ -62,6 +72,14 @@ def test_echo_command_with_a_browser_then_sigterm(signaling, pages,
     assert command.next("peer-disconnect")["peer"] == browser_id
     page.wait_for_function("id => rtc.disconnects.includes(id)",
                            arg=peer_id)
+    # --record finished a playable Ogg/Opus file of the browser's beeps.
+    with av.open(str(recording)) as container:
+        stream = container.streams.audio[0]
+        frames = list(container.decode(stream))
+    assert stream.codec_context.name == "opus"
+    assert sum(f.samples for f in frames) / stream.rate > 1.0
+    loudest = max(numpy.abs(f.to_ndarray()).max() for f in frames)
+    assert loudest > 0.05, loudest
 
 
 def test_echo_command_in_a_password_room(signaling, pages, commands):
