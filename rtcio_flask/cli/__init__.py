@@ -25,9 +25,13 @@ __all__ = ["main", "build_parser", "make_app"]
 
 
 def main(argv=None):
-    """Run the standalone server; returns the process exit code."""
-    quiet_eventlet_notice()
+    """Run the standalone server (or ``rtcio-flask peer ...``, the Python
+    rtc.io peer); returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "peer":
+        from ..peer.command import main as peer_main
+        return peer_main(argv[1:])
+    quiet_eventlet_notice()
     args = build_parser().parse_args(argv)
     server_kind = pick_server(args.server)
     if not monkey_patched(server_kind):

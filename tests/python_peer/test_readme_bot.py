@@ -1,0 +1,60 @@
+"""The bot in README.rst's "Python peers" section, run exactly as written
+(only its server URL pointed at the live test server) next to a Chromium
+page: it greets, answers on the control channel and logs on ``notes``."""
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.python_peer.conftest import inbox, joined, wait_connected
+from tests.support.servers import ROOT
+
+README_URL = "http://127.0.0.1:3001"
+
+
+def readme_bot():
+    text = (ROOT / "README.rst").read_text()
+    section = text.split("\nPython peers\n------------\n", 1)[1]
+    block = section.split(".. code-block:: python\n\n", 1)[1]
+    lines = []
+    for line in block.splitlines():
+        if line and not line.startswith("    "):
+            break
+        lines.append(line[4:])
+    code = "\n".join(lines).strip() + "\n"
+    body = [line for line in code.splitlines() if line.strip()]
+    return code, len(body)
+
+
+def test_the_readme_bot_runs_as_written(signaling, pages, tmp_path):
+    code, length = readme_bot()
+    assert length <= 15, code  # the 15-line bot the README promises
+    assert code.count(README_URL) == 1
+    script = tmp_path / "bot.py"
+    script.write_text(code.replace(README_URL, signaling.url))
+    bot = subprocess.Popen(
+        [sys.executable, str(script)], cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        page = pages.open(signaling, name="alice", room="lobby",
+                          channels="notes")
+        joined(page)
+        page.wait_for_function("rtc.connects.length === 1")
+        bot_id = page.evaluate("rtc.connects[0]")
+        wait_connected(page, bot_id)
+        greeting, = inbox(page, bot_id, 1)
+        assert greeting == {"from": bot_id, "channel": None, "event": "chat",
+                            "args": ["hi alice, I am a bot"]}
+        assert page.evaluate(
+            "id => rtc.emitTo(id, null, 'chat', ['hello bot'])", bot_id)
+        got = inbox(page, bot_id, 3)
+        assert {"from": bot_id, "channel": None, "event": "chat",
+                "args": ["you said: hello bot"]} in got
+        assert {"from": bot_id, "channel": "notes", "event": "log",
+                "args": ["alice", "hello bot"]} in got
+    finally:
+        bot.terminate()
+        output = bot.communicate(timeout=10)[0]
+    assert not re.search(r"Traceback|ERROR", output), output
