@@ -18,8 +18,13 @@ Keys (prefix ``rtcio:fleet:``)::
 
 import logging
 import time
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from ..core.values import positive_number
+
+if TYPE_CHECKING:
+    from ..extension import AppState
+    from ..rooms.handlers import Rooms
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -33,8 +38,9 @@ PREFIX = "rtcio:fleet:"
 class Fleet:
     """Heartbeat of this process and sweep of dead ones, on one Redis."""
 
-    def __init__(self, server, rooms, client, interval=DEFAULT_INTERVAL,
-                 prefix=PREFIX):
+    def __init__(self, server: Any, rooms: "Rooms", client: Any,
+                 interval: Any = DEFAULT_INTERVAL,
+                 prefix: str = PREFIX) -> None:
         interval = positive_number(interval, "RTCIO_FLEET_INTERVAL",
                                    whole=False, unit="seconds")
         self.server = server
@@ -48,25 +54,25 @@ class Fleet:
         self._outage = False
         # Sweep only after seeing Redis for a whole TTL without a break: after
         # a start or an outage, the others may not have beaten again yet.
-        self._reachable_since = None
+        self._reachable_since: Optional[float] = None
 
-    def _k(self, kind, ident=None):
+    def _k(self, kind: str, ident: Optional[str] = None) -> str:
         return self.prefix + kind if ident is None else \
             f"{self.prefix}{kind}:{ident}"
 
-    def beat(self):
+    def beat(self) -> None:
         """Say this process is alive."""
         with self.redis.pipeline() as pipe:
             pipe.set(self._k("alive", self.server_id), "1", px=self.ttl_ms)
             pipe.sadd(self._k("servers"), self.server_id)
             pipe.execute()
 
-    def sweep(self):
+    def sweep(self) -> List[Tuple[str, str]]:
         """Purge every process whose heartbeat expired; returns the purged
         ``[(room_id, sid)]``. (``tick`` calls it only once this process has
         reached Redis for a whole TTL, so a start or a Redis outage never
         makes live processes look dead.)"""
-        purged = []
+        purged: List[Tuple[str, str]] = []
         for server_id in sorted(self.redis.smembers(self._k("servers"))):
             if server_id == self.server_id:
                 continue
@@ -85,7 +91,7 @@ class Fleet:
             purged.extend(removed)
         return purged
 
-    def tick(self):
+    def tick(self) -> bool:
         """One heartbeat and sweep; survives Redis being away."""
         try:
             self.beat()
@@ -108,22 +114,22 @@ class Fleet:
             self._outage = False
         return True
 
-    def run(self):
+    def run(self) -> None:
         while self._running:
             self.tick()
             self.server.sleep(self.interval)
 
-    def start(self):
+    def start(self) -> "Fleet":
         if not self._running:
             self._running = True
             self.server.start_background_task(self.run)
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         self._running = False
 
 
-def start_fleet(state):
+def start_fleet(state: "AppState") -> Optional[Fleet]:
     """Heartbeat and ghost sweep when rooms live in Redis."""
     import socketio
 
@@ -138,6 +144,7 @@ def start_fleet(state):
         return None
     if not isinstance(rooms.store, RedisRoomStore):
         return None
+    assert state.deploy is not None  # init_app sets it before the fleet
     interval = positive_number(
         state.deploy.fleet_interval or DEFAULT_INTERVAL,
         "RTCIO_FLEET_INTERVAL", whole=False, unit="seconds")
@@ -147,7 +154,7 @@ def start_fleet(state):
     return fleet
 
 
-def _fleet_client(store, interval):
+def _fleet_client(store: Any, interval: float) -> Any:
     """A Redis client on the room store's server with timeouts, so a Redis
     outage makes a heartbeat fail instead of hang."""
     import redis

@@ -11,6 +11,7 @@ unless the operator says the balancer keeps each client on one worker.
 import logging
 import os
 import sys
+from typing import Any, Mapping, Optional
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -18,7 +19,7 @@ logger = logging.getLogger("rtcio_flask")
 ENV_STICKY = "RTCIO_STICKY_SESSIONS"
 
 
-def find_gunicorn_cfg(max_frames=200):
+def find_gunicorn_cfg(max_frames: int = 200) -> Any:
     """gunicorn's resolved ``Config`` when the app is being loaded by gunicorn.
 
     gunicorn imports the app from ``Worker.load_wsgi`` (or, with
@@ -33,7 +34,7 @@ def find_gunicorn_cfg(max_frames=200):
         from gunicorn.config import Config
     except ImportError:  # pragma: no cover - a module merely named gunicorn
         return None
-    frame = sys._getframe(1)
+    frame: Any = sys._getframe(1)
     for _ in range(max_frames):
         if frame is None:
             break
@@ -45,7 +46,8 @@ def find_gunicorn_cfg(max_frames=200):
     return None
 
 
-def gunicorn_workers(environ=None):
+def gunicorn_workers(environ: Optional[Mapping[str, str]] = None
+                     ) -> Optional[int]:
     """How many gunicorn worker processes serve this app, or None when the
     app is not served by gunicorn."""
     cfg = find_gunicorn_cfg()
@@ -63,7 +65,7 @@ def gunicorn_workers(environ=None):
     return None
 
 
-def multi_worker_message(workers):
+def multi_worker_message(workers: int) -> str:
     return (
         f"RTCIO refuses to start: gunicorn runs {workers} worker processes "
         f"for this app (-w/--workers or WEB_CONCURRENCY), and socket.io keeps "
@@ -80,7 +82,9 @@ def multi_worker_message(workers):
         f"with {ENV_STICKY}=1 or RTCIO(app, sticky_sessions=True).")
 
 
-def check_workers(sticky=False, message_queue=None, environ=None):
+def check_workers(sticky: bool = False, message_queue: Optional[str] = None,
+                  environ: Optional[Mapping[str, str]] = None
+                  ) -> Optional[int]:
     """Refuse the multi-worker trap at start-up (ValueError), unless the
     operator said sessions are sticky. Returns the worker count seen."""
     workers = gunicorn_workers(environ)

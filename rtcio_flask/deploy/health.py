@@ -8,6 +8,10 @@ go through :func:`begin_drain`; only who catches the signal differs.
 
 import logging
 import signal
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+
+if TYPE_CHECKING:
+    import flask
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -17,16 +21,17 @@ class Health:
     ``draining`` (HTTP 503) once SIGTERM arrived, so no new client is sent
     here. Nothing else (no counts, versions or addresses) is exposed."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.draining = False
 
-    def status(self):
+    def status(self) -> Tuple[int, Dict[str, str]]:
         if self.draining:
             return 503, {"status": "draining"}
         return 200, {"status": "ok"}
 
 
-def add_health_route(app, health, path="/healthz"):
+def add_health_route(app: "flask.Flask", health: Health,
+                     path: Any = "/healthz") -> None:
     """Serve ``health`` at ``path`` on the Flask app, uncached."""
     import flask
 
@@ -34,7 +39,7 @@ def add_health_route(app, health, path="/healthz"):
         raise ValueError(f"RTCIO health_path must start with '/', for "
                          f"example '/healthz', not {path!r}.")
 
-    def rtcio_health():
+    def rtcio_health() -> Any:
         code, body = health.status()
         response = flask.jsonify(body)
         response.status_code = code
@@ -45,7 +50,9 @@ def add_health_route(app, health, path="/healthz"):
                      methods=["GET", "HEAD"])
 
 
-def begin_drain(health, server, spawn=None):
+def begin_drain(health: Health, server: Any,
+                spawn: Optional[Callable[[Callable[[], Any]], Any]] = None
+                ) -> bool:
     """Mark the process draining and close every connection, once.
 
     ``spawn(func)`` runs the closing somewhere other than a signal handler
@@ -61,7 +68,7 @@ def begin_drain(health, server, spawn=None):
     return True
 
 
-def drain(server):
+def drain(server: Any) -> int:
     """Close every engine.io connection of ``server`` at the transport level.
 
     Without a socket.io ``disconnect`` packet the clients see a transport
@@ -85,7 +92,8 @@ def drain(server):
     return len(sockets)
 
 
-def install_sigterm_drain(server, health, signum=signal.SIGTERM):
+def install_sigterm_drain(server: Any, health: Health,
+                          signum: int = signal.SIGTERM) -> bool:
     """On SIGTERM, mark the health check draining and close every socket,
     then let the handler that was there before (gunicorn's graceful stop)
     run. Returns False when it could not be installed (no handler to chain
@@ -96,7 +104,7 @@ def install_sigterm_drain(server, health, signum=signal.SIGTERM):
         # notice the closed connections by themselves.
         return False
 
-    def on_sigterm(sig, frame):
+    def on_sigterm(sig: int, frame: Any) -> None:
         begin_drain(health, server)
         previous(sig, frame)
 

@@ -7,6 +7,7 @@ signaling server. This module only picks and checks the manager;
 python-socketio does the rest.
 """
 
+from typing import Any
 from urllib.parse import urlparse
 
 from ..config import REDIS_SCHEMES, url_scheme
@@ -23,7 +24,7 @@ _KOMBU_SCHEMES = ("amqp", "amqps", "pyamqp", "kombu", "sqs")
 DEFAULT_CHANNEL = "socketio"
 
 
-def check_url(url, where="message_queue"):
+def check_url(url: Any, where: str = "message_queue") -> str:
     """The scheme of a usable queue URL, or ValueError saying what to write."""
     if not isinstance(url, str) or not url.strip():
         raise ValueError(f"{where} must be a URL such as "
@@ -43,7 +44,7 @@ def check_url(url, where="message_queue"):
     return scheme
 
 
-def _require(module, package):
+def _require(module: str, package: str) -> None:
     try:
         __import__(module)
     except ImportError:
@@ -53,7 +54,8 @@ def _require(module, package):
                          f"pip install {package}{extra}.") from None
 
 
-def build_manager(url, channel=DEFAULT_CHANNEL, write_only=False):
+def build_manager(url: str, channel: str = DEFAULT_CHANNEL,
+                  write_only: bool = False) -> Any:
     """The python-socketio client manager for ``url``."""
     import socketio
 
@@ -65,7 +67,7 @@ def build_manager(url, channel=DEFAULT_CHANNEL, write_only=False):
     return socketio.RedisManager(url, channel=channel, write_only=write_only)
 
 
-def redact(url):
+def redact(url: str) -> str:
     """``url`` without its password, for log lines."""
     parsed = urlparse(url)
     if parsed.password:

@@ -8,11 +8,15 @@ multi-worker trap is refused here (see :mod:`.gunicorn`).
 import logging
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from ..config import UNSET, is_redis_url, parse_flag, pick
 from .gunicorn import check_workers
 from .health import Health, add_health_route, install_sigterm_drain
 from .message_queue import build_manager, redact
+
+if TYPE_CHECKING:
+    from ..extension import AppState
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -24,23 +28,30 @@ OPTIONS = ("message_queue", "sticky_sessions", "health_path",
 
 @dataclass
 class DeploySettings:
-    message_queue: object = None
+    """The resolved deployment options of one app."""
+
+    #: The message queue URL, or None for one process.
+    message_queue: Optional[str] = None
     sticky_sessions: bool = False
-    health_path: object = None
+    #: Where the health route is served, or None for none.
+    health_path: Optional[str] = None
     #: gunicorn's worker count, or None when not under gunicorn.
-    gunicorn_workers: object = None
-    #: Seconds between fleet heartbeats (see fleet.py).
-    fleet_interval: object = None
+    gunicorn_workers: Optional[int] = None
+    #: Seconds between fleet heartbeats (see fleet.py), as given (a number
+    #: or its digits); None for the default.
+    fleet_interval: Union[None, str, float] = None
 
 
-def _pick(name, opts, config, environ, default=None):
+def _pick(name: str, opts: Dict[str, Any], config: Mapping[str, Any],
+          environ: Mapping[str, str], default: Any = None) -> Any:
     """:func:`rtcio_flask.config.pick`, taking the argument out of ``opts``
     (what is left there goes to ``socketio.Server``)."""
     given = opts.pop(name) if name in opts else UNSET
     return pick(name, given, config, environ, default).value
 
 
-def resolve(config, opts, environ=None):
+def resolve(config: Mapping[str, Any], opts: Dict[str, Any],
+            environ: Optional[Mapping[str, str]] = None) -> DeploySettings:
     """Take the deployment options out of ``opts`` (arguments win over
     ``app.config``, which wins over ``RTCIO_*`` environment variables),
     put a message-queue client manager into ``opts`` for the new
@@ -74,7 +85,8 @@ def resolve(config, opts, environ=None):
                           fleet_interval=fleet_interval)
 
 
-def rooms_for_queue(rooms_option, config, deploy):
+def rooms_for_queue(rooms_option: Any, config: Mapping[str, Any],
+                    deploy: DeploySettings) -> Any:
     """With a message queue, the built-in rooms must keep their state where
     every process sees it: unless the app chose a store, use the Redis room
     store on the queue's Redis. Returns what ``install_rooms`` takes."""
@@ -95,7 +107,7 @@ def rooms_for_queue(rooms_option, config, deploy):
     return rooms
 
 
-def install(state, deploy):
+def install(state: "AppState", deploy: DeploySettings) -> None:
     """Health route and SIGTERM drain for one app (after its server exists).
 
     The drain is installed by itself only under gunicorn, whose worker
