@@ -11,10 +11,17 @@ raising :class:`AccessDenied` with a message for the client.
 """
 
 import logging
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional,
+                    TypeVar)
 
 from socketio import exceptions as sio_exceptions
 
 logger = logging.getLogger("rtcio_flask")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: ``hook(room_id, name)``: see :meth:`AccessHooks.authorize_join`.
+JoinHook = Callable[[str, str], Any]
 
 
 class AccessDenied(Exception):
@@ -22,7 +29,8 @@ class AccessDenied(Exception):
     ``connect_error`` at connect; in ``join-error`` at join), ``reason`` is
     the ``join-error`` reason code (default ``forbidden``)."""
 
-    def __init__(self, message="not allowed", reason="forbidden"):
+    def __init__(self, message: str = "not allowed",
+                 reason: str = "forbidden") -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason
@@ -31,14 +39,19 @@ class AccessDenied(Exception):
 class AccessHooks:
     """The hook decorators of :class:`rtcio_flask.RTCIO` (a mixin)."""
 
+    if TYPE_CHECKING:
+        # Provided by RTCIO.
+        def on(self, event: str, handler: Any = None,
+               namespace: str = "/") -> Any: ...
+
     @property
-    def join_hooks(self):
-        hooks = self.__dict__.get("_join_hooks")
+    def join_hooks(self) -> List[JoinHook]:
+        hooks: Optional[List[JoinHook]] = self.__dict__.get("_join_hooks")
         if hooks is None:
             hooks = self.__dict__["_join_hooks"] = []
         return hooks
 
-    def authorize(self, func):
+    def authorize(self, func: F) -> F:
         """Decorate ``func(auth)``, called for every connecting socket with
         the handshake's ``auth`` payload (None when the client sent none)::
 
@@ -51,7 +64,8 @@ class AccessHooks:
         authorized"`` when the hook returns False). Hooks run before the
         app's own ``connect`` handlers registered after them.
         """
-        def on_connect(sid, environ, auth=None):
+        def on_connect(sid: str, environ: Dict[str, Any],
+                       auth: Any = None) -> bool:
             try:
                 allowed = func(auth)
             except AccessDenied as exc:
@@ -67,11 +81,11 @@ class AccessHooks:
 
         # (No __wrapped__: inspect.signature would follow it and the
         # dispatcher would then call on_connect without auth.)
-        on_connect.hook = func
+        on_connect.hook = func  # type: ignore[attr-defined]
         self.on("connect", on_connect)
         return func
 
-    def authorize_join(self, func):
+    def authorize_join(self, func: F) -> F:
         """Decorate ``func(room_id, name)``, called before a socket joins a
         built-in room (``rooms=True``); ``flask.request.sid`` is the socket::
 

@@ -9,16 +9,26 @@ fixed, documented order instead of the last registration silently winning.
 
 import inspect
 import logging
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Sequence, Set,
+                    Tuple)
 
 from flask.ctx import RequestContext
 from socketio import exceptions as sio_exceptions
 
 from .core.acks import ack_error
 
+if TYPE_CHECKING:
+    import flask
+
 logger = logging.getLogger("rtcio_flask")
 
+#: A built-in step or an app handler, called with the event's arguments.
+Handler = Callable[..., Any]
+#: ``(namespace, event)``.
+Key = Tuple[str, str]
 
-def _accepts(func, count):
+
+def _accepts(func: Handler, count: int) -> bool:
     """Whether ``func`` can be called with ``count`` positional arguments."""
     try:
         sig = inspect.signature(func)
@@ -36,7 +46,7 @@ class _Handler:
 
     __slots__ = ("func", "in_context", "connect_args", "disconnect_args")
 
-    def __init__(self, func, in_context):
+    def __init__(self, func: Handler, in_context: bool) -> None:
         self.func = func
         self.in_context = in_context
         # connect(sid, environ, auth) or the older connect(sid, environ);
@@ -54,39 +64,41 @@ class Dispatcher:
     returns a value (an error for the acknowledgement) stops the event there.
     """
 
-    def __init__(self, server, app):
+    def __init__(self, server: Any, app: "flask.Flask") -> None:
         self.server = server
         self.app = app
-        self._builtin = {}
-        self._user = {}
-        self._registered = set()
+        self._builtin: Dict[Key, List[Handler]] = {}
+        self._user: Dict[Key, List[_Handler]] = {}
+        self._registered: Set[Key] = set()
         # Flask session as read from the cookies at connect, per sid.
-        self._sessions = {}
+        self._sessions: Dict[str, Any] = {}
 
     # -- registration -------------------------------------------------------
 
-    def add_builtin(self, event, func, namespace="/"):
+    def add_builtin(self, event: str, func: Handler,
+                    namespace: str = "/") -> None:
         self._ensure(namespace, event)
         self._builtin.setdefault((namespace, event), []).append(func)
 
-    def add_user(self, event, func, namespace="/"):
+    def add_user(self, event: str, func: Handler,
+                 namespace: str = "/") -> None:
         self._ensure(namespace, event)
         self._user.setdefault((namespace, event), []).append(
             _Handler(func, in_context=True))
 
-    def has_user_handler(self, event, namespace="/"):
+    def has_user_handler(self, event: str, namespace: str = "/") -> bool:
         """Whether the app handles ``event`` itself (so a built-in that has
         nothing to say can step aside)."""
         return bool(self._user.get((namespace, event)))
 
-    def only_builtin(self, event, namespace="/"):
+    def only_builtin(self, event: str, namespace: str = "/") -> bool:
         """Whether exactly one built-in step and no app handler serve
         ``event``: then a built-in may take the event's raw packet itself,
         since nobody else would see it (the relay's fast path)."""
         key = (namespace, event)
         return not self._user.get(key) and len(self._builtin.get(key, ())) == 1
 
-    def _ensure(self, namespace, event):
+    def _ensure(self, namespace: str, event: str) -> None:
         key = (namespace, event)
         if key in self._registered:
             return
@@ -97,6 +109,7 @@ class Dispatcher:
             # keep it, called as python-socketio would call it.
             self._user.setdefault(key, []).append(
                 _Handler(existing, in_context=False))
+        entry: Handler
         if event == "connect":
             entry = self._connect_entry(namespace)
         elif event == "disconnect":
@@ -108,7 +121,8 @@ class Dispatcher:
 
     # -- Flask context ------------------------------------------------------
 
-    def request_context(self, sid, namespace="/"):
+    def request_context(self, sid: str,
+                        namespace: str = "/") -> RequestContext:
         """A Flask request context for ``sid`` as it was at connect time.
 
         The request is rebuilt from the handshake's WSGI environ (cookies,
@@ -119,11 +133,12 @@ class Dispatcher:
         environ = self.server.get_environ(sid, namespace) or {}
         ctx = RequestContext(self.app, environ,
                              session=self._sessions.get(sid))
-        ctx.request.sid = sid
-        ctx.request.namespace = namespace
+        ctx.request.sid = sid  # type: ignore[attr-defined]
+        ctx.request.namespace = namespace  # type: ignore[attr-defined]
         return ctx
 
-    def _call(self, handler, sid, namespace, args):
+    def _call(self, handler: _Handler, sid: str, namespace: str,
+              args: Sequence[Any]) -> Any:
         if not handler.in_context:
             return handler.func(*args)
         with self.request_context(sid, namespace):
@@ -131,13 +146,14 @@ class Dispatcher:
 
     # -- entry points -------------------------------------------------------
 
-    def _connect_entry(self, namespace):
+    def _connect_entry(self, namespace: str) -> Handler:
         key = (namespace, "connect")
 
-        def on_connect(sid, environ, auth=None):
+        def on_connect(sid: str, environ: Dict[str, Any],
+                       auth: Any = None) -> bool:
             ctx = self.app.request_context(environ)
-            ctx.request.sid = sid
-            ctx.request.namespace = namespace
+            ctx.request.sid = sid  # type: ignore[attr-defined]
+            ctx.request.namespace = namespace  # type: ignore[attr-defined]
             with ctx:
                 self._sessions[sid] = ctx.session
                 for handler in self._user.get(key, ()):
@@ -159,10 +175,10 @@ class Dispatcher:
 
         return on_connect
 
-    def _disconnect_entry(self, namespace):
+    def _disconnect_entry(self, namespace: str) -> Handler:
         key = (namespace, "disconnect")
 
-        def on_disconnect(sid, reason=None):
+        def on_disconnect(sid: str, reason: Any = None) -> None:
             try:
                 for step in self._builtin.get(key, ()):
                     try:
@@ -182,10 +198,10 @@ class Dispatcher:
 
         return on_disconnect
 
-    def _event_entry(self, namespace, event):
+    def _event_entry(self, namespace: str, event: str) -> Handler:
         key = (namespace, event)
 
-        def on_event(sid, *args):
+        def on_event(sid: str, *args: Any) -> Any:
             for step in self._builtin.get(key, ()):
                 result = step(sid, *args)
                 if result is not None:

@@ -9,6 +9,8 @@ every app it is initialised with.
 
 import logging
 import weakref
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List,
+                    Optional, Tuple, TypeVar, overload)
 
 import engineio
 import flask
@@ -29,9 +31,20 @@ from .transport.gate import SocketIOGate
 from .transport.guard import TransportGuard
 from .transport.packet_hook import PacketHook
 
+if TYPE_CHECKING:
+    from .config import Settings
+    from .core.limits import EventLimiter
+    from .core.turn import TurnConfig
+    from .deploy.fleet import Fleet
+    from .deploy.health import Health
+    from .deploy.settings import DeploySettings
+    from .rooms.handlers import Rooms
+
 logger = logging.getLogger("rtcio_flask")
 
 EXTENSION_KEY = "rtcio"
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Options RTCIO owns; passing them to python-socketio too would create a
 # second CORS layer or a second path.
@@ -44,35 +57,36 @@ _OWNED_SERVER_OPTIONS = {
 class AppState:
     """Everything RTCIO keeps for one Flask app."""
 
-    def __init__(self, app, server, settings, dispatcher, gate):
+    def __init__(self, app: flask.Flask, server: Any, settings: "Settings",
+                 dispatcher: Dispatcher, gate: SocketIOGate) -> None:
         self.app = app
         self.server = server
         self.settings = settings
         self.dispatcher = dispatcher
         self.gate = gate
-        self.protocols = {}
+        self.protocols: Dict[str, RtcioProtocol] = {}
         #: TurnConfig for ask-ice, or None (see rtcio_flask.core.turn).
-        self.turn = None
+        self.turn: Optional["TurnConfig"] = None
         #: The built-in rooms (rtcio_flask.rooms.handlers.Rooms), or None.
-        self.rooms = None
+        self.rooms: Optional["Rooms"] = None
         #: The raw-packet hook (rtcio_flask.transport.packet_hook) and its
         #: event limiter with the counters (rtcio_flask.core.limits).
-        self.packet_hook = None
-        self.limits = None
+        self.packet_hook: Optional[PacketHook] = None
+        self.limits: Optional["EventLimiter"] = None
         #: Deployment settings, health state and the Redis heartbeat
         #: (rtcio_flask.deploy).
-        self.deploy = None
-        self.health = None
-        self.fleet = None
+        self.deploy: Optional["DeploySettings"] = None
+        self.health: Optional["Health"] = None
+        self.fleet: Optional["Fleet"] = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<rtcio AppState {self.app.name!r} "
                 f"async_mode={self.server.async_mode!r}>")
 
 
-def _mounted_socketio_apps(wsgi_app):
+def _mounted_socketio_apps(wsgi_app: Any) -> Iterator[Any]:
     """Walk a chain of WSGI middlewares and yield the engineio apps in it."""
-    seen = set()
+    seen: set = set()
     node = wsgi_app
     while node is not None and id(node) not in seen:
         seen.add(id(node))
@@ -83,26 +97,78 @@ def _mounted_socketio_apps(wsgi_app):
 
 
 class RTCIO(AccessHooks):
-    """rtc.io signaling for a Flask app.
+    """rtc.io signaling for a Flask app: ``RTCIO(app, **options)``, or
+    ``RTCIO(**options)`` then ``init_app(app, **more_options)``.
 
     ``cors`` takes the Node server's origin forms (see README); any other
     keyword argument goes to ``socketio.Server`` unchanged. Pass ``server=``
     to attach to a python-socketio server (or Flask-SocketIO object) the app
     already has instead of starting a second one on the same path.
+
+    Options (each also ``app.config["RTCIO_<NAME>"]``; ``init_app``'s win
+    over the constructor's):
+
+    - ``cors``: who may connect: None (the server's own origin), ``"*"``,
+      an origin, a list of origins/regexes, a callable, a dict, or False.
+    - ``cors_credentials``: allow cookies (``withCredentials``); not with
+      ``"*"``.
+    - ``path``: the socket.io path (``"socket.io"``).
+    - ``async_mode``: eventlet, gevent, gevent_uwsgi or threading (default:
+      what the running server monkey patched).
+    - ``max_envelope_bytes``: largest ``#rtcio:message`` envelope (64 KiB).
+    - ``protocol_namespaces``: namespaces that speak rtc.io (``("/",)``).
+    - ``rooms``: the built-in rooms: True, a dict of :class:`RoomsConfig`
+      fields, a RoomsConfig, or None/False (off).
+    - ``turn``: a :class:`TurnConfig` or a dict of its arguments, so
+      ``ask-ice`` hands out TURN credentials.
+    - ``limits``: a :class:`Limits`, a dict of its fields, or False (off).
+    - ``server``: a ``socketio.Server`` or Flask-SocketIO object to attach
+      to instead of creating one.
+    - ``message_queue``: a queue URL (``redis://...``) shared by several
+      processes.
+    - ``sticky_sessions``: True to say the balancer keeps each client on one
+      gunicorn worker (allows ``-w`` > 1).
+    - ``health_path``: serve the health check there (``/healthz``).
+    - ``fleet_interval``: seconds between Redis fleet heartbeats (5).
+    - any other keyword goes to ``socketio.Server``.
     """
 
-    def __init__(self, app=None, **options):
+    def __init__(self, app: Optional[flask.Flask] = None,
+                 **options: Any) -> None:
         self._options = options
-        self._handlers = []
-        self._protocol_namespaces = []
-        self._states = weakref.WeakSet()
+        self._handlers: List[Tuple[str, str, Callable[..., Any]]] = []
+        self._protocol_namespaces: List[str] = []
+        self._states: "weakref.WeakSet[AppState]" = weakref.WeakSet()
         self.app = app
         if app is not None:
             self.init_app(app)
 
     # -- set-up -------------------------------------------------------------
 
-    def init_app(self, app, **options):
+    def init_app(self, app: flask.Flask, **options: Any) -> AppState:
+        """Serve rtc.io on ``app``; returns its :class:`AppState`.
+
+        ``options`` add to (and win over) the constructor's; the same ones:
+
+        - ``cors``: who may connect (None: the server's own origin).
+        - ``cors_credentials``: allow cookies (``withCredentials``).
+        - ``path``: the socket.io path (``"socket.io"``).
+        - ``async_mode``: eventlet, gevent, gevent_uwsgi or threading.
+        - ``max_envelope_bytes``: largest ``#rtcio:message`` envelope.
+        - ``protocol_namespaces``: namespaces that speak rtc.io.
+        - ``rooms``: the built-in rooms (True, dict, RoomsConfig, None).
+        - ``turn``: TURN credentials for ``ask-ice`` (TurnConfig or dict).
+        - ``limits``: event limits (Limits, dict, or False for off).
+        - ``server``: an existing ``socketio.Server`` to attach to.
+        - ``message_queue``: a queue URL shared by several processes.
+        - ``sticky_sessions``: the balancer keeps clients on one worker.
+        - ``health_path``: where the health check is served.
+        - ``fleet_interval``: seconds between Redis fleet heartbeats.
+        - any other keyword goes to ``socketio.Server``.
+
+        Raises RuntimeError when ``app`` already has RTCIO, ValueError for
+        a bad option (naming where it came from).
+        """
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(
                 f"RTCIO is already initialised on app {app.name!r}; call "
@@ -129,7 +195,8 @@ class RTCIO(AccessHooks):
         start_fleet(state)
         return state
 
-    def _build_state(self, app, opts):
+    def _build_state(self, app: flask.Flask,
+                     opts: Dict[str, Any]) -> AppState:
         server = opts.pop("server", None)
         limits = opts.pop("limits", None)
         setting_args = {
@@ -189,7 +256,7 @@ class RTCIO(AccessHooks):
 
         gate = SocketIOGate(server.handle_request, app.wsgi_app, cfg.path,
                             cfg.policy)
-        app.wsgi_app = gate
+        app.wsgi_app = gate  # type: ignore[method-assign]
         dispatcher = Dispatcher(server, app)
         state = AppState(app, server, cfg, dispatcher, gate)
         # Event limits, shape checks and fast paths sit on the raw packets.
@@ -202,7 +269,8 @@ class RTCIO(AccessHooks):
             speed_up_eventlet()
         return state
 
-    def _attach_protocol(self, state, namespace):
+    def _attach_protocol(self, state: AppState,
+                         namespace: str) -> RtcioProtocol:
         if namespace in state.protocols:
             return state.protocols[namespace]
         protocol = RtcioProtocol(state.server, namespace,
@@ -214,7 +282,7 @@ class RTCIO(AccessHooks):
 
     # -- public API ---------------------------------------------------------
 
-    def attach_protocol(self, namespace):
+    def attach_protocol(self, namespace: str) -> None:
         """Speak the rtc.io protocol (relay, peer-left) on another namespace,
         on every app this extension serves, now and later."""
         if not isinstance(namespace, str) or not namespace.startswith("/"):
@@ -224,7 +292,15 @@ class RTCIO(AccessHooks):
         for state in list(self._states):
             self._attach_protocol(state, namespace)
 
-    def on(self, event, handler=None, namespace="/"):
+    @overload
+    def on(self, event: str, handler: None = None,
+           namespace: str = "/") -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, event: str, handler: F, namespace: str = "/") -> F: ...
+
+    def on(self, event: str, handler: Optional[F] = None,
+           namespace: str = "/") -> Any:
         """Register a socket.io event handler, python-socketio style.
 
         The handler is called as ``handler(sid, *args)`` (``connect`` as
@@ -232,7 +308,7 @@ class RTCIO(AccessHooks):
         from the handshake, so ``flask.request`` and ``flask.session`` are
         what they were when the socket connected.
         """
-        def register(func):
+        def register(func: F) -> F:
             self._handlers.append((event, namespace, func))
             for state in list(self._states):
                 state.dispatcher.add_user(event, func, namespace)
@@ -242,18 +318,26 @@ class RTCIO(AccessHooks):
             return register(handler)
         return register
 
-    def event(self, func=None, namespace="/"):
+    @overload
+    def event(self, func: None = None,
+              namespace: str = "/") -> Callable[[F], F]: ...
+
+    @overload
+    def event(self, func: F, namespace: str = "/") -> F: ...
+
+    def event(self, func: Optional[F] = None, namespace: str = "/") -> Any:
         """``@rtcio.event`` registers a handler named after the event."""
         if func is None:
             return lambda f: self.on(f.__name__, f, namespace)
         return self.on(func.__name__, func, namespace)
 
-    def state_for(self, app=None):
+    def state_for(self, app: Optional[flask.Flask] = None) -> AppState:
         """The AppState of ``app``, of the current app, or of the app given to
         the constructor, in that order."""
         if app is None:
             if flask.has_app_context():
-                app = flask.current_app._get_current_object()
+                current: Any = flask.current_app   # a proxy: ask for the app
+                app = current._get_current_object()
             elif self.app is not None:
                 app = self.app
             else:
@@ -262,23 +346,24 @@ class RTCIO(AccessHooks):
                     "context (with app.app_context():) or call "
                     "rtcio.state_for(app).")
         try:
-            return app.extensions[EXTENSION_KEY]
+            state: AppState = app.extensions[EXTENSION_KEY]
+            return state
         except KeyError:
             raise RuntimeError(f"RTCIO is not initialised on app "
                                f"{app.name!r}; call rtcio.init_app(app).") \
                 from None
 
     @property
-    def server(self):
+    def server(self) -> Any:
         """The python-socketio ``socketio.Server`` behind the current app."""
         return self.state_for().server
 
-    def emit(self, event, data=None, **kwargs):
+    def emit(self, event: str, data: Any = None, **kwargs: Any) -> Any:
         """Shortcut for ``rtcio.server.emit``."""
         return self.state_for().server.emit(event, data, **kwargs)
 
     @property
-    def rooms(self):
+    def rooms(self) -> "Rooms":
         """The built-in rooms' API (``rtcio.rooms.members(room_id)``...)."""
         rooms = self.state_for().rooms
         if rooms is None:
@@ -286,6 +371,7 @@ class RTCIO(AccessHooks):
                                "with RTCIO(app, rooms=True).")
         return rooms
 
-    def protocol(self, namespace="/", app=None):
+    def protocol(self, namespace: str = "/",
+                 app: Optional[flask.Flask] = None) -> RtcioProtocol:
         """The RtcioProtocol attached to ``namespace``."""
         return self.state_for(app).protocols[namespace]

@@ -10,8 +10,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field, fields
-from typing import (TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple,
-                    Union)
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from ..config import is_redis_url
 from ..core.values import parse_flag, positive_number
