@@ -14,6 +14,7 @@ serve loops and their shutdown).
 
 import logging
 import sys
+from typing import Optional, Sequence
 
 from ..config import monkey_patched
 from .app import check_queue, make_app
@@ -24,7 +25,7 @@ from .serve import serve_eventlet, serve_gevent, serve_threading
 __all__ = ["main", "build_parser", "make_app"]
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the standalone server (or ``rtcio-flask peer ...``, the Python
     rtc.io peer); returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -1,12 +1,19 @@
 """The standalone server's Flask app, built from the parsed flags."""
 
 import logging
+import argparse
 import re
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from ..config import REDIS_SCHEMES
 from ..core.origins import build_policy, parse_origins_env
 from ..deploy.message_queue import check_url, redact
 from .args import _version
+
+if TYPE_CHECKING:
+    import flask
+
+    from ..extension import AppState
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -20,14 +27,15 @@ LOCAL_ORIGIN = re.compile(
 ORIGINS_SETTING = "--allowed-origins (or $ALLOWED_ORIGINS)"
 
 
-def make_app(args, async_mode=None):
+def make_app(args: argparse.Namespace, async_mode: Optional[str] = None
+             ) -> Tuple["flask.Flask", "AppState"]:
     """The signaling server's Flask app, configured from parsed arguments."""
     import flask
 
     from .. import RTCIO
 
     app = flask.Flask("rtcio_flask.server")
-    options = {"rooms": True if args.max_members is None else
+    options: Dict[str, Any] = {"rooms": True if args.max_members is None else
                {"max_members": args.max_members},
                "health_path": args.health_path}
     origins = parse_origins_env(args.allowed_origins)
@@ -51,7 +59,7 @@ def make_app(args, async_mode=None):
     state = rtcio.state_for(app)
 
     @app.get("/")
-    def index():
+    def index() -> Tuple[str, int, Dict[str, str]]:
         return ("rtcio-flask signaling server: point an rtc.io (socket.io) "
                 "client at this URL.\n", 200,
                 {"Content-Type": "text/plain; charset=utf-8"})
@@ -59,7 +67,8 @@ def make_app(args, async_mode=None):
     return app, state
 
 
-def _own_origin_or_local(origin, environ):
+def _own_origin_or_local(origin: Optional[str],
+                         environ: Mapping[str, Any]) -> bool:
     if LOCAL_ORIGIN.match(origin or ""):
         return True
     scheme = environ.get("wsgi.url_scheme", "http")
@@ -67,7 +76,7 @@ def _own_origin_or_local(origin, environ):
     return bool(host) and origin == f"{scheme}://{host}"
 
 
-def describe(args, server_kind):
+def describe(args: argparse.Namespace, server_kind: str) -> str:
     origins = args.allowed_origins or ("this server and localhost pages "
                                        "(set --allowed-origins for others)")
     queue = (f"rooms and relays shared through {redact(args.message_queue)}"
@@ -77,7 +86,7 @@ def describe(args, server_kind):
             f"allowed origins: {origins}; health: {args.health_path}")
 
 
-def check_queue(url):
+def check_queue(url: str) -> None:
     """Fail at start-up, clearly, when the message queue is unreachable."""
     scheme = check_url(url, "--message-queue")
     if scheme not in REDIS_SCHEMES:

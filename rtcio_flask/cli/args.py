@@ -3,6 +3,7 @@ variables, and the help text."""
 
 import argparse
 import os
+from typing import Optional
 
 from ..core.values import parse_flag
 
@@ -39,7 +40,7 @@ environment:
 """
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     env = os.environ
     parser = argparse.ArgumentParser(
         prog="rtcio-flask", description=_DESCRIPTION, epilog=_EPILOG,
@@ -107,12 +108,12 @@ def build_parser():
     return parser
 
 
-def _version():
+def _version() -> str:
     from .. import __version__
     return __version__
 
 
-def _env_int(name, default):
+def _env_int(name: str, default: Optional[int]) -> Optional[int]:
     value = os.environ.get(name)
     if value is None or not value.strip():
         return default
@@ -123,5 +124,5 @@ def _env_int(name, default):
                          f"number, not {value!r}") from None
 
 
-def _env_flag(name):
+def _env_flag(name: str) -> bool:
     return parse_flag(os.environ.get(name, ""))

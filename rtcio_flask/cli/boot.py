@@ -4,10 +4,11 @@ must monkey patch the standard library before anything else imports it."""
 import os
 import sys
 import warnings
+from typing import NoReturn, Sequence
 
 _PATCHED_ENV = "_RTCIO_FLASK_PATCHED"
 
-def pick_server(choice):
+def pick_server(choice: str) -> str:
     """``auto`` means eventlet when it can be imported, else threads."""
     if choice != "auto":
         return choice
@@ -26,7 +27,7 @@ _BOOT = {
 }
 
 
-def reexec_patched(server_kind, argv):
+def reexec_patched(server_kind: str, argv: Sequence[str]) -> NoReturn:
     """Start again with the monkey patching done before any other import.
 
     By the time this module runs, ``import rtcio_flask`` has already loaded
@@ -45,7 +46,7 @@ def reexec_patched(server_kind, argv):
     os.execve(sys.executable, [sys.executable, "-c", code] + list(argv), env)
 
 
-def quiet_eventlet_notice():
+def quiet_eventlet_notice() -> None:
     # eventlet prints a multi-line deprecation notice on import; the README
     # covers it, and operators' logs should start with our own line.
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")

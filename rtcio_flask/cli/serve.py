@@ -3,38 +3,50 @@ each stopping through the one drain path on SIGTERM or Ctrl-C."""
 
 import logging
 import signal
+import argparse
 import threading
+from typing import TYPE_CHECKING, Any, Callable, List
 
 from ..deploy.health import begin_drain
 from .app import describe
 
+if TYPE_CHECKING:
+    from ..extension import AppState
+
 logger = logging.getLogger("rtcio_flask")
 
+#: ``stop(drain)``: run ``drain`` outside the signal handler, then stop.
+Stop = Callable[[Callable[[], Any]], Any]
 
-def _on_sigterm(state, stop):
+
+def _on_sigterm(state: "AppState", stop: Stop) -> None:
     """SIGTERM (and Ctrl-C): report draining, close every connection so the
     clients reconnect elsewhere (:func:`~rtcio_flask.deploy.health.begin_drain`),
     then stop the server. ``stop(drain)`` runs ``drain`` outside the signal
     handler, then stops the serve loop."""
 
-    def handler(signum, frame):
-        if state.health.draining:
+    health = state.health
+    assert health is not None  # init_app set it
+
+    def handler(signum: int, frame: Any) -> None:
+        if health.draining:
             return
         logger.info("rtcio: %s received, shutting down",
                     signal.Signals(signum).name)
-        begin_drain(state.health, state.server, spawn=stop)
+        begin_drain(health, state.server, spawn=stop)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
 
 
-def serve_eventlet(app, state, args):
+def serve_eventlet(app: Any, state: "AppState",
+                   args: argparse.Namespace) -> int:
     import eventlet
     import eventlet.wsgi
 
     listener = eventlet.listen((args.host, args.port))
     logger.info(describe(args, "eventlet"))
-    requested = []
+    requested: List[Callable[[], Any]] = []
 
     # A Python signal handler cannot wake eventlet's hub (the interrupted
     # wait is simply resumed), so the handler only records the request and
@@ -51,7 +63,8 @@ def serve_eventlet(app, state, args):
     return 0
 
 
-def serve_gevent(app, state, args):
+def serve_gevent(app: Any, state: "AppState",
+                 args: argparse.Namespace) -> int:
     from gevent import pywsgi
 
     server = pywsgi.WSGIServer((args.host, args.port), app,
@@ -59,7 +72,7 @@ def serve_gevent(app, state, args):
     server.start()
     logger.info(describe(args, "gevent"))
 
-    def stop(drain_all):
+    def stop(drain_all: Callable[[], Any]) -> None:
         import gevent
         gevent.spawn(lambda: (drain_all(), server.stop(timeout=2)))
 
@@ -68,21 +81,23 @@ def serve_gevent(app, state, args):
     return 0
 
 
-def serve_threading(app, state, args):
+def serve_threading(app: Any, state: "AppState",
+                    args: argparse.Namespace) -> int:
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     handler = WSGIRequestHandler
     if not args.access_log:
-        class handler(WSGIRequestHandler):  # noqa: N801
-            def log_request(self, *a, **kw):
+        class _Quiet(WSGIRequestHandler):
+            def log_request(self, *a: Any, **kw: Any) -> None:
                 pass
+        handler = _Quiet
 
     server = make_server(args.host, args.port, app, threaded=True,
                          request_handler=handler)
     logger.info(describe(args, "threading"))
 
-    def stop(drain_all):
-        def run():
+    def stop(drain_all: Callable[[], Any]) -> None:
+        def run() -> None:
             drain_all()
             server.shutdown()
         threading.Thread(target=run, daemon=True).start()
