@@ -9,7 +9,7 @@ the HMAC and checks the expiry itself, so nothing has to be stored or
 revoked, and a leaked credential stops working on its own.
 
 Pure logic (no Flask, no socket.io) so it is unit-testable; the ``ask-ice``
-event that hands these out lives in :mod:`rtcio_flask.ice`.
+event that hands these out lives in :mod:`rtcio_flask.protocol.ice`.
 """
 
 import base64

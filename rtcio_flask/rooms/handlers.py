@@ -3,7 +3,7 @@ rtc.io app otherwise re-writes (PROTOCOL.md, "Rooms"), wired to
 python-socketio.
 
 The decisions (caps, passwords, who is where) are the store's
-(:mod:`rtcio_flask.room_store`), taken atomically, so they hold across
+(:mod:`rtcio_flask.rooms.store`), taken atomically, so they hold across
 processes with the Redis store; this module turns events into store calls
 and fans the results out with python-socketio emits to rooms, which a
 message queue (``RedisManager``) carries to every process.

@@ -57,7 +57,7 @@ def _dumps(value: Any) -> str:
 
 
 class RedisRoomStore(RoomStore):
-    """A :class:`~rtcio_flask.room_store.RoomStore` in Redis (redis-py).
+    """A :class:`~rtcio_flask.rooms.store.RoomStore` in Redis (redis-py).
 
     ``url`` is a redis-py URL (``redis://host:port/db``); or pass a ready
     ``client`` (it must use ``decode_responses=True``).
