@@ -9,20 +9,28 @@ helpers here, so a typo fails loudly at
 start-up (naming where the value came from) instead of refusing browsers
 later.
 
-This module also resolves the core settings (origins, path, async mode,
+The rule and the value parsers live in :mod:`rtcio_flask.core.values`
+(pure); this module re-exports them for the glue layers. It also resolves
+the core settings (origins, path, async mode,
 envelope size, protocol namespaces) into :class:`Settings`.
 """
 
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Tuple, Union
+from typing import Any, Mapping, Optional, Tuple
 from urllib.parse import urlparse
 
 from .core.envelope import DEFAULT_MAX_ENVELOPE_BYTES
 from .core.origins import OriginPolicy, build_policy, parse_origins_env
-from .core.values import (FALSE_WORDS, TRUE_WORDS, parse_flag, positive_number,
-                          strict_flag)
+from .core.values import (FALSE_WORDS, TRUE_WORDS, UNSET, Found, config_key,
+                          parse_flag, pick, positive_number, strict_flag)
+
+__all__ = ["UNSET", "Found", "config_key", "pick", "parse_flag", "strict_flag",
+           "positive_number", "TRUE_WORDS", "FALSE_WORDS", "REDIS_SCHEMES",
+           "url_scheme", "is_redis_url", "monkey_patched",
+           "detect_async_mode", "Settings", "resolve",
+           "ENV_ALLOWED_ORIGINS"]
 
 #: Environment variable with comma-separated allowed origins.
 ENV_ALLOWED_ORIGINS = "RTCIO_ALLOWED_ORIGINS"
@@ -30,48 +38,8 @@ ENV_ALLOWED_ORIGINS = "RTCIO_ALLOWED_ORIGINS"
 ASYNC_MODES = ("eventlet", "gevent", "gevent_uwsgi", "threading")
 
 
-class _Unset:
-    """The "not given" marker, distinct from None (which often means off)."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
-
 #: URL schemes redis-py opens (and so the Redis room store and fleet use).
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-
-@dataclass(frozen=True)
-class Found:
-    """A setting's value and where it came from (for error messages);
-    ``where`` is None when the default applied."""
-
-    value: Any
-    where: Optional[str]
-
-
-def config_key(name: str) -> str:
-    """``max_members`` -> ``RTCIO_MAX_MEMBERS``."""
-    return "RTCIO_" + name.upper()
-
-
-def pick(name: str, given: Any = UNSET, config: Mapping[str, Any] = {},
-         environ: Optional[Mapping[str, str]] = None,
-         default: Any = UNSET) -> Found:
-    """The one precedence rule: ``given`` (an argument), then
-    ``config["RTCIO_<NAME>"]``, then ``environ["RTCIO_<NAME>"]`` (only when
-    ``environ`` is passed: not every setting may come from the
-    environment), then ``default``."""
-    if given is not UNSET:
-        return Found(given, f"RTCIO({name}=...)")
-    key = config_key(name)
-    if key in config:
-        return Found(config[key], f"app.config[{key!r}]")
-    if environ is not None and key in environ:
-        return Found(environ[key], f"environment variable {key}")
-    return Found(default, None)
-
 
 def url_scheme(url: str) -> str:
     """The lower-cased scheme of ``url`` (``redis`` for

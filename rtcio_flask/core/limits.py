@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, replace
 from typing import (Any, Callable, Dict, Hashable, Mapping, Optional, Set,
                     Union, cast)
 
-from .values import Number, positive_number
+from .values import UNSET, Number, pick, positive_number
 
 #: The Node docs call 50 events/s per socket comfortable for signaling.
 DEFAULT_RATE = 50.0
@@ -159,12 +159,10 @@ def resolve_limits(config: Mapping[str, Any],
     wins over the single keys such as ``RTCIO_RATE_LIMIT``."""
     overrides = {field: config[key] for key, field in CONFIG_KEYS.items()
                  if key in config}
-    if given is not None:
-        return build_limits(given, "RTCIO(limits=...)", **overrides)
-    if "RTCIO_LIMITS" in config:
-        return build_limits(config["RTCIO_LIMITS"],
-                            "app.config['RTCIO_LIMITS']", **overrides)
-    return build_limits(None, "app.config", **overrides)
+    found = pick("limits", UNSET if given is None else given, config,
+                 default=None)
+    return build_limits(found.value, found.where or "app.config",
+                        **overrides)
 
 
 class _Meter:

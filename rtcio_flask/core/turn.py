@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
                     Tuple, Union)
 
+from .values import positive_number
+
 #: The shared secret: text, or raw bytes.
 Secret = Union[str, bytes]
 #: ``user_id(sid)`` -> the user part of a TURN username, or None.
@@ -126,13 +128,9 @@ def _ttl_seconds(value: Any, where: str) -> int:
         value = value.total_seconds()
         if value == int(value):
             value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{where}: the TURN credential lifetime is a "
-                         f"positive whole number of seconds, such as 86400 "
-                         f"(one day), not {value!r}.")
-    return value
+    return int(positive_number(value, f"{where}: the TURN credential "
+                                      f"lifetime", unit="seconds",
+                               hint=" (such as 86400, one day)"))
 
 
 class TurnConfig:

@@ -1,12 +1,59 @@
-"""Parsing setting values the way config files and environment variables
-write them: on/off words, positive numbers given as digits.
+"""Where a setting comes from, and parsing its value the way config files
+and environment variables write it: on/off words, positive numbers given as
+digits.
 
-Pure, so the core's own settings (limits, TURN) can use the same rules as
-the Flask-side resolver in :mod:`rtcio_flask.config`, and every refusal
-reads the same: what was wrong, where it came from, what to write.
+:func:`pick` is the one precedence rule (argument > ``app.config`` >
+environment > default) every feature resolves its options through. Pure
+(a config is any mapping), so the core's own settings (limits, TURN) use
+the same rules as the rest, and every refusal reads the same: what was
+wrong, where it came from, what to write. :mod:`rtcio_flask.config`
+re-exports these for the glue layers.
 """
 
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Union
+
+
+class _Unset:
+    """The "not given" marker, distinct from None (which often means off)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class Found:
+    """A setting's value and where it came from (for error messages);
+    ``where`` is None when the default applied."""
+
+    value: Any
+    where: Optional[str]
+
+
+def config_key(name: str) -> str:
+    """``max_members`` -> ``RTCIO_MAX_MEMBERS``."""
+    return "RTCIO_" + name.upper()
+
+
+def pick(name: str, given: Any = UNSET, config: Mapping[str, Any] = {},
+         environ: Optional[Mapping[str, str]] = None,
+         default: Any = UNSET) -> Found:
+    """The one precedence rule: ``given`` (an argument), then
+    ``config["RTCIO_<NAME>"]``, then ``environ["RTCIO_<NAME>"]`` (only when
+    ``environ`` is passed: not every setting may come from the
+    environment), then ``default``."""
+    if given is not UNSET:
+        return Found(given, f"RTCIO({name}=...)")
+    key = config_key(name)
+    if key in config:
+        return Found(config[key], f"app.config[{key!r}]")
+    if environ is not None and key in environ:
+        return Found(environ[key], f"environment variable {key}")
+    return Found(default, None)
+
 
 #: Words that mean "on" in config files and environment variables.
 TRUE_WORDS = ("1", "true", "yes", "on")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from ..config import is_redis_url
-from ..core.values import parse_flag, positive_number
+from ..core.values import UNSET, config_key, parse_flag, pick, positive_number
 
 if TYPE_CHECKING:
     from .store import RoomStore
@@ -135,8 +135,8 @@ def resolve_rooms(value: Any, config: Mapping[str, Any]
     keys (``RTCIO_ROOMS_MAX_MEMBERS``, ``RTCIO_ROOMS_STORE_URL``...) fill in
     the fields the dict leaves out.
     """
-    if value is None:
-        value = config.get("RTCIO_ROOMS")
+    value = pick("rooms", UNSET if value is None else value, config,
+                 default=None).value
     if isinstance(value, str):
         value = parse_flag(value)
     if value is None or value is False:
@@ -154,7 +154,7 @@ def resolve_rooms(value: Any, config: Mapping[str, Any]
                          f"are {list(_FIELDS)}.")
     merged: Dict[str, Any] = {}
     for name in _FIELDS:
-        key = "RTCIO_ROOMS_" + name.upper()
+        key = config_key("rooms_" + name)
         if key in config:
             merged[name] = config[key]
     merged.update(value)
