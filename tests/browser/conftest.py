@@ -13,24 +13,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, CLIENT_JS
 from tests.support.servers import ROOT, LiveServer, free_port, wait_for_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--disable-quic",
-    # Plain host candidates instead of mDNS names: resolving those would
-    # send multicast queries out of the machine's interface. The two tabs
-    # then connect over this host's own addresses, which never leave it.
-    # (Chromium gathers no candidates at all where loopback is the only
-    # interface, loopback flag or not.)
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
 EXAMPLE = ROOT / "examples" / "flask_app"
 OUTPUT = ROOT / "test-output"
-CLIENT_JS = ROOT / "node_modules" / "socket.io-client" / "dist" / \
-    "socket.io.min.js"
 
 # How long to wait for things that take well under a second here; generous
 # because the machine is shared (these are timeouts, not thresholds).

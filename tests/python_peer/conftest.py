@@ -24,21 +24,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.support.chromium import CHROMIUM, CLIENT_JS
+from tests.support.chromium import CHROMIUM_ARGS as BROWSER_ARGS
+from tests.support.coturn import TURNSERVER, Coturn
 from tests.support.gunicorn import gunicorn_argv
 from tests.support.servers import ROOT, LiveServer, free_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--disable-quic",
-    # Host candidates as addresses, not mDNS names (see tests/browser).
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
+CHROMIUM_ARGS = BROWSER_ARGS + [
     # A microphone that plays a beep, allowed without a prompt.
     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
 ]
-CLIENT_JS = ROOT / "node_modules" / "socket.io-client" / "dist" / \
-    "socket.io.min.js"
 WAIT_MS = 20_000
 TIMEOUT = 20.0
 
@@ -252,51 +247,6 @@ def commands():
 
 def room():
     return "r-" + secrets.token_hex(4)
-
-
-TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
-
-
-def free_udp_and_tcp_port(tries=50):
-    """A port free for both UDP and TCP on 127.0.0.1: coturn takes both."""
-    import socket
-    for _ in range(tries):
-        with socket.socket() as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no port free for both UDP and TCP on 127.0.0.1")
-
-
-class Coturn(LiveServer):
-    """coturn with the TURN REST API secret, on 127.0.0.1 only (adapted
-    from tests/turn/conftest.py)."""
-
-    def __init__(self, secret):
-        import tempfile
-        self.secret = secret
-        self.workdir = tempfile.mkdtemp(prefix="rtcio-peer-coturn-")
-        port = free_udp_and_tcp_port()
-        super().__init__([
-            TURNSERVER, "-n", "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1", f"--listening-port={port}",
-            "--use-auth-secret", f"--static-auth-secret={secret}",
-            "--realm=rtcio.test", "--no-tls", "--no-dtls", "--no-cli",
-            "--no-rfc5780", "--allow-loopback-peers", "--log-file=stdout",
-            "--simple-log", f"--pidfile={self.workdir}/turnserver.pid",
-            f"--userdb={self.workdir}/turndb", "--relay-threads=1",
-            "--verbose"], port=port)
-
-    def stop(self, timeout=10.0):
-        try:
-            super().stop(timeout)
-        finally:
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
