@@ -41,6 +41,11 @@ from aiortc import (RTCConfiguration, RTCPeerConnection,
                     RTCSessionDescription)
 from aiortc.sdp import candidate_from_sdp
 
+# The pure rules are the product's (rtcio_flask.peer.wire); this test peer
+# keeps its own signaling so it can check the server independently.
+from rtcio_flask.peer.wire import (channel_id, fnv1a_utf16,  # noqa: F401
+                                   ice_ufrag, split_candidates)
+
 logger = logging.getLogger("tests.rtc_peer")
 
 MESSAGE = "#rtcio:message"
@@ -57,23 +62,6 @@ MAX_CONTROL_BYTES = 1024 * 1024
 
 
 # -- pure helpers -------------------------------------------------------------
-
-def fnv1a_utf16(text):
-    """FNV-1a 32-bit over the UTF-16 code units of ``text``, as JavaScript's
-    ``charCodeAt`` loop computes it (so non-BMP characters count twice)."""
-    value = 0x811C9DC5
-    units = text.encode("utf-16-le")
-    for i in range(0, len(units), 2):
-        value ^= units[i] | (units[i + 1] << 8)
-        value = (value * 0x01000193) & 0xFFFFFFFF
-    return value
-
-
-def channel_id(name):
-    """The negotiated DataChannel id both sides derive for a named channel:
-    1..1023, so it never collides with the control channel's id 0."""
-    return fnv1a_utf16(name) % 1023 + 1
-
 
 def encode_control(event, *args):
     return json.dumps({"e": event, "d": list(args)}, separators=(",", ":"))
@@ -102,44 +90,6 @@ def decode_control(message):
     if event.startswith("#rtcio:") or event in RESERVED_EVENTS:
         return None
     return event, args
-
-
-def split_candidates(sdp):
-    """Take the candidates out of an SDP, as a trickling browser would send it.
-
-    Returns ``(sdp_without_candidates, candidates)`` where each candidate is
-    the browser's ``RTCIceCandidateInit`` dict.
-    """
-    lines = sdp.splitlines()
-    # First pass: each m-section's mid and ufrag (aiortc writes the ufrag
-    # after the candidates).
-    mids, ufrags, mline = {}, {}, -1
-    for line in lines:
-        if line.startswith("m="):
-            mline += 1
-        elif line.startswith("a=mid:"):
-            mids[mline] = line[len("a=mid:"):]
-        elif line.startswith("a=ice-ufrag:"):
-            ufrags[mline] = line[len("a=ice-ufrag:"):]
-    kept, candidates, mline = [], [], -1
-    for line in lines:
-        if line.startswith("m="):
-            mline += 1
-        if line.startswith("a=candidate:"):
-            candidates.append({
-                "candidate": line[len("a="):], "sdpMid": mids.get(mline),
-                "sdpMLineIndex": mline,
-                "usernameFragment": ufrags.get(mline, ufrags.get(-1))})
-        elif line != "a=end-of-candidates":
-            kept.append(line)
-    return "\r\n".join(kept) + "\r\n", candidates
-
-
-def ice_ufrag(sdp):
-    for line in sdp.splitlines():
-        if line.startswith("a=ice-ufrag:"):
-            return line[len("a=ice-ufrag:"):]
-    return None
 
 
 # -- loopback-only ICE ----------------------------------------------------------
