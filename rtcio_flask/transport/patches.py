@@ -160,7 +160,7 @@ def session_gone(eio: Any, sid: str) -> bool:
             return False
         sock.check_ping_timeout()  # closes it, with the PING_TIMEOUT reason
     if eio.sockets.get(sid) is sock:
-        del eio.sockets[sid]
+        eio.sockets.pop(sid, None)
     return True
 
 
@@ -174,7 +174,7 @@ def end_session(eio: Any, sid: str, reason: Optional[str] = None) -> bool:
     sock.close(wait=False, abort=True,
                reason=reason or eio.reason.TRANSPORT_CLOSE)
     if eio.sockets.get(sid) is sock:
-        del eio.sockets[sid]
+        eio.sockets.pop(sid, None)
     return True
 
 
