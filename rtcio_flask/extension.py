@@ -30,6 +30,7 @@ from .rooms.handlers import install_rooms
 from .transport.gate import SocketIOGate
 from .transport.guard import TransportGuard
 from .transport.packet_hook import PacketHook
+from .transport.patches import advertise_exact_ping_interval
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -264,6 +265,7 @@ class RTCIO(AccessHooks):
                                        resolve_limits(app.config, limits))
         state.limits = state.packet_hook.limiter
         gate.socketio_app = TransportGuard(gate.socketio_app, server)
+        advertise_exact_ping_interval(server)
         if server.async_mode == "eventlet":
             from .transport.patches import speed_up_eventlet
             speed_up_eventlet()

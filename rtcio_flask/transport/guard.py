@@ -1,14 +1,25 @@
 """HTTP-level checks in front of Engine.IO, before python-engineio parses a
-request: websocket upgrades without compression, and long-polling POSTs
-that would hold a greenlet or log a traceback refused at once.
+request: websocket upgrades without compression, long-polling POSTs that
+would hold a greenlet or log a traceback refused at once, and the answers
+socket.io's own server gives where python-engineio's differ (see
+docs/protocol-fidelity.rst).
 """
 
 import base64
 import io
 import logging
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Iterable, List, Optional, Tuple
+
+from ..core.eio_requests import (first, is_websocket_request, long_poll_sid,
+                                 parse_query, request_problem)
+from .hangup import watcher_for
+from .patches import end_session, session_gone, upgrade_taken
+from .sockets import client_socket
 
 logger = logging.getLogger("rtcio_flask")
+
+StartResponse = Callable[..., Any]
+Headers = List[Tuple[str, str]]
 
 
 class TransportGuard:
@@ -29,16 +40,50 @@ class TransportGuard:
       (a greenlet or thread) is held forever.
     - A body that is not UTF-8 (Engine.IO v4 payloads are text) gets
       ``400``: python-engineio would log a traceback for each one.
+
+    Protocol fidelity (socket.io's answers, see
+    :mod:`rtcio_flask.core.eio_requests`): no or an unknown ``transport``
+    and methods other than GET/POST/OPTIONS get ``400``; a request for a
+    session that is closed or past its ping timeout gets ``400`` (and the
+    timeout is applied now); a second websocket for a session that upgraded
+    or is upgrading gets ``400``.
+
+    Long-polling GETs: the client socket is watched while the GET waits
+    (:mod:`.hangup`), and a client that hangs up ends its session at once;
+    a GET ended by the session closing answers a noop packet (``6``) as
+    socket.io's does, not an empty body.
     """
 
-    def __init__(self, app: Callable[..., Iterable[bytes]],
-                 server: Any) -> None:
+    def __init__(self, app: Any, server: Any) -> None:
         self.app = app
         self.eio = server.eio
+        self.hangups = watcher_for(server.async_mode)
 
-    def __call__(self, environ: Dict[str, Any],
-                 start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "POST":
+    def __call__(self, environ: dict,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD") or ""
+        query = parse_query(environ.get("QUERY_STRING", ""))
+        problem = request_problem(method, query, self.eio.transports)
+        if problem:
+            logger.info("rtcio: refused a %s request from %s: %s", method,
+                        environ.get("REMOTE_ADDR"), problem)
+            return _refuse(start_response, "400 Bad Request",
+                           problem.encode())
+        sid = first(query, "sid")
+        if sid is not None and method != "OPTIONS":
+            if session_gone(self.eio, sid):
+                return _refuse(start_response, "400 Bad Request",
+                               b"session closed")
+            upgrade = environ.get("HTTP_UPGRADE")
+            if is_websocket_request(query, upgrade) and \
+                    upgrade_taken(self.eio, sid):
+                logger.info("rtcio: refused a second websocket for "
+                            "session %s", sid)
+                return _refuse(start_response, "400 Bad Request",
+                               b"session already upgraded")
+            if long_poll_sid(method, query, upgrade) is not None:
+                return self._long_poll(environ, start_response, sid)
+        if method != "POST":
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
             return self.app(environ, start_response)
         try:
@@ -61,6 +106,58 @@ class TransportGuard:
                            problem.encode())
         environ["wsgi.input"] = io.BytesIO(body)
         return self.app(environ, start_response)
+
+    def _long_poll(self, environ: dict, start_response: StartResponse,
+                   sid: str) -> Iterable[bytes]:
+        """Serve a long-polling GET with the client's socket watched for a
+        hang-up until python-engineio returns."""
+        cancel = None
+        sock = client_socket(environ) if self.hangups is not None else None
+        if sock is not None:
+            try:
+                cancel = self.hangups.watch(  # type: ignore[union-attr]
+                    sock, lambda: self._hung_up(sid))
+            except (OSError, ValueError):
+                cancel = None  # no descriptor (closed, or not a socket)
+        captured: List[Any] = []
+
+        def capture(status: str, headers: Headers,
+                    exc_info: Any = None) -> Callable[[bytes], None]:
+            captured[:] = [status, headers, exc_info]
+            return _no_write
+
+        try:
+            body = self.app(environ, capture)
+        finally:
+            if cancel is not None:
+                cancel()
+        status, headers, exc_info = captured
+        if status.startswith("200") and _is_empty(body):
+            # The session closed while the GET waited: socket.io answers
+            # a noop, and an empty payload is a parse error to its client.
+            body = [b"6"]
+            headers = [(k, v) for k, v in headers
+                       if k.lower() != "content-length"]
+        start_response(status, headers, exc_info)
+        return body
+
+    def _hung_up(self, sid: str) -> None:
+        """The client of a waiting poll hung up (called from the event
+        loop or the watcher thread: hand the work to a task)."""
+        self.eio.start_background_task(self._end_session, sid)
+
+    def _end_session(self, sid: str) -> None:
+        if end_session(self.eio, sid):
+            logger.debug("rtcio: polling client %s hung up; session "
+                         "closed", sid)
+
+
+def _no_write(data: bytes) -> None:
+    raise RuntimeError("python-engineio does not use write()")
+
+
+def _is_empty(body: Any) -> bool:
+    return isinstance(body, list) and all(not chunk for chunk in body)
 
 
 #: Engine.IO v4 packet types a client may POST that python-engineio
@@ -95,7 +192,7 @@ def polling_payload_problem(body: bytes,
     return None
 
 
-def _refuse(start_response: Callable[..., Any], status: str,
+def _refuse(start_response: StartResponse, status: str,
             body: bytes) -> List[bytes]:
     start_response(status, [("Content-Type", "text/plain"),
                             ("Content-Length", str(len(body))),

@@ -14,9 +14,19 @@ an upgrade that changes these internals fails there first.
   ``_handle_connect/_handle_disconnect/_handle_event/_handle_ack`` and its
   ``_binary_packet`` table, exactly as the original does.
 - :func:`speed_up_eventlet`: eventlet's per-byte websocket unmasking.
+- Engine.IO sessions (``engineio.Server.sockets`` and its ``Socket``'s
+  ``closed``/``closing``/``upgrading``/``upgraded``/``last_ping``/``queue``
+  and ``close()``): :func:`session_gone`, :func:`end_session`,
+  :func:`upgrade_taken` for :mod:`.guard` and :mod:`.hangup`, and
+  :func:`advertise_exact_ping_interval` for the handshake.
+- :func:`dispatch_packet` answers a CONNECT to a namespace nobody serves
+  itself, with socket.io's ``{"message": "Invalid namespace"}``.
 """
 
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional
+
+from ..core.eio_requests import advertised_ping_interval_ms
 
 from socketio import packet as sio_packet
 
@@ -96,6 +106,9 @@ def dispatch_packet(server: Any, eio_sid: str, data: Any) -> None:
     elif kind == sio_packet.CONNECT:
         if pkt.data is not None and not isinstance(pkt.data, dict):
             raise MalformedPacket("a connect payload must be an object")
+        if not namespace_served(server, pkt.namespace):
+            refuse_unknown_namespace(server, eio_sid, pkt.namespace)
+            return
         server._handle_connect(eio_sid, pkt.namespace, pkt.data)
     elif kind == sio_packet.DISCONNECT:
         server._handle_disconnect(eio_sid, pkt.namespace,
@@ -106,6 +119,101 @@ def dispatch_packet(server: Any, eio_sid: str, data: Any) -> None:
             raise MalformedPacket("binary packet on a namespace the "
                                   "connection has not joined")
         server._binary_packet[eio_sid] = pkt
+
+
+def namespace_served(server: Any, namespace: Optional[str]) -> bool:
+    """Whether ``server`` accepts connections to ``namespace``, by the test
+    python-socketio's ``_handle_connect`` makes."""
+    namespace = namespace or "/"
+    return (namespace in server.handlers
+            or namespace in server.namespace_handlers
+            or server.namespaces == "*" or namespace in server.namespaces)
+
+
+def refuse_unknown_namespace(server: Any, eio_sid: str,
+                             namespace: Optional[str]) -> None:
+    """CONNECT_ERROR as socket.io sends it for a namespace nobody serves:
+    ``44/random,{"message":"Invalid namespace"}`` (python-socketio sends
+    the bare string ``"Unable to connect"``; socket.io-client shows users
+    ``err.message``, which is then undefined)."""
+    server._send_packet(eio_sid, server.packet_class(
+        sio_packet.CONNECT_ERROR, data={"message": "Invalid namespace"},
+        namespace=namespace or "/"))
+
+
+# -- Engine.IO sessions -------------------------------------------------------
+
+def session_gone(eio: Any, sid: str) -> bool:
+    """True when the Engine.IO session ``sid`` exists but is over: closed
+    (a close packet, a hang-up) or past its ping timeout, which is then
+    applied now, disconnect handlers included. The session is dropped, so
+    the request gets 400 as from socket.io, instead of python-engineio
+    answering one more poll (its timeout check runs every ``ping_timeout``
+    seconds at best)."""
+    sock = eio.sockets.get(sid)
+    if sock is None:
+        return False
+    if not sock.closed:
+        last_ping = sock.last_ping
+        if sock.closing or not last_ping or \
+                time.time() - last_ping <= eio.ping_timeout:
+            return False
+        sock.check_ping_timeout()  # closes it, with the PING_TIMEOUT reason
+    if eio.sockets.get(sid) is sock:
+        eio.sockets.pop(sid, None)
+    return True
+
+
+def end_session(eio: Any, sid: str, reason: Optional[str] = None) -> bool:
+    """Close session ``sid`` as a client's close packet does (disconnect
+    handlers run, nothing more is sent; a waiting poll returns), with
+    ``reason`` (``transport close`` by default). False when it was gone."""
+    sock = eio.sockets.get(sid)
+    if sock is None or sock.closed or sock.closing:
+        return False
+    sock.close(wait=False, abort=True,
+               reason=reason or eio.reason.TRANSPORT_CLOSE)
+    if eio.sockets.get(sid) is sock:
+        eio.sockets.pop(sid, None)
+    return True
+
+
+def upgrade_taken(eio: Any, sid: str) -> bool:
+    """True when session ``sid`` has upgraded to websocket, or an upgrade
+    is under way: another websocket for it must be refused (python-engineio
+    would start a second upgrade, or raise "Socket has been upgraded
+    already" with a traceback)."""
+    sock = eio.sockets.get(sid)
+    return sock is not None and bool(sock.upgraded or sock.upgrading)
+
+
+def advertise_exact_ping_interval(server: Any) -> None:
+    """Make the handshake's ``pingInterval`` the configured interval in
+    milliseconds, rounded, when it is not a whole number of seconds.
+
+    python-engineio writes ``int(interval + grace) * 1000`` into the OPEN
+    packet (0 for 0.3 s). The packet is queued on the new session before
+    the Engine.IO ``connect`` event and encoded only when sent, so the
+    ``connect`` handler corrects its data in place. Nothing is installed
+    for whole seconds (python-engineio is right then)."""
+    eio = server.eio
+    exact = advertised_ping_interval_ms(eio.ping_interval,
+                                        eio.ping_interval_grace_period)
+    if exact == int(eio.ping_interval +
+                    eio.ping_interval_grace_period) * 1000:
+        return
+    original: Callable[..., Any] = eio.handlers.get(
+        "connect", server._handle_eio_connect)
+
+    def on_connect(eio_sid: str, environ: Any, *args: Any) -> Any:
+        sock = eio.sockets.get(eio_sid)
+        for pkt in list(getattr(getattr(sock, "queue", None), "queue", ())):
+            data = getattr(pkt, "data", None)
+            if isinstance(data, dict) and "pingInterval" in data:
+                data["pingInterval"] = exact
+        return original(eio_sid, environ, *args)
+
+    eio.on("connect", on_connect)
 
 
 # -- eventlet ----------------------------------------------------------------

@@ -1,0 +1,40 @@
+"""A Flask app with the built-in rooms and short, configurable heartbeats,
+for the network tests (polling hang-ups, protocol fidelity).
+
+Environment: ``TEST_PING_INTERVAL`` and ``TEST_PING_TIMEOUT`` (seconds,
+floats; python-engineio's defaults otherwise). Every socket.io disconnect
+is logged as ``DISCONNECT <sid> <reason>`` so tests can read why a session
+ended.
+"""
+
+import logging
+import os
+
+import flask
+
+from rtcio_flask import RTCIO
+
+rtcio = RTCIO()
+log = logging.getLogger("network_app")
+
+
+@rtcio.on("disconnect")
+def on_disconnect(sid, reason=None):
+    log.warning("DISCONNECT %s %s", sid, reason)
+
+
+@rtcio.on("echo")
+def echo(sid, data=None):
+    return data
+
+
+def create_app():
+    app = flask.Flask("network_app")
+    app.secret_key = "network-test-secret"
+    options = {}
+    if os.environ.get("TEST_PING_INTERVAL"):
+        options["ping_interval"] = float(os.environ["TEST_PING_INTERVAL"])
+    if os.environ.get("TEST_PING_TIMEOUT"):
+        options["ping_timeout"] = float(os.environ["TEST_PING_TIMEOUT"])
+    rtcio.init_app(app, rooms=True, **options)
+    return app
