@@ -132,9 +132,14 @@ def test_polling_session_is_closed_after_the_ping_timeout(short_ping_server):
     poller = RawPolling(short_ping_server.url)
     poller.handshake()
     sid = poller.connect_socketio()
-    # Neither poll nor pong: the ping goes unanswered. (The suite sleeps
-    # exactly interval + timeout.)
-    time.sleep(0.3 + 0.2 + 0.05)
+    # Wait for the server's ping (a poll returns it), so the clock starts
+    # when it was really sent even on a busy machine; then leave it
+    # unanswered for longer than the 0.2 s ping timeout. (The suite sleeps
+    # interval + timeout from the handshake.)
+    ping = poller.get()
+    assert ping.status_code == 200 and "2" in ping.text.split("\x1e"), \
+        ping.text
+    time.sleep(0.2 + 0.1)
     reply = poller.get()
     assert reply.status_code == 400, reply.text
     assert f"DISCONNECT {sid} ping timeout" in short_ping_server.log()
