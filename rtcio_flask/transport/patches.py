@@ -14,9 +14,15 @@ an upgrade that changes these internals fails there first.
   ``_handle_connect/_handle_disconnect/_handle_event/_handle_ack`` and its
   ``_binary_packet`` table, exactly as the original does.
 - :func:`speed_up_eventlet`: eventlet's per-byte websocket unmasking.
+- :func:`after_gunicorn_worker_signals`: gunicorn's (25.x)
+  ``Worker.init_signals``, wrapped so code can chain a signal handler in
+  each worker after gunicorn installed its own (``--preload``).
+- :func:`cap_outgoing_queues`: python-engineio's (4.9-4.15)
+  ``Socket.send``/``Socket.poll``/``Socket._websocket_handler``, wrapped
+  to count what waits in each socket's outgoing queue.
 """
 
-from typing import Any, Optional
+from typing import Any, Callable, List, Optional
 
 from socketio import packet as sio_packet
 
@@ -146,3 +152,30 @@ def speed_up_eventlet() -> None:
     if hasattr(websocket.RFC6455WebSocket, "_apply_mask"):
         websocket.RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
     _eventlet_patched = True
+
+
+# -- gunicorn ----------------------------------------------------------------
+
+_worker_signal_hooks: List[Callable[[], Any]] = []
+
+
+def after_gunicorn_worker_signals(hook: Callable[[], Any]) -> None:
+    """Call ``hook()`` in every gunicorn worker right after gunicorn's
+    ``Worker.init_signals`` (written against gunicorn 25.x, where every
+    worker class but the ASGI one sets its handlers there with
+    ``signal.signal``). Used when the app is loaded before the fork
+    (``--preload``), so a SIGTERM handler reaches the workers."""
+    from gunicorn.workers import base
+
+    _worker_signal_hooks.append(hook)
+    if getattr(base.Worker.init_signals, "_rtcio_wrapped", False):
+        return
+    original = base.Worker.init_signals
+
+    def init_signals(self: Any) -> None:
+        original(self)
+        for each in list(_worker_signal_hooks):
+            each()
+
+    init_signals._rtcio_wrapped = True  # type: ignore[attr-defined]
+    base.Worker.init_signals = init_signals  # type: ignore[method-assign]
