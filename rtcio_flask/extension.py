@@ -28,6 +28,8 @@ from .rooms.handlers import install_rooms
 from .transport.gate import SocketIOGate
 from .transport.guard import TransportGuard
 from .transport.packet_hook import PacketHook
+from .transport.protection import (SessionCap, install_protection,
+                                   resolve_protection)
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -64,6 +66,9 @@ class AppState:
         self.deploy = None
         self.health = None
         self.fleet = None
+        #: Connection caps, header timeouts and outgoing queue caps
+        #: (rtcio_flask.core.protection.ProtectionSettings).
+        self.protection = None
 
     def __repr__(self):
         return (f"<rtcio AppState {self.app.name!r} "
@@ -132,6 +137,7 @@ class RTCIO(AccessHooks):
     def _build_state(self, app, opts):
         server = opts.pop("server", None)
         limits = opts.pop("limits", None)
+        protection = resolve_protection(app.config, opts)
         setting_args = {
             name: opts.pop(name)
             for name in ("cors", "cors_credentials", "path", "async_mode",
@@ -197,6 +203,10 @@ class RTCIO(AccessHooks):
                                        resolve_limits(app.config, limits))
         state.limits = state.packet_hook.limiter
         gate.socketio_app = TransportGuard(gate.socketio_app, server)
+        # Outermost: an address over its cap is refused before any parsing.
+        gate.socketio_app = SessionCap(gate.socketio_app, server, protection)
+        install_protection(server, protection)
+        state.protection = protection
         if server.async_mode == "eventlet":
             from .transport.patches import speed_up_eventlet
             speed_up_eventlet()
