@@ -6,6 +6,7 @@ import signal
 import threading
 
 from ..deploy.health import begin_drain
+from ..transport import serving
 from .app import describe
 
 logger = logging.getLogger("rtcio_flask")
@@ -32,7 +33,7 @@ def serve_eventlet(app, state, args):
     import eventlet
     import eventlet.wsgi
 
-    listener = eventlet.listen((args.host, args.port))
+    listener = eventlet.listen((args.host, args.port), backlog=2048)
     logger.info(describe(args, "eventlet"))
     requested = []
 
@@ -40,22 +41,24 @@ def serve_eventlet(app, state, args):
     # wait is simply resumed), so the handler only records the request and
     # the main greenlet looks every quarter second.
     _on_sigterm(state, requested.append)
-    serving = eventlet.spawn(eventlet.wsgi.server, listener, app,
-                             log_output=args.access_log, debug=False)
-    while not requested and not serving.dead:
+    # The per-address cap, header deadline and a pool far above eventlet's
+    # 1,024 (see rtcio_flask.transport.serving).
+    running = eventlet.spawn(serving.serve_eventlet, listener, app,
+                             state.protection, log_output=args.access_log,
+                             debug=False)
+    while not requested and not running.dead:
         eventlet.sleep(0.25)
     if requested:
         requested[0]()                 # drain: close every connection
         eventlet.sleep(0.1)            # let their greenthreads finish
-    serving.kill()
+    running.kill()
     return 0
 
 
 def serve_gevent(app, state, args):
-    from gevent import pywsgi
-
-    server = pywsgi.WSGIServer((args.host, args.port), app,
-                               log="default" if args.access_log else None)
+    server = serving.gevent_server(
+        (args.host, args.port), app, state.protection,
+        log="default" if args.access_log else None, backlog=2048)
     server.start()
     logger.info(describe(args, "gevent"))
 
@@ -69,7 +72,7 @@ def serve_gevent(app, state, args):
 
 
 def serve_threading(app, state, args):
-    from werkzeug.serving import WSGIRequestHandler, make_server
+    from werkzeug.serving import WSGIRequestHandler
 
     handler = WSGIRequestHandler
     if not args.access_log:
@@ -77,8 +80,9 @@ def serve_threading(app, state, args):
             def log_request(self, *a, **kw):
                 pass
 
-    server = make_server(args.host, args.port, app, threaded=True,
-                         request_handler=handler)
+    server = serving.threading_server(args.host, args.port, app,
+                                      state.protection,
+                                      request_handler=handler)
     logger.info(describe(args, "threading"))
 
     def stop(drain_all):
