@@ -58,7 +58,7 @@ class ConnectionWatch:
         self.counter = AddressCounter(settings.max_tcp_per_address)
         self._deadlines: Dict[Any, Tuple[float, Any, str]] = {}
         self._lock = threading.Lock()
-        self._timed_out: Dict[str, int] = {}
+        self._timed_out: Dict[str, float] = {}
         self._running = True
 
     # -- the accept loop's side --------------------------------------------
