@@ -39,7 +39,10 @@ if TYPE_CHECKING:
     from .deploy.fleet import Fleet
     from .deploy.health import Health
     from .deploy.settings import DeploySettings
+    from .core.protection import ProtectionSettings
     from .rooms.handlers import Rooms
+from .transport.protection import (SessionCap, install_protection,
+                                   resolve_protection)
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -79,6 +82,9 @@ class AppState:
         self.deploy: Optional["DeploySettings"] = None
         self.health: Optional["Health"] = None
         self.fleet: Optional["Fleet"] = None
+        #: Connection caps, header timeouts and outgoing queue caps
+        #: (rtcio_flask.core.protection.ProtectionSettings).
+        self.protection: Optional["ProtectionSettings"] = None
 
     def __repr__(self) -> str:
         return (f"<rtcio AppState {self.app.name!r} "
@@ -200,6 +206,7 @@ class RTCIO(AccessHooks):
                      opts: Dict[str, Any]) -> AppState:
         server = opts.pop("server", None)
         limits = opts.pop("limits", None)
+        protection = resolve_protection(app.config, opts)
         setting_args = {
             name: opts.pop(name)
             for name in ("cors", "cors_credentials", "path", "async_mode",
@@ -266,6 +273,10 @@ class RTCIO(AccessHooks):
         state.limits = state.packet_hook.limiter
         gate.socketio_app = TransportGuard(gate.socketio_app, server)
         advertise_exact_ping_interval(server)
+        # Outermost: an address over its cap is refused before any parsing.
+        gate.socketio_app = SessionCap(gate.socketio_app, server, protection)
+        install_protection(server, protection)
+        state.protection = protection
         if server.async_mode == "eventlet":
             from .transport.patches import speed_up_eventlet
             speed_up_eventlet()

@@ -44,6 +44,11 @@ def make_app(args: argparse.Namespace, async_mode: Optional[str] = None
     options["cors"] = build_policy(
         _own_origin_or_local if origins is None else origins,
         credentials=args.credentials, setting=ORIGINS_SETTING)
+    for name in ("max_connections_per_address", "trusted_proxy_hops",
+                 "header_timeout"):
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name] = value
     if args.message_queue:
         options["message_queue"] = args.message_queue
     if args.turn_secret or args.turn_urls:

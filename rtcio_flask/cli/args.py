@@ -94,6 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     turn.add_argument("--turn-ttl", type=int, metavar="SECONDS",
                       default=_env_int("RTCIO_TURN_TTL", None),
                       help="credential lifetime (default 86400)")
+    guard = parser.add_argument_group("protection")
+    guard.add_argument(
+        "--max-connections-per-address", type=int, metavar="N",
+        default=None,
+        help="socket.io connections one client address may hold (twice as "
+             "many TCP connections); 0 turns the cap off (default: "
+             "$RTCIO_MAX_CONNECTIONS_PER_ADDRESS or 200)")
+    guard.add_argument(
+        "--trusted-proxy-hops", type=int, metavar="N", default=None,
+        help="proxies in front whose X-Forwarded-For is trusted for the "
+             "client address (default: $RTCIO_TRUSTED_PROXY_HOPS or 0)")
+    guard.add_argument(
+        "--header-timeout", type=float, metavar="SECONDS", default=None,
+        help="time a new connection has to send its request headers "
+             "(default: $RTCIO_HEADER_TIMEOUT or 10)")
     ops = parser.add_argument_group("operations")
     ops.add_argument("--health-path", default="/healthz",
                      help="health check path; answers {\"status\": \"ok\"}, "

@@ -8,15 +8,23 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, List
 
 from ..deploy.health import begin_drain
+from ..transport import serving
 from .app import describe
 
 if TYPE_CHECKING:
+    from ..core.protection import ProtectionSettings
     from ..extension import AppState
 
 logger = logging.getLogger("rtcio_flask")
 
 #: ``stop(drain)``: run ``drain`` outside the signal handler, then stop.
 Stop = Callable[[Callable[[], Any]], Any]
+
+
+def _protection(state: "AppState") -> "ProtectionSettings":
+    """The app's connection caps and timeouts (set by every init_app)."""
+    assert state.protection is not None
+    return state.protection
 
 
 def _on_sigterm(state: "AppState", stop: Stop) -> None:
@@ -44,7 +52,7 @@ def serve_eventlet(app: Any, state: "AppState",
     import eventlet
     import eventlet.wsgi
 
-    listener = eventlet.listen((args.host, args.port))
+    listener = eventlet.listen((args.host, args.port), backlog=2048)
     logger.info(describe(args, "eventlet"))
     requested: List[Callable[[], Any]] = []
 
@@ -52,23 +60,25 @@ def serve_eventlet(app: Any, state: "AppState",
     # wait is simply resumed), so the handler only records the request and
     # the main greenlet looks every quarter second.
     _on_sigterm(state, requested.append)
-    serving = eventlet.spawn(eventlet.wsgi.server, listener, app,
-                             log_output=args.access_log, debug=False)
-    while not requested and not serving.dead:
+    # The per-address cap, header deadline and a pool far above eventlet's
+    # 1,024 (see rtcio_flask.transport.serving).
+    running = eventlet.spawn(serving.serve_eventlet, listener, app,
+                             _protection(state), log_output=args.access_log,
+                             debug=False)
+    while not requested and not running.dead:
         eventlet.sleep(0.25)
     if requested:
         requested[0]()                 # drain: close every connection
         eventlet.sleep(0.1)            # let their greenthreads finish
-    serving.kill()
+    running.kill()
     return 0
 
 
 def serve_gevent(app: Any, state: "AppState",
                  args: argparse.Namespace) -> int:
-    from gevent import pywsgi
-
-    server = pywsgi.WSGIServer((args.host, args.port), app,
-                               log="default" if args.access_log else None)
+    server = serving.gevent_server(
+        (args.host, args.port), app, _protection(state),
+        log="default" if args.access_log else None, backlog=2048)
     server.start()
     logger.info(describe(args, "gevent"))
 
@@ -83,7 +93,7 @@ def serve_gevent(app: Any, state: "AppState",
 
 def serve_threading(app: Any, state: "AppState",
                     args: argparse.Namespace) -> int:
-    from werkzeug.serving import WSGIRequestHandler, make_server
+    from werkzeug.serving import WSGIRequestHandler
 
     handler = WSGIRequestHandler
     if not args.access_log:
@@ -92,8 +102,9 @@ def serve_threading(app: Any, state: "AppState",
                 pass
         handler = _Quiet
 
-    server = make_server(args.host, args.port, app, threaded=True,
-                         request_handler=handler)
+    server = serving.threading_server(args.host, args.port, app,
+                                      _protection(state),
+                                      request_handler=handler)
     logger.info(describe(args, "threading"))
 
     def stop(drain_all: Callable[[], Any]) -> None:

@@ -14,10 +14,16 @@ Keys (prefix ``rtcio:fleet:``)::
     servers       set  ids of processes that have heartbeated
     alive:<id>    str  set with a TTL of ``3 x interval``, refreshed each beat
     purge:<id>    str  SET NX claim, so one survivor purges a dead process
+    epoch         str  a random token the first process sets (SET NX): when
+                       it is gone or changed, Redis lost its data (a
+                       restart without persistence, a flush), and every
+                       process puts its own live members back
+                       (``Rooms.restore_local``)
 """
 
 import logging
 import time
+import uuid
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from ..core.values import positive_number
@@ -55,17 +61,33 @@ class Fleet:
         # Sweep only after seeing Redis for a whole TTL without a break: after
         # a start or an outage, the others may not have beaten again yet.
         self._reachable_since: Optional[float] = None
+        #: The epoch token seen last; None before the first beat.
+        self._epoch: Optional[str] = None
 
     def _k(self, kind: str, ident: Optional[str] = None) -> str:
         return self.prefix + kind if ident is None else \
             f"{self.prefix}{kind}:{ident}"
 
-    def beat(self) -> None:
-        """Say this process is alive."""
+    def beat(self) -> bool:
+        """Say this process is alive; True when Redis lost its data since
+        the last beat (the epoch token is new)."""
         with self.redis.pipeline() as pipe:
             pipe.set(self._k("alive", self.server_id), "1", px=self.ttl_ms)
             pipe.sadd(self._k("servers"), self.server_id)
-            pipe.execute()
+            pipe.set(self._k("epoch"), uuid.uuid4().hex, nx=True)
+            pipe.get(self._k("epoch"))
+            epoch = pipe.execute()[-1]
+        lost = self._epoch is not None and epoch != self._epoch
+        self._epoch = epoch
+        return lost
+
+    def restore(self) -> int:
+        """Redis lost the rooms: put this process's live members back."""
+        added = self.rooms.restore_local()
+        logger.warning("rtcio: Redis lost the room state (restarted without "
+                       "persistence?); put back the %d room member(s) "
+                       "connected to this process", added)
+        return added
 
     def sweep(self) -> List[Tuple[str, str]]:
         """Purge every process whose heartbeat expired; returns the purged
@@ -94,7 +116,8 @@ class Fleet:
     def tick(self) -> bool:
         """One heartbeat and sweep; survives Redis being away."""
         try:
-            self.beat()
+            if self.beat():
+                self.restore()
             now = time.monotonic()
             if self._reachable_since is None:
                 self._reachable_since = now

@@ -65,6 +65,14 @@ def gunicorn_workers(environ: Optional[Mapping[str, str]] = None
     return None
 
 
+def gunicorn_preloading() -> bool:
+    """Whether gunicorn is loading the app in its arbiter (``--preload``),
+    before forking the workers: a signal handler installed now would be
+    the arbiter's, and each worker resets its own in ``init_signals``."""
+    cfg = find_gunicorn_cfg()
+    return bool(cfg is not None and getattr(cfg, "preload_app", False))
+
+
 def multi_worker_message(workers: int) -> str:
     return (
         f"RTCIO refuses to start: gunicorn runs {workers} worker processes "

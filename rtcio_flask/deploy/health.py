@@ -93,11 +93,30 @@ def drain(server: Any) -> int:
 
 
 def install_sigterm_drain(server: Any, health: Health,
-                          signum: int = signal.SIGTERM) -> bool:
+                          signum: int = signal.SIGTERM,
+                          preload: bool = False) -> bool:
     """On SIGTERM, mark the health check draining and close every socket,
     then let the handler that was there before (gunicorn's graceful stop)
     run. Returns False when it could not be installed (no handler to chain
-    to, or not called from the main thread)."""
+    to, or not called from the main thread).
+
+    ``preload``: the app is being loaded in gunicorn's arbiter
+    (``--preload``). A handler installed now would be the arbiter's, and
+    every worker forked later resets SIGTERM to its own ``handle_exit`` in
+    ``Worker.init_signals``: the health check then kept answering 200 until
+    the worker exited (about 1-2 s after SIGTERM). So the chain is
+    installed in each worker, right after gunicorn set its own handlers
+    (:func:`rtcio_flask.transport.patches.after_gunicorn_worker_signals`).
+    """
+    if preload:
+        from ..transport.patches import after_gunicorn_worker_signals
+        after_gunicorn_worker_signals(
+            lambda: _chain_sigterm(server, health, signum))
+        return True
+    return _chain_sigterm(server, health, signum)
+
+
+def _chain_sigterm(server: Any, health: Health, signum: int) -> bool:
     previous = signal.getsignal(signum)
     if not callable(previous):
         # Nobody handles SIGTERM: the process simply dies and its clients
@@ -105,6 +124,8 @@ def install_sigterm_drain(server: Any, health: Health,
         return False
 
     def on_sigterm(sig: int, frame: Any) -> None:
+        # The flag first, synchronously: the very next health request
+        # answers 503, whatever the drain's background task is doing.
         begin_drain(health, server)
         previous(sig, frame)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from ..config import UNSET, is_redis_url, parse_flag, pick
-from .gunicorn import check_workers
+from .gunicorn import check_workers, gunicorn_preloading
 from .health import Health, add_health_route, install_sigterm_drain
 from .message_queue import build_manager, redact
 
@@ -117,6 +117,7 @@ def install(state: "AppState", deploy: DeploySettings) -> None:
     if deploy.health_path:
         add_health_route(state.app, state.health, deploy.health_path)
     if deploy.gunicorn_workers is not None:
-        install_sigterm_drain(state.server, state.health)
+        install_sigterm_drain(state.server, state.health,
+                              preload=gunicorn_preloading())
 
 

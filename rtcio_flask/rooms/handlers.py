@@ -50,7 +50,7 @@ from .config import (RoomInputError, echo_room_id, parse_join,
                      parse_password, parse_room_id, resolve_rooms)
 from .config import RoomsConfig
 from .store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED, ROOM_FULL,
-                    TOO_MANY_ROOMS, WRONG_PASSWORD, Member)
+                    TOO_MANY_ROOMS, WRONG_PASSWORD, Member, RestoredMember)
 
 if TYPE_CHECKING:
     from ..dispatch import Dispatcher
@@ -68,6 +68,11 @@ JoinHook = Callable[[str, str], Any]
 Ack = Optional[Dict[str, Any]]
 #: The sid(s) an emit goes to.
 Recipients = Union[str, List[str]]
+#: The acknowledgement error while the room store is unreachable.
+STORE_UNAVAILABLE = "store-unavailable"
+STORE_UNAVAILABLE_TEXT = ("the room store is not reachable; try again in a "
+                          "few seconds")
+
 
 
 def _log_refusal(sid: str, room_id: Optional[str], code: str,
@@ -108,6 +113,13 @@ class Rooms:
         #: Announces leaves, kicks, disconnects and dead processes; the
         #: rtc.io protocol's own when it serves this namespace (see attach).
         self.departures = Departures(server, self.namespace)
+        #: What this process knows of its own members beyond python-
+        #: socketio's rooms (name, media state, password hash), by sid and
+        #: room: enough to put them back if the store loses its data
+        #: (:meth:`restore_local`).
+        self._local: Dict[str, Dict[str, Dict[str, Any]]] = {}
+        #: True while the store is unreachable (logged once per outage).
+        self._store_down = False
 
     def __repr__(self) -> str:
         return (f"<rtcio Rooms namespace={self.namespace!r} "
@@ -151,10 +163,13 @@ class Rooms:
                     return self._join_error(sid, exc.reason, room_id,
                                             exc.message)
                 return _refusal(exc.reason, exc.message, room_id)
-            except Exception:
+            except Exception as exc:
+                room_id = echo_room_id(data)
+                if self._store_outage(exc):
+                    return _refusal(STORE_UNAVAILABLE, STORE_UNAVAILABLE_TEXT,
+                                    room_id)
                 logger.exception("rtcio: room handler %s failed for %s",
                                  getattr(handler, "__name__", handler), sid)
-                room_id = echo_room_id(data)
                 message = "the server failed to handle the room event"
                 if error_event is not None:
                     try:
@@ -230,6 +245,9 @@ class Rooms:
             if result.ok:
                 self.server.enter_room(sid, sio_room(room_id),
                                        namespace=self.namespace)
+                if result.status == JOINED:
+                    self._local.setdefault(sid, {})[room_id] = {
+                        "name": name, "password": bool(password)}
 
         status = result.status
         if status in (WRONG_PASSWORD, PASSWORD_REQUIRED):
@@ -251,6 +269,10 @@ class Rooms:
             return None
         assert status == JOINED, status
 
+        if password:
+            local = self._local.get(sid, {}).get(room_id)
+            if local is not None and local.get("password") is True:
+                local["password"] = self.store.password_hash(room_id)
         others = result.others
         for member in others:
             self._emit(USER_CONNECTED, {"id": member.sid,
@@ -292,6 +314,7 @@ class Rooms:
                 return None
             self.server.leave_room(sid, sio_room(room_id),
                                    namespace=self.namespace)
+            self._local.get(sid, {}).pop(room_id, None)
         self.departures.announce(sid, [room_id])
         return member
 
@@ -301,6 +324,7 @@ class Rooms:
         still knows the socket's rooms; the store is the authority, so this
         also covers rooms joined through another process's view."""
         with self._lock:
+            self._local.pop(sid, None)
             left = self.store.leave_all(sid)
         return [room_id for room_id, _member in left]
 
@@ -335,6 +359,9 @@ class Rooms:
                             room_id)
         if not self.store.set_media(room_id, sid, mic, cam):
             return _refusal("not-in-room", "join the room first", room_id)
+        local = self._local.get(sid, {}).get(room_id)
+        if local is not None:
+            local["mic"], local["cam"] = mic, cam
         self._emit("media-state", {"id": sid, "roomId": room_id,
                                    "mic": mic, "cam": cam},
                    sio_room(room_id), skip_sid=sid)
@@ -372,16 +399,73 @@ class Rooms:
             return
         try:
             shared = self.store.shares_room(sender, target)
-        except Exception:
+        except Exception as exc:
             # Fail closed: without the store nobody can tell room mates.
+            if self._store_outage(exc):
+                raise EnvelopeError(STORE_UNAVAILABLE,
+                                    STORE_UNAVAILABLE_TEXT) from None
             logger.exception("rtcio: room store failed in the relay check")
-            raise EnvelopeError("server-error", "the room store is not "
-                                                "reachable") from None
+            raise EnvelopeError("server-error", "the room store failed") \
+                from None
+        if self._store_down:
+            self.store_reachable()
         if not shared:
             raise EnvelopeError(
                 "not-in-room",
                 "the target shares no room with the sender; both must join "
                 "the same room first (RoomsConfig.relay_scope='room')")
+
+    # -- store outages -------------------------------------------------------
+
+    def _store_outage(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the store is unreachable: logged once
+        per outage (one ERROR line, no traceback), not once per event."""
+        if not self.store.is_outage(exc):
+            return False
+        if not self._store_down:
+            self._store_down = True
+            logger.error("rtcio: the room store is unreachable (%s: %s); "
+                         "joins and relays are refused with '%s' until it "
+                         "is back", type(exc).__name__, exc,
+                         STORE_UNAVAILABLE)
+        return True
+
+    def store_reachable(self) -> None:
+        """The store answered again (a relay check, the fleet heartbeat)."""
+        if self._store_down:
+            self._store_down = False
+            logger.info("rtcio: the room store is reachable again")
+
+    def restore_local(self) -> int:
+        """Put this process's live members back into a store that lost its
+        data (Redis restarted without persistence, or flushed): python-
+        socketio's rooms still say which local socket is in which room, and
+        :attr:`_local` has their names, media state and room passwords.
+        Every process does it for its own sockets (the fleet heartbeat
+        notices the loss), so presence, relays and caps are as before and
+        clients see nothing. Returns the members re-added."""
+        manager = self.server.manager
+        prefix = sio_room("")
+        entries = []
+        with self._lock:
+            rooms = manager.rooms.get(self.namespace, {})
+            for name, participants in list(rooms.items()):
+                if not isinstance(name, str) or not name.startswith(prefix):
+                    continue
+                room_id = name[len(prefix):]
+                for sid in list(participants):
+                    if not manager.is_connected(sid, self.namespace):
+                        continue
+                    local = self._local.get(sid, {}).get(room_id, {})
+                    password = local.get("password")
+                    entries.append(RestoredMember(
+                        room_id, sid, local.get("name", ""),
+                        self.config.server_id, local.get("mic"),
+                        local.get("cam"),
+                        password if isinstance(password, str) else None))
+            added = self.store.restore(entries)
+        self.store_reachable()
+        return added
 
     # -- server-side API ----------------------------------------------------
 

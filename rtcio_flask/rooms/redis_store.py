@@ -35,7 +35,8 @@ import redis
 
 from .store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED,
                          ROOM_FULL, TOO_MANY_ROOMS, WRONG_PASSWORD,
-                         CheckResult, JoinResult, Member, RoomStore,
+                         CheckResult, JoinResult, Member, RestoredMember,
+                         RoomStore,
                          hash_password, password_matches)
 
 # Conflicting transactions on one room are retried; each retry means another
@@ -253,6 +254,39 @@ class RedisRoomStore(RoomStore):
         removed = super().purge_server(server_id)
         self.redis.delete(self._k("server", server_id))
         return removed
+
+    def is_outage(self, exc: BaseException) -> bool:
+        return isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+
+    def password_hash(self, room_id: str) -> "str | None":
+        value = self.redis.get(self._k("pw", room_id))
+        return None if value is None else str(value)
+
+    def restore(self, entries: "list[RestoredMember]") -> int:
+        """Re-add members after Redis lost its data (restarted without
+        persistence, flushed): each process puts back its own live sockets
+        (:meth:`rtcio_flask.rooms.handlers.Rooms.restore_local`). A member
+        already there is left as it is; a password only fills an empty
+        slot (the first process to restore a room sets it)."""
+        added = 0
+        for entry in entries:
+            seq = self.redis.incr(self._k("seq"))
+            with self.redis.pipeline() as pipe:
+                pipe.hsetnx(self._k("members", entry.room_id), entry.sid,
+                            _dumps({"n": entry.name, "s": entry.server_id,
+                                    "q": seq}))
+                pipe.sadd(self._k("rooms"), entry.room_id)
+                pipe.sadd(self._k("sid", entry.sid), entry.room_id)
+                pipe.sadd(self._k("server", entry.server_id),
+                          _dumps([entry.room_id, entry.sid]))
+                if entry.mic is not None or entry.cam is not None:
+                    pipe.hsetnx(self._k("media", entry.room_id), entry.sid,
+                                _dumps({"mic": entry.mic, "cam": entry.cam}))
+                if entry.password_hash:
+                    pipe.set(self._k("pw", entry.room_id),
+                             entry.password_hash, nx=True)
+                added += bool(pipe.execute()[0])
+        return added
 
     def close(self) -> None:
         self.redis.close()

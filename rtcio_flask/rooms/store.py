@@ -112,6 +112,20 @@ class CheckResult:
     password_ok: Optional[bool] = None
 
 
+@dataclass(frozen=True)
+class RestoredMember:
+    """A member a process still has locally, for :meth:`RoomStore.restore`
+    after the store lost its data."""
+
+    room_id: str
+    sid: str
+    name: str
+    server_id: str
+    mic: "bool | None" = None
+    cam: "bool | None" = None
+    password_hash: "str | None" = None
+
+
 class RoomStore(abc.ABC):
     """The operations the rooms feature needs, each atomic."""
 
@@ -171,6 +185,21 @@ class RoomStore(abc.ABC):
     def shares_room(self, sid_a: str, sid_b: str) -> bool:
         """Whether two sockets are in at least one common room."""
         return bool(set(self.rooms_of(sid_a)) & set(self.rooms_of(sid_b)))
+
+    def is_outage(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the store is unreachable for now (a
+        network store's connection error), not a bug."""
+        return False
+
+    def password_hash(self, room_id: str) -> "str | None":
+        """The stored password hash of a room (for :meth:`restore`)."""
+        return None
+
+    def restore(self, entries: "list[RestoredMember]") -> int:
+        """Put back members the store lost (a Redis restarted without
+        persistence): only stores that can lose their data implement it.
+        Returns how many were added."""
+        return 0
 
     def leave_all(self, sid: str) -> List[Tuple[str, Member]]:
         """Remove ``sid`` from every room; ``[(room_id, Member)]`` it left."""

@@ -27,6 +27,11 @@ APP = "tests.apps.abuse_app:create_app"
 CLIENT = Path(__file__).with_name("soak_client.mjs")
 
 
+#: Every soak client connects from 127.0.0.1: lift the per-address cap
+#: (200 socket.io connections, rtcio_flask.core.protection).
+SOAK_ENV = {"TEST_ROOMS": "true", "RTCIO_MAX_CONNECTIONS_PER_ADDRESS": "0"}
+
+
 def _rss_kib(pid):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -137,7 +142,7 @@ def check_memory_flat(samples, warmup_fraction=0.2):
 
 def test_short_soak_pairs_relay_without_loss_and_flat_memory():
     pairs = int(os.environ.get("RTCIO_SOAK_SHORT_PAIRS", 150))
-    with serve_app(APP, "eventlet", env={"TEST_ROOMS": "true"}) as server:
+    with serve_app(APP, "eventlet", env=SOAK_ENV) as server:
         result, samples, _ = run_soak(server, pairs=pairs, rate=2,
                                       seconds=15, warmup=6, warmup_rate=8)
         check_delivery(result, pairs)
@@ -152,7 +157,7 @@ def test_long_soak_two_thousand_clients():
     seconds = float(os.environ.get("RTCIO_SOAK_SECONDS", 180))
     rate = float(os.environ.get("RTCIO_SOAK_RATE", 0.5))
     mode = os.environ.get("RTCIO_SOAK_MODE", "eventlet")
-    with serve_app(APP, mode, env={"TEST_ROOMS": "true"}) as server:
+    with serve_app(APP, mode, env=SOAK_ENV) as server:
         result, samples, progress = run_soak(
             server, pairs=clients // 2, rate=rate, seconds=seconds,
             warmup=float(os.environ.get("RTCIO_SOAK_WARMUP", 30)),
@@ -188,8 +193,8 @@ def _start_victim(url, room):
 @pytest.fixture(scope="module")
 def short_ping_server():
     # Ping every 1 s, give up 1 s later: a silent peer is gone in ~2 s.
-    with serve_app(APP, "eventlet", env={"TEST_ROOMS": "true",
-                                         "TEST_PING": "1,1"}) as server:
+    with serve_app(APP, "eventlet", env=dict(SOAK_ENV,
+                                                  TEST_PING="1,1")) as server:
         yield server
 
 
