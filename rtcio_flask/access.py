@@ -12,6 +12,7 @@ raising :class:`AccessDenied` with a message for the client.
 
 import logging
 
+import flask
 from socketio import exceptions as sio_exceptions
 
 logger = logging.getLogger("rtcio_flask")
@@ -26,6 +27,14 @@ class AccessDenied(Exception):
         super().__init__(message)
         self.message = message
         self.reason = reason
+
+
+def _count_refusal() -> None:
+    """Report a connect-hook refusal to the app's metrics (a no-op while
+    they are off); hooks run in the app's request context."""
+    state = flask.current_app.extensions.get("rtcio")
+    if state is not None:
+        state.metrics.refused("auth")
 
 
 class AccessHooks:
@@ -55,11 +64,13 @@ class AccessHooks:
             try:
                 allowed = func(auth)
             except AccessDenied as exc:
+                _count_refusal()
                 logger.info("rtcio: refused connection %s: %s", sid,
                             exc.message)
                 raise sio_exceptions.ConnectionRefusedError(exc.message) \
                     from None
             if allowed is False:
+                _count_refusal()
                 logger.info("rtcio: refused connection %s: %s said no", sid,
                             getattr(func, "__name__", func))
                 raise sio_exceptions.ConnectionRefusedError("not authorized")

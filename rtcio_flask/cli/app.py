@@ -2,9 +2,11 @@
 
 import logging
 import re
+from typing import Any, Dict, Optional
 
 from ..config import REDIS_SCHEMES
-from ..core.origins import build_policy, parse_origins_env
+from ..core.origins import (ANY, OriginError, OriginPolicy, build_policy,
+                            parse_origins_env)
 from ..deploy.message_queue import check_url, redact
 from .args import _version
 
@@ -19,6 +21,11 @@ LOCAL_ORIGIN = re.compile(
 #: How refusals and errors name the origin setting to a CLI user.
 ORIGINS_SETTING = "--allowed-origins (or $ALLOWED_ORIGINS)"
 
+#: What the default policy allows, in refusals ("it is not ...").
+DEFAULT_ORIGINS = ("this server's own origin or a page on localhost, "
+                   "127.0.0.1 or [::1] (the default without "
+                   "--allowed-origins)")
+
 
 def make_app(args, async_mode=None):
     """The signaling server's Flask app, configured from parsed arguments."""
@@ -30,12 +37,11 @@ def make_app(args, async_mode=None):
     options = {"rooms": True if args.max_members is None else
                {"max_members": args.max_members},
                "health_path": args.health_path}
-    origins = parse_origins_env(args.allowed_origins)
     # Built here so that refusals name the flag a CLI user changes, not
     # RTCIO(cors=...).
-    options["cors"] = build_policy(
-        _own_origin_or_local if origins is None else origins,
-        credentials=args.credentials, setting=ORIGINS_SETTING)
+    options["cors"] = origin_policy(args.allowed_origins, args.credentials)
+    if args.metrics:
+        options["metrics"] = True
     if args.message_queue:
         options["message_queue"] = args.message_queue
     if args.turn_secret or args.turn_urls:
@@ -59,7 +65,39 @@ def make_app(args, async_mode=None):
     return app, state
 
 
-def _own_origin_or_local(origin, environ):
+def origin_policy(allowed: Optional[str], credentials: bool) \
+        -> OriginPolicy:
+    """The CLI's origin policy, every mistake explained in flags (a
+    ValueError the caller prints as ``rtcio-flask: error: ...``)."""
+    if allowed is None:
+        return build_policy(_own_origin_or_local, credentials=credentials,
+                            setting=ORIGINS_SETTING,
+                            described=DEFAULT_ORIGINS)
+    origins = parse_origins_env(allowed)
+    if origins is None:
+        raise ValueError(
+            f"--allowed-origins {allowed!r} lists no origin; write one or "
+            f"more, comma-separated (--allowed-origins "
+            f"https://app.example.com), * for any origin in development, or "
+            f"leave the flag out for this server's own origin and "
+            f"localhost pages")
+    if origins == ANY and credentials:
+        raise ValueError(
+            "--allowed-origins '*' cannot be combined with --credentials "
+            "(browsers refuse cookies with a wildcard answer); list the "
+            "origins instead: --allowed-origins https://app.example.com "
+            "--credentials")
+    try:
+        return build_policy(origins, credentials=credentials,
+                            setting=ORIGINS_SETTING)
+    except OriginError as exc:
+        raise ValueError(
+            f"--allowed-origins: {exc.value!r} is not an origin ({exc.why}); "
+            f"write scheme://host[:port], such as --allowed-origins "
+            f"https://app.example.com") from None
+
+
+def _own_origin_or_local(origin: str, environ: Dict[str, Any]) -> bool:
     if LOCAL_ORIGIN.match(origin or ""):
         return True
     scheme = environ.get("wsgi.url_scheme", "http")

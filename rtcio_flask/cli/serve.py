@@ -1,92 +1,23 @@
-"""The three serve loops of ``rtcio-flask`` (eventlet, gevent, threads),
-each stopping through the one drain path on SIGTERM or Ctrl-C."""
+"""How ``rtcio-flask`` serves: the listening socket and the serve loops of
+:mod:`rtcio_flask.deploy.serve` (shared with ``rtcio.run(app)``), with
+errors and the start-up line in the command line's terms."""
 
-import logging
-import signal
-import threading
+import socket
+from typing import Any
 
-from ..deploy.health import begin_drain
+from ..deploy.serve import open_listener, serve
 from .app import describe
 
-logger = logging.getLogger("rtcio_flask")
+
+def listen(args: Any) -> socket.socket:
+    """The listening socket; a port in use is a ValueError naming
+    ``--port``."""
+    return open_listener(args.host, args.port,
+                         "choose another --port (or $PORT)")
 
 
-def _on_sigterm(state, stop):
-    """SIGTERM (and Ctrl-C): report draining, close every connection so the
-    clients reconnect elsewhere (:func:`~rtcio_flask.deploy.health.begin_drain`),
-    then stop the server. ``stop(drain)`` runs ``drain`` outside the signal
-    handler, then stops the serve loop."""
-
-    def handler(signum, frame):
-        if state.health.draining:
-            return
-        logger.info("rtcio: %s received, shutting down",
-                    signal.Signals(signum).name)
-        begin_drain(state.health, state.server, spawn=stop)
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def serve_eventlet(app, state, args):
-    import eventlet
-    import eventlet.wsgi
-
-    listener = eventlet.listen((args.host, args.port))
-    logger.info(describe(args, "eventlet"))
-    requested = []
-
-    # A Python signal handler cannot wake eventlet's hub (the interrupted
-    # wait is simply resumed), so the handler only records the request and
-    # the main greenlet looks every quarter second.
-    _on_sigterm(state, requested.append)
-    serving = eventlet.spawn(eventlet.wsgi.server, listener, app,
-                             log_output=args.access_log, debug=False)
-    while not requested and not serving.dead:
-        eventlet.sleep(0.25)
-    if requested:
-        requested[0]()                 # drain: close every connection
-        eventlet.sleep(0.1)            # let their greenthreads finish
-    serving.kill()
-    return 0
-
-
-def serve_gevent(app, state, args):
-    from gevent import pywsgi
-
-    server = pywsgi.WSGIServer((args.host, args.port), app,
-                               log="default" if args.access_log else None)
-    server.start()
-    logger.info(describe(args, "gevent"))
-
-    def stop(drain_all):
-        import gevent
-        gevent.spawn(lambda: (drain_all(), server.stop(timeout=2)))
-
-    _on_sigterm(state, stop)
-    server.serve_forever()
-    return 0
-
-
-def serve_threading(app, state, args):
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    handler = WSGIRequestHandler
-    if not args.access_log:
-        class handler(WSGIRequestHandler):  # noqa: N801
-            def log_request(self, *a, **kw):
-                pass
-
-    server = make_server(args.host, args.port, app, threaded=True,
-                         request_handler=handler)
-    logger.info(describe(args, "threading"))
-
-    def stop(drain_all):
-        def run():
-            drain_all()
-            server.shutdown()
-        threading.Thread(target=run, daemon=True).start()
-
-    _on_sigterm(state, stop)
-    server.serve_forever()
-    return 0
+def serve_cli(app: Any, state: Any, args: Any, server_kind: str,
+              listener: socket.socket) -> int:
+    """Serve until SIGTERM or Ctrl-C; returns the exit code."""
+    return serve(app, state, server_kind, listener,
+                 describe(args, server_kind), access_log=args.access_log)

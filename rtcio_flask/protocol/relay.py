@@ -35,6 +35,10 @@ class RtcioProtocol:
         self.departures = Departures(server, namespace)
         # sid -> drop codes already logged at WARNING for that socket.
         self._logged = {}
+        #: Totals since start, read by the metrics at scrape time
+        #: (rtcio_flask.deploy.metrics): envelopes relayed, drops by code.
+        self.relayed = 0
+        self.drops = {}
         # With a message queue the target may live in another process, so
         # "not connected here" does not mean "unknown".
         self._local_only = not isinstance(server.manager,
@@ -89,6 +93,7 @@ class RtcioProtocol:
         if target_eio is not None:
             self.server.eio.send(target_eio,
                                  self._packet_prefix + encoded + "]")
+            self.relayed += 1
         return True
 
     def relay(self, sid, envelope=None, *extra):
@@ -105,6 +110,7 @@ class RtcioProtocol:
             return exc.ack()
         self.server.emit(RtcioEvents.MESSAGE, outgoing, to=target,
                          namespace=self.namespace)
+        self.relayed += 1
         return None
 
     def _checked(self, sid, envelope):
@@ -131,6 +137,7 @@ class RtcioProtocol:
         self.departures.disconnected(sid)
 
     def _log_drop(self, sid, exc):
+        self.drops[exc.code] = self.drops.get(exc.code, 0) + 1
         seen = self._logged.setdefault(sid, set())
         if exc.code in seen:
             logger.debug("rtcio: dropped envelope from %s: %s", sid,

@@ -54,6 +54,8 @@ class SocketIOGate:
         self.prefix = "/" + path.strip("/")
         self.policy = policy
         self._logged_origins = set()
+        #: Refused requests since start (read by the metrics).
+        self.refused = 0
 
     def handles(self, path_info):
         return path_info == self.prefix or path_info.startswith(
@@ -91,6 +93,7 @@ class SocketIOGate:
         return self.socketio_app(environ, start_with_cors)
 
     def _refuse(self, origin, reason, start_response):
+        self.refused += 1
         message = (
             f"Origin {origin!r} may not connect to the signaling server: "
             f"{reason}. To allow it, add it to "
