@@ -2,7 +2,7 @@
 
 import logging
 import re
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from ..config import REDIS_SCHEMES
 from ..core.origins import (ANY, OriginError, OriginPolicy, build_policy,
@@ -27,7 +27,7 @@ DEFAULT_ORIGINS = ("this server's own origin or a page on localhost, "
                    "--allowed-origins)")
 
 
-def make_app(args, async_mode=None):
+def make_app(args: Any, async_mode: Optional[str] = None) -> Tuple[Any, Any]:
     """The signaling server's Flask app, configured from parsed arguments."""
     import flask
 
@@ -57,7 +57,7 @@ def make_app(args, async_mode=None):
     state = rtcio.state_for(app)
 
     @app.get("/")
-    def index():
+    def index() -> Tuple[str, int, Dict[str, str]]:
         return ("rtcio-flask signaling server: point an rtc.io (socket.io) "
                 "client at this URL.\n", 200,
                 {"Content-Type": "text/plain; charset=utf-8"})

@@ -149,12 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version():
+def _version() -> str:
     from .. import __version__
-    return __version__
+    return str(__version__)
 
 
-def _env_int(name, default):
+def _env_int(name: str, default: Optional[int]) -> Optional[int]:
     value = os.environ.get(name)
     if value is None or not value.strip():
         return default
@@ -171,5 +171,5 @@ def _env_port() -> int:
     return port
 
 
-def _env_flag(name):
+def _env_flag(name: str) -> bool:
     return parse_flag(os.environ.get(name, ""))

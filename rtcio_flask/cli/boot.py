@@ -38,7 +38,7 @@ _BOOT = {
 }
 
 
-def reexec_patched(server_kind, argv):
+def reexec_patched(server_kind: str, argv: "list[str]") -> None:
     """Start again with the monkey patching done before any other import.
 
     By the time this module runs, ``import rtcio_flask`` has already loaded

@@ -66,13 +66,13 @@ def resolve_admin(given: Any, config: Mapping[str, Any],
                 f"{{'username', 'password'}} dicts, and replaces "
                 f"username/password; an admin UI without a login is refused.")
     else:
-        user, password = value.get("username"), value.get("password")
-        if not isinstance(user, str) or not user or \
-                not isinstance(password, str) or not password:
+        name, secret = value.get("username"), value.get("password")
+        if not isinstance(name, str) or not name or \
+                not isinstance(secret, str) or not secret:
             raise ValueError(
                 f"{where}: the socket.io Admin UI needs a non-empty username "
                 f"and password: {_EXAMPLE}.")
-        auth = {"username": user, "password": password}
+        auth = {"username": name, "password": secret}
     options["auth"] = auth
     return options
 

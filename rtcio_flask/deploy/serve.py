@@ -144,7 +144,10 @@ def serve_gevent(app: Any, state: Any, listener: socket.socket,
     logger.info(banner)
 
     def stop(drain_all: Callable[[], None]) -> None:
-        gevent.spawn(lambda: (drain_all(), server.stop(timeout=2)))
+        def run() -> None:
+            drain_all()
+            server.stop(timeout=2)
+        gevent.spawn(run)
 
     _on_signals(state, stop)
     server.serve_forever()
