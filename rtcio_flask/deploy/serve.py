@@ -210,6 +210,15 @@ def run(app: Any, state: Any, host: Optional[str] = None,
     """
     from ..config import monkey_patched
 
+    if not logger.hasHandlers():
+        # A script that configured no logging still sees where it listens
+        # and why a browser was refused, as Werkzeug's own log does.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
     host = "127.0.0.1" if host is None else host
     if port is None:
         server_name = app.config.get("SERVER_NAME") or ""

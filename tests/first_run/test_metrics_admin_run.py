@@ -10,6 +10,7 @@ import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.clients import Recorder
+from tests.first_run.test_startup_errors import wait_for_log
 from tests.support.servers import LiveServer
 
 CLI = [sys.executable, "-m", "rtcio_flask"]
@@ -133,6 +134,7 @@ def test_admin_ui_without_a_login_is_refused(admin):
 def test_rtcio_run_serves_and_closes_websockets_cleanly(kind):
     argv = [sys.executable, "-m", "tests.first_run.run_app", kind, "{port}"]
     with LiveServer(argv) as server:
+        wait_for_log(server, f"({kind})")
         for _ in range(3):
             client = Recorder().connect(server.url)
             client.emit("join-room", {"roomId": "r"})

@@ -6,6 +6,7 @@ serving mode the project starts itself."""
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,14 @@ def _run(argv, env=None, timeout=60, cwd=ROOT):
     full_env.update(env or {})
     return subprocess.run(argv, capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=cwd)
+
+
+def wait_for_log(server, text, timeout=20):
+    """The listening socket opens before the start-up line is logged."""
+    deadline = time.monotonic() + timeout
+    while text not in server.log():
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
 
 
 def _one_line(out):
@@ -131,7 +140,7 @@ def test_default_policy_refusal_names_what_it_allows():
 def test_rtcio_run_refuses_a_used_port(kind):
     argv = [sys.executable, "-m", "tests.first_run.run_app", kind]
     with LiveServer(argv + ["{port}"]) as first:
-        assert f"({kind})" in first.log()
+        wait_for_log(first, f"({kind})")
         out = _run(argv + [str(first.port)])
         assert out.returncode == 2
         lines = [line for line in out.stderr.splitlines()
