@@ -128,13 +128,23 @@ def refuse_worker(message: str) -> NoReturn:
     worker (130-195 lines for ``-w 2``), and the arbiter would keep booting
     new ones. gunicorn's AppImportError is printed as one line, and the
     worker's exit status 4 (APP_LOAD_ERROR) makes the arbiter halt. Only
-    the first worker of this arbiter says it; the others exit quietly.
+    the first worker of this arbiter says it and exits with 4; the others
+    wait for the arbiter's SIGTERM and exit 0, because a second status 4
+    arriving while the arbiter halts makes gunicorn 25 print a traceback
+    of its own (HaltServer raised inside halt()).
     """
+    import signal
+
     from gunicorn.errors import AppImportError
 
     if _first_to_report(f"rtcio-flask-refused-{os.getppid()}"):
         raise AppImportError(message)
-    raise SystemExit(APP_LOAD_ERROR)
+    signal.signal(signal.SIGTERM, lambda *args: os._exit(0))
+    signal.signal(signal.SIGINT, lambda *args: os._exit(0))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    raise SystemExit(APP_LOAD_ERROR)  # the arbiter never stopped us
 
 
 def _first_to_report(name: str, stale_after: float = 120.0) -> bool:

@@ -178,6 +178,6 @@ def test_gunicorn_multi_worker_refusal_appears_once_without_tracebacks():
     log = server.log()
     assert code != 0
     assert log.count("RTCIO refuses to start") == 1, log
-    assert "Traceback" not in log
+    assert "Traceback" not in log, log
     assert "App failed to load" in log
     assert len(log.splitlines()) < 30, log
