@@ -95,7 +95,7 @@ def _mounted_socketio_apps(wsgi_app):
 class RTCIO(AccessHooks):
     """rtc.io signaling for a Flask app.
 
-    ``cors`` takes the Node server's origin forms (see README); any other
+    ``cors`` takes the Node server's origin forms (see docs/cors.rst); any other
     keyword argument goes to ``socketio.Server`` unchanged. Pass ``server=``
     to attach to a python-socketio server (or Flask-SocketIO object) the app
     already has instead of starting a second one on the same path.

@@ -58,6 +58,6 @@ def reexec_patched(server_kind: str, argv: "list[str]") -> None:
 
 
 def quiet_eventlet_notice():
-    # eventlet prints a multi-line deprecation notice on import; the README
+    # eventlet prints a multi-line deprecation notice on import; docs/deployment.rst
     # covers it, and operators' logs should start with our own line.
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
