@@ -13,7 +13,8 @@ import os
 import sys
 import tempfile
 import time
-from typing import NoReturn
+from types import FrameType
+from typing import NoReturn, Optional
 
 #: gunicorn's exit status for "the app failed to load": the arbiter stops
 #: instead of booting the worker again (gunicorn.arbiter.Arbiter).
@@ -111,7 +112,7 @@ def _in_gunicorn_worker(max_frames: int = 200) -> bool:
         from gunicorn.workers.base import Worker
     except ImportError:  # pragma: no cover
         return False
-    frame = sys._getframe(1)
+    frame: Optional[FrameType] = sys._getframe(1)
     for _ in range(max_frames):
         if frame is None:
             return False
