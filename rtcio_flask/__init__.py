@@ -2,7 +2,7 @@
 
 The stable public names, re-exported explicitly; everything else is an
 internal module that may change between releases. Where things live is in
-README.rst, "Architecture".
+docs/development.rst, "Architecture".
 """
 
 from typing import Any

@@ -14,6 +14,7 @@ import logging
 from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional,
                     TypeVar)
 
+import flask
 from socketio import exceptions as sio_exceptions
 
 logger = logging.getLogger("rtcio_flask")
@@ -34,6 +35,14 @@ class AccessDenied(Exception):
         super().__init__(message)
         self.message = message
         self.reason = reason
+
+
+def _count_refusal() -> None:
+    """Report a connect-hook refusal to the app's metrics (a no-op while
+    they are off); hooks run in the app's request context."""
+    state = flask.current_app.extensions.get("rtcio")
+    if state is not None:
+        state.metrics.refused("auth")
 
 
 class AccessHooks:
@@ -69,11 +78,13 @@ class AccessHooks:
             try:
                 allowed = func(auth)
             except AccessDenied as exc:
+                _count_refusal()
                 logger.info("rtcio: refused connection %s: %s", sid,
                             exc.message)
                 raise sio_exceptions.ConnectionRefusedError(exc.message) \
                     from None
             if allowed is False:
+                _count_refusal()
                 logger.info("rtcio: refused connection %s: %s said no", sid,
                             getattr(func, "__name__", func))
                 raise sio_exceptions.ConnectionRefusedError("not authorized")

@@ -8,6 +8,7 @@ every app it is initialised with.
 """
 
 import logging
+import os
 import weakref
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List,
                     Optional, Tuple, TypeVar, overload)
@@ -21,6 +22,8 @@ from .access import AccessHooks
 from .core.limits import resolve_limits
 from .core.origins import build_policy
 from .core.turn import resolve_turn
+from .deploy import admin as admin_mod
+from .deploy import metrics as metrics_mod
 from .deploy import settings as deploy_mod
 from .deploy.fleet import start_fleet
 from .dispatch import Dispatcher
@@ -85,6 +88,11 @@ class AppState:
         #: Connection caps, header timeouts and outgoing queue caps
         #: (rtcio_flask.core.protection.ProtectionSettings).
         self.protection: Optional["ProtectionSettings"] = None
+        #: Prometheus metrics (rtcio_flask.deploy.metrics): hooks features
+        #: call, no-ops unless metrics are on.
+        self.metrics: Any = metrics_mod.NO_METRICS
+        #: python-socketio's InstrumentedServer when the Admin UI is on.
+        self.admin: Any = None
 
     def __repr__(self) -> str:
         return (f"<rtcio AppState {self.app.name!r} "
@@ -107,7 +115,7 @@ class RTCIO(AccessHooks):
     """rtc.io signaling for a Flask app: ``RTCIO(app, **options)``, or
     ``RTCIO(**options)`` then ``init_app(app, **more_options)``.
 
-    ``cors`` takes the Node server's origin forms (see README); any other
+    ``cors`` takes the Node server's origin forms (see docs/cors.rst); any other
     keyword argument goes to ``socketio.Server`` unchanged. Pass ``server=``
     to attach to a python-socketio server (or Flask-SocketIO object) the app
     already has instead of starting a second one on the same path.
@@ -184,6 +192,11 @@ class RTCIO(AccessHooks):
         opts.update(options)
         turn = resolve_turn(opts.pop("turn", None), app.config)
         rooms_option = opts.pop("rooms", None)
+        metrics_option = opts.pop("metrics", config_mod.UNSET)
+        admin_option = opts.pop("admin", config_mod.UNSET)
+        # Checked before anything is built, so a mistake changes nothing.
+        admin_mod.resolve_admin(admin_option, app.config, os.environ)
+        metrics_mod.resolve_metrics(metrics_option, app.config, os.environ)
         deploy = deploy_mod.resolve(app.config, opts)
         rooms_option = deploy_mod.rooms_for_queue(rooms_option,
                                                       app.config, deploy)
@@ -199,6 +212,8 @@ class RTCIO(AccessHooks):
         for event, namespace, func in self._handlers:
             state.dispatcher.add_user(event, func, namespace)
         state.rooms = install_rooms(state, rooms_option, self.join_hooks)
+        metrics_mod.install(state, metrics_option)
+        state.admin = admin_mod.install(state, admin_option)
         start_fleet(state)
         return state
 
@@ -383,6 +398,30 @@ class RTCIO(AccessHooks):
             raise RuntimeError("the built-in rooms are off; turn them on "
                                "with RTCIO(app, rooms=True).")
         return rooms
+
+    def run(self, app: Optional[flask.Flask] = None,
+            host: Optional[str] = None, port: Optional[int] = None,
+            log_output: bool = False) -> None:
+        """Serve the app, like Flask-SocketIO's ``socketio.run(app)``.
+
+        Picks the server the app's async mode needs: eventlet or gevent when
+        their monkey patching is in effect (patch at the very top of the
+        script), a threaded Werkzeug server otherwise. TCP_NODELAY is set on
+        every socket.io connection, websocket closes leave no ``Bad request
+        syntax`` lines, SIGTERM and Ctrl-C drain the connections, and a port
+        in use is one ``rtcio: error: ...`` line and exit status 2. Defaults:
+        127.0.0.1, port 5000 (or the port of ``SERVER_NAME``);
+        ``log_output=True`` logs every HTTP request.
+        """
+        from .deploy.serve import run as serve_run
+
+        if app is None:
+            app = self.app
+        if app is None:
+            raise RuntimeError("RTCIO was set up with init_app(); say which "
+                               "app to serve: rtcio.run(app)")
+        serve_run(app, self.state_for(app), host=host, port=port,
+                  log_output=log_output)
 
     def protocol(self, namespace: str = "/",
                  app: Optional[flask.Flask] = None) -> RtcioProtocol:

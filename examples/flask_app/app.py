@@ -19,7 +19,11 @@ demo page's origins), ``SECRET_KEY`` (a fixed demo value otherwise).
 
 if __name__ == "__main__":
     # eventlet must patch the standard library before anything imports it,
-    # exactly as gunicorn's eventlet worker does.
+    # exactly as gunicorn's eventlet worker does. Its 9-line deprecation
+    # notice is silenced first (the README covers eventlet's status).
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
 
     eventlet.monkey_patch()
@@ -50,7 +54,10 @@ def allowed_origins():
     """
     raw = os.environ.get("ALLOWED_ORIGINS")
     if not raw:
-        page_port = int(os.environ.get("PAGE_PORT") or DEFAULT_PAGE_PORT)
+        # PAGE_PORT=0 (no page served here): the page's usual port.
+        page_port = os.environ.get("PAGE_PORT", "").strip()
+        page_port = int(page_port) if page_port.isdigit() and \
+            int(page_port) else DEFAULT_PAGE_PORT
         raw = f"http://127.0.0.1:{page_port},http://localhost:{page_port}"
     return [origin.strip() for origin in raw.split(",") if origin.strip()]
 
@@ -147,29 +154,65 @@ def whoami(sid, data=None):
     return {"sid": sid, "user": flask.session.get("user")}
 
 
+def fail(message):
+    """A start-up mistake: one line and exit status 2, no traceback."""
+    import sys
+
+    print(f"app.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def port_setting(name, default):
+    raw = os.environ.get(name) or str(default)
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        fail(f"{name} must be a TCP port from 1 to 65535, not {raw!r}")
+    return port
+
+
+def check_free(host, port, name):
+    """Refuse a port another process listens on (a second ``python app.py``
+    would otherwise share it and half the requests would fail)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"port {port} on {host} is already in use ({exc.strerror}; "
+                 f"is another app.py running?); stop it or set {name} to "
+                 f"another port")
+
+
 def main():
     import eventlet
     import eventlet.wsgi
 
     host = os.environ.get("HOST", "127.0.0.1")
-    port = int(os.environ.get("PORT", 3001))
-    page_port = int(os.environ.get("PAGE_PORT", DEFAULT_PAGE_PORT))
+    port = port_setting("PORT", 3001)
+    page_port = port_setting("PAGE_PORT", DEFAULT_PAGE_PORT)
     public_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    signaling_url = f"http://{public_host}:{port}"
+    check_free(host, port, "PORT")
 
     if page_port:
         from page import create_page_app  # the demo page's own small site
 
+        check_free(host, page_port, "PAGE_PORT")
         page_app = create_page_app(signaling_port=port)
-        page_listener = eventlet.listen((host, page_port))
+        page_listener = eventlet.listen((host, page_port), reuse_port=False)
         eventlet.spawn(eventlet.wsgi.server, page_listener, page_app,
                        log_output=False)
         log.info("demo page on http://%s:%d (open it in two tabs)",
                  public_host, page_port)
-    log.info("signaling server on %s, allowed origins %s", signaling_url,
-             ORIGINS)
-    eventlet.wsgi.server(eventlet.listen((host, port)), app,
-                         log_output=False)
+    log.info("signaling server on http://%s:%d, allowed origins %s",
+             public_host, port, ORIGINS)
+    # Picks eventlet (patched above), refuses a port in use, drains on
+    # Ctrl-C/SIGTERM, closes websockets cleanly.
+    rtcio.run(app, host=host, port=port)
 
 
 if __name__ == "__main__":

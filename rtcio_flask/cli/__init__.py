@@ -7,25 +7,29 @@ imported, as eventlet requires) and by a threaded server otherwise.
 In memory and one process by default; ``--message-queue`` (or ``REDIS_URL``)
 lets several copies behind a sticky balancer act as one server.
 
+Every start-up mistake ends in one line, ``rtcio-flask: error: ...``, and
+exit status 2 (:func:`.args.cli_error`), in the command line's terms.
+
 Layout: :mod:`.args` (flags), :mod:`.boot` (monkey patching before any
 import), :mod:`.app` (the Flask app from the flags), :mod:`.serve` (the
-serve loops and their shutdown).
+listening socket; the loops are :mod:`rtcio_flask.deploy.serve`).
 """
 
 import logging
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional
 
 from ..config import monkey_patched
+from ..deploy.serve import set_process_title
 from .app import check_queue, make_app
-from .args import build_parser
+from .args import build_parser, cli_error
 from .boot import pick_server, quiet_eventlet_notice, reexec_patched
-from .serve import serve_eventlet, serve_gevent, serve_threading
+from .serve import listen, serve_cli
 
 __all__ = ["main", "build_parser", "make_app"]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     """Run the standalone server (or ``rtcio-flask peer ...``, the Python
     rtc.io peer); returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -37,6 +41,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     server_kind = pick_server(args.server)
     if not monkey_patched(server_kind):
         reexec_patched(server_kind, argv)
+    # After the re-exec, ps shows "python -c import warnings; ...":
+    # name the process so `pgrep rtcio-flask` finds it.
+    set_process_title(" ".join(["rtcio-flask"] + argv))
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
@@ -45,9 +52,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.message_queue:
             check_queue(args.message_queue)
         app, state = make_app(args, async_mode=server_kind)
+        listener = listen(args)
     except ValueError as exc:
-        print(f"rtcio-flask: error: {exc}", file=sys.stderr)
-        return 2
-    serve = {"eventlet": serve_eventlet, "gevent": serve_gevent,
-             "threading": serve_threading}[server_kind]
-    return serve(app, state, args)
+        cli_error(str(exc))
+    return serve_cli(app, state, args, server_kind, listener)

@@ -6,7 +6,8 @@ import re
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from ..config import REDIS_SCHEMES
-from ..core.origins import build_policy, parse_origins_env
+from ..core.origins import (ANY, OriginError, OriginPolicy, build_policy,
+                            parse_origins_env)
 from ..deploy.message_queue import check_url, redact
 from .args import _version
 
@@ -26,6 +27,11 @@ LOCAL_ORIGIN = re.compile(
 #: How refusals and errors name the origin setting to a CLI user.
 ORIGINS_SETTING = "--allowed-origins (or $ALLOWED_ORIGINS)"
 
+#: What the default policy allows, in refusals ("it is not ...").
+DEFAULT_ORIGINS = ("this server's own origin or a page on localhost, "
+                   "127.0.0.1 or [::1] (the default without "
+                   "--allowed-origins)")
+
 
 def make_app(args: argparse.Namespace, async_mode: Optional[str] = None
              ) -> Tuple["flask.Flask", "AppState"]:
@@ -38,12 +44,11 @@ def make_app(args: argparse.Namespace, async_mode: Optional[str] = None
     options: Dict[str, Any] = {"rooms": True if args.max_members is None else
                {"max_members": args.max_members},
                "health_path": args.health_path}
-    origins = parse_origins_env(args.allowed_origins)
     # Built here so that refusals name the flag a CLI user changes, not
     # RTCIO(cors=...).
-    options["cors"] = build_policy(
-        _own_origin_or_local if origins is None else origins,
-        credentials=args.credentials, setting=ORIGINS_SETTING)
+    options["cors"] = origin_policy(args.allowed_origins, args.credentials)
+    if args.metrics:
+        options["metrics"] = True
     for name in ("max_connections_per_address", "trusted_proxy_hops",
                  "header_timeout"):
         value = getattr(args, name, None)
@@ -70,6 +75,38 @@ def make_app(args: argparse.Namespace, async_mode: Optional[str] = None
                 {"Content-Type": "text/plain; charset=utf-8"})
 
     return app, state
+
+
+def origin_policy(allowed: Optional[str], credentials: bool) \
+        -> OriginPolicy:
+    """The CLI's origin policy, every mistake explained in flags (a
+    ValueError the caller prints as ``rtcio-flask: error: ...``)."""
+    if allowed is None:
+        return build_policy(_own_origin_or_local, credentials=credentials,
+                            setting=ORIGINS_SETTING,
+                            described=DEFAULT_ORIGINS)
+    origins = parse_origins_env(allowed)
+    if origins is None:
+        raise ValueError(
+            f"--allowed-origins {allowed!r} lists no origin; write one or "
+            f"more, comma-separated (--allowed-origins "
+            f"https://app.example.com), * for any origin in development, or "
+            f"leave the flag out for this server's own origin and "
+            f"localhost pages")
+    if origins == ANY and credentials:
+        raise ValueError(
+            "--allowed-origins '*' cannot be combined with --credentials "
+            "(browsers refuse cookies with a wildcard answer); list the "
+            "origins instead: --allowed-origins https://app.example.com "
+            "--credentials")
+    try:
+        return build_policy(origins, credentials=credentials,
+                            setting=ORIGINS_SETTING)
+    except OriginError as exc:
+        raise ValueError(
+            f"--allowed-origins: {exc.value!r} is not an origin ({exc.why}); "
+            f"write scheme://host[:port], such as --allowed-origins "
+            f"https://app.example.com") from None
 
 
 def _own_origin_or_local(origin: Optional[str],

@@ -3,7 +3,8 @@ variables, and the help text."""
 
 import argparse
 import os
-from typing import Optional
+import sys
+from typing import NoReturn, Optional
 
 from ..core.values import parse_flag
 
@@ -37,19 +38,52 @@ environment:
   REDIS_URL                  like --message-queue (also RTCIO_MESSAGE_QUEUE)
   RTCIO_TURN_SECRET          like --turn-secret (keeps it out of `ps`)
   RTCIO_TURN_URLS, RTCIO_STUN_URLS, RTCIO_TURN_TTL
+  RTCIO_METRICS=1            like --metrics
+  RTCIO_ADMIN_USERNAME, RTCIO_ADMIN_PASSWORD
+                             turn on the socket.io Admin UI (/admin namespace)
 """
+
+
+def cli_error(message: str) -> NoReturn:
+    """The one way the command line reports a start-up mistake: one line,
+    exit status 2 (as argparse does for a bad flag)."""
+    sys.stdout.flush()
+    print(f"rtcio-flask: error: {message}", file=sys.stderr)
+    sys.stderr.flush()
+    raise SystemExit(2)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (no usage block above it)."""
+
+    def error(self, message: str) -> NoReturn:
+        cli_error(f"{message} (rtcio-flask --help lists every flag)")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port number; write a number from 1 to "
+            f"65535, such as --port 3001") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{value} is not a TCP port; write a number from 1 to 65535, "
+            f"such as --port 3001")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rtcio-flask", description=_DESCRIPTION, epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     net = parser.add_argument_group("listening")
     net.add_argument("--host", default=env.get("HOST", "127.0.0.1"),
                      help="address to listen on; 0.0.0.0 for every "
                           "interface (default: $HOST or 127.0.0.1)")
-    net.add_argument("--port", type=int, default=_env_int("PORT", 3001),
+    net.add_argument("--port", type=_port, default=_env_port(),
                      help="TCP port (default: $PORT or 3001)")
     net.add_argument("--server", choices=_SERVERS, default="auto",
                      help="how to serve: eventlet, gevent or threading; "
@@ -58,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     web = parser.add_argument_group("who may connect")
     web.add_argument(
         "--allowed-origins", metavar="ORIGINS",
-        default=env.get("ALLOWED_ORIGINS"),
+        # An empty $ALLOWED_ORIGINS (compose's ${ALLOWED_ORIGINS}) is unset;
+        # an empty --allowed-origins '' is a mistake (cli/app.py says so).
+        default=env.get("ALLOWED_ORIGINS") or None,
         help="comma-separated browser origins allowed to connect, such as "
              "https://app.example.com,https://admin.example.com, or * for any "
              "(development). Default: $ALLOWED_ORIGINS, else this server's "
@@ -113,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument("--health-path", default="/healthz",
                      help="health check path; answers {\"status\": \"ok\"}, "
                           "or 503 while shutting down (default: /healthz)")
+    ops.add_argument("--metrics", action="store_true",
+                     default=_env_flag("RTCIO_METRICS"),
+                     help="serve Prometheus metrics at /metrics (needs "
+                          "prometheus_client: pip install "
+                          "'rtcio-flask[metrics]')")
     ops.add_argument("--log-level", default=env.get("LOG_LEVEL", "info"),
                      choices=["debug", "info", "warning", "error"],
                      help="(default: info)")
@@ -125,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _version() -> str:
     from .. import __version__
-    return __version__
+    return str(__version__)
 
 
 def _env_int(name: str, default: Optional[int]) -> Optional[int]:
@@ -135,8 +176,14 @@ def _env_int(name: str, default: Optional[int]) -> Optional[int]:
     try:
         return int(value)
     except ValueError:
-        raise SystemExit(f"rtcio-flask: error: ${name} must be a whole "
-                         f"number, not {value!r}") from None
+        cli_error(f"${name} must be a whole number, not {value!r}")
+
+
+def _env_port() -> int:
+    port: Optional[int] = _env_int("PORT", 3001)
+    if port is None or not 1 <= port <= 65535:
+        cli_error(f"$PORT must be a TCP port from 1 to 65535, not {port}")
+    return port
 
 
 def _env_flag(name: str) -> bool:

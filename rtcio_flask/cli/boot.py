@@ -9,14 +9,26 @@ from typing import NoReturn, Sequence
 _PATCHED_ENV = "_RTCIO_FLASK_PATCHED"
 
 def pick_server(choice: str) -> str:
-    """``auto`` means eventlet when it can be imported, else threads."""
-    if choice != "auto":
-        return choice
+    """``auto`` means eventlet when it can be imported, else threads; a
+    server named on the command line that is not installed is a one-line
+    error with the install command."""
+    if choice == "auto":
+        return "eventlet" if _importable("eventlet") else "threading"
+    if choice != "threading" and not _importable(choice):
+        from .args import cli_error
+        cli_error(f"--server {choice} needs {choice}, which is not "
+                  f"installed: pip install 'rtcio-flask[{choice}]' (or "
+                  f"choose --server threading)")
+    return choice
+
+
+def _importable(module: str) -> bool:
+    import importlib
     try:
-        import eventlet  # noqa: F401
+        importlib.import_module(module)
     except ImportError:
-        return "threading"
-    return "eventlet"
+        return False
+    return True
 
 
 _BOOT = {
@@ -47,6 +59,6 @@ def reexec_patched(server_kind: str, argv: Sequence[str]) -> NoReturn:
 
 
 def quiet_eventlet_notice() -> None:
-    # eventlet prints a multi-line deprecation notice on import; the README
+    # eventlet prints a multi-line deprecation notice on import; docs/deployment.rst
     # covers it, and operators' logs should start with our own line.
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")

@@ -40,12 +40,23 @@ _PRODUCTION_EXAMPLE = (
 )
 
 
-def _origin_error(value: Any, why: str) -> ValueError:
-    return ValueError(
+class OriginError(ValueError):
+    """A configured origin that no browser could ever send. ``value`` and
+    ``why`` let an interface other than ``RTCIO(cors=...)`` (the command
+    line) say the same thing in its own terms."""
+
+    def __init__(self, message: str, value: object, why: str) -> None:
+        super().__init__(message)
+        self.value = value
+        self.why = why
+
+
+def _origin_error(value: Any, why: str) -> "OriginError":
+    return OriginError(
         f"RTCIO cors: {value!r} is not a valid origin ({why}). Write an "
         f"origin as scheme://host[:port], for example "
-        f"'https://app.example.com', or use a compiled regex for patterns."
-    )
+        f"'https://app.example.com', or use a compiled regex for patterns.",
+        value, why)
 
 
 def normalize_origin(value: Any) -> str:
@@ -162,7 +173,11 @@ class OriginPolicy:
                 ok = bool(func(*args))
             except Exception as exc:  # the user's code: refuse, say why
                 return Decision(False, f"the origin callable raised {exc!r}")
-            return Decision(ok, "" if ok else "the origin callable said no")
+            if ok:
+                return Decision(True)
+            if self.described == "the origin callable":
+                return Decision(False, "the origin callable said no")
+            return Decision(False, f"it is not {self.described}")
         if candidate in self.exact:
             return Decision(True)
         for pattern in self.patterns:
@@ -242,8 +257,8 @@ def parse_origins_env(text: Optional[str]
 
 
 def build_policy(cors: Any, credentials: Optional[bool] = None,
-                 setting: str = "cors",
-                 max_age: Optional[int] = None) -> OriginPolicy:
+                 setting: str = "cors", max_age: Optional[int] = None,
+                 described: Optional[str] = None) -> OriginPolicy:
     """Turn any accepted form of the ``cors`` option into an OriginPolicy.
 
     ``cors`` may be ``None`` (same origin only, the safe default), ``False``
@@ -251,8 +266,10 @@ def build_policy(cors: Any, credentials: Optional[bool] = None,
     tuple of origins and compiled regexes, a callable, a compiled regex, or a
     dict ``{"origin": <one of those>, "credentials": bool, "max_age": int}``.
     A ready OriginPolicy passes through unchanged (the CLI builds its own, so
-    refusals name its flags). Raises ValueError, naming what to write
-    instead, for anything else.
+    refusals name its flags). ``described`` names what a callable allows,
+    for refusals ("it is not <described>"; default "the origin callable said
+    no"). Raises ValueError, naming what to write instead, for anything
+    else.
     """
     if isinstance(cors, OriginPolicy):
         return cors
@@ -327,7 +344,8 @@ def build_policy(cors: Any, credentials: Optional[bool] = None,
     if callable(origin):
         return OriginPolicy("callable", func=origin,
                             func_arity=_callable_arity(origin),
-                            described="the origin callable", **common)
+                            described=described or "the origin callable",
+                            **common)
     raise ValueError(
         f"RTCIO {setting}: {type(origin).__name__} is not an accepted origin "
         f"form. Write '*', one origin string, a list of origins or compiled "

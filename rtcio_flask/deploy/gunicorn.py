@@ -11,7 +11,14 @@ unless the operator says the balancer keeps each client on one worker.
 import logging
 import os
 import sys
-from typing import Any, Mapping, Optional
+import tempfile
+import time
+from types import FrameType
+from typing import Any, Mapping, NoReturn, Optional
+
+#: gunicorn's exit status for "the app failed to load": the arbiter stops
+#: instead of booting the worker again (gunicorn.arbiter.Arbiter).
+APP_LOAD_ERROR = 4
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -99,6 +106,8 @@ def check_workers(sticky: bool = False, message_queue: Optional[str] = None,
     if workers is None or workers <= 1:
         return workers
     if not sticky:
+        if _in_gunicorn_worker():
+            refuse_worker(multi_worker_message(workers))
         raise ValueError(multi_worker_message(workers))
     if not message_queue:
         logger.warning(
@@ -106,3 +115,66 @@ def check_workers(sticky: bool = False, message_queue: Optional[str] = None,
             "queue: a relay between clients on different workers cannot "
             "arrive. Set RTCIO_MESSAGE_QUEUE=redis://...", workers)
     return workers
+
+
+def _in_gunicorn_worker(max_frames: int = 200) -> bool:
+    """Whether a gunicorn worker process is loading the app right now."""
+    try:
+        from gunicorn.workers.base import Worker
+    except ImportError:  # pragma: no cover
+        return False
+    frame: Optional[FrameType] = sys._getframe(1)
+    for _ in range(max_frames):
+        if frame is None:
+            return False
+        if isinstance(frame.f_locals.get("self"), Worker):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def refuse_worker(message: str) -> NoReturn:
+    """Stop gunicorn, saying ``message`` once.
+
+    A ValueError from the app would be printed with its traceback by every
+    worker (130-195 lines for ``-w 2``), and the arbiter would keep booting
+    new ones. gunicorn's AppImportError is printed as one line, and the
+    worker's exit status 4 (APP_LOAD_ERROR) makes the arbiter halt. Only
+    the first worker of this arbiter says it and exits with 4; the others
+    wait for the arbiter's SIGTERM and exit 0, because a second status 4
+    arriving while the arbiter halts makes gunicorn 25 print a traceback
+    of its own (HaltServer raised inside halt()).
+    """
+    import signal
+
+    from gunicorn.errors import AppImportError
+
+    if _first_to_report(f"rtcio-flask-refused-{os.getppid()}"):
+        raise AppImportError(message)
+    signal.signal(signal.SIGTERM, lambda *args: os._exit(0))
+    signal.signal(signal.SIGINT, lambda *args: os._exit(0))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    raise SystemExit(APP_LOAD_ERROR)  # the arbiter never stopped us
+
+
+def _first_to_report(name: str, stale_after: float = 120.0) -> bool:
+    """True for the first process to claim ``name`` (a marker file, so
+    sibling workers forked by one arbiter can agree without talking); a
+    marker older than ``stale_after`` seconds is left from an earlier
+    arbiter with the same pid and is claimed again."""
+    path = os.path.join(tempfile.gettempdir(), name)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - os.path.getmtime(path) > stale_after:
+                os.utime(path)
+                return True
+        except OSError:
+            return True
+        return False
+    except OSError:
+        return True

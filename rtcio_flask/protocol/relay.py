@@ -45,6 +45,10 @@ class RtcioProtocol:
         self.departures = Departures(server, namespace)
         # sid -> drop codes already logged at WARNING for that socket.
         self._logged: Dict[str, Set[str]] = {}
+        #: Totals since start, read by the metrics at scrape time
+        #: (rtcio_flask.deploy.metrics): envelopes relayed, drops by code.
+        self.relayed = 0
+        self.drops: Dict[str, int] = {}
         # With a message queue the target may live in another process, so
         # "not connected here" does not mean "unknown".
         self._local_only = not isinstance(server.manager,
@@ -100,6 +104,7 @@ class RtcioProtocol:
         if target_eio is not None:
             self.server.eio.send(target_eio,
                                  self._packet_prefix + encoded + "]")
+            self.relayed += 1
         return True
 
     def relay(self, sid: str, envelope: Any = None,
@@ -117,6 +122,7 @@ class RtcioProtocol:
             return exc.ack()
         self.server.emit(RtcioEvents.MESSAGE, outgoing, to=target,
                          namespace=self.namespace)
+        self.relayed += 1
         return None
 
     def _checked(self, sid: str,
@@ -144,6 +150,7 @@ class RtcioProtocol:
         self.departures.disconnected(sid)
 
     def _log_drop(self, sid: str, exc: EnvelopeError) -> None:
+        self.drops[exc.code] = self.drops.get(exc.code, 0) + 1
         seen = self._logged.setdefault(sid, set())
         if exc.code in seen:
             logger.debug("rtcio: dropped envelope from %s: %s", sid,

@@ -66,6 +66,8 @@ class SocketIOGate:
         self.prefix = "/" + path.strip("/")
         self.policy = policy
         self._logged_origins: Set[Optional[str]] = set()
+        #: Refused requests since start (read by the metrics).
+        self.refused = 0
 
     def handles(self, path_info: str) -> bool:
         return path_info == self.prefix or path_info.startswith(
@@ -106,6 +108,7 @@ class SocketIOGate:
 
     def _refuse(self, origin: Optional[str], reason: str,
                 start_response: StartResponse) -> List[bytes]:
+        self.refused += 1
         message = (
             f"Origin {origin!r} may not connect to the signaling server: "
             f"{reason}. To allow it, add it to "

@@ -263,10 +263,11 @@ def serve_eventlet(listener: Any, app: Callable[..., Any],
 
 # -- gevent -------------------------------------------------------------------
 
-def gevent_server(address: Tuple[str, int], app: Callable[..., Any],
+def gevent_server(address: Any, app: Callable[..., Any],
                   settings: ProtectionSettings, **options: Any) -> Any:
-    """A ``gevent.pywsgi.WSGIServer`` with the caps and timeouts of
-    ``settings`` (``start()``/``serve_forever()``/``stop()`` as usual)."""
+    """A ``gevent.pywsgi.WSGIServer`` on ``address`` (a ``(host, port)``
+    or a listening socket) with the caps and timeouts of ``settings``
+    (``start()``/``serve_forever()``/``stop()`` as usual)."""
     import gevent
     from gevent import pywsgi
     from gevent.pool import Pool
@@ -302,7 +303,8 @@ def gevent_server(address: Tuple[str, int], app: Callable[..., Any],
 
 def threading_server(host: str, port: int, app: Callable[..., Any],
                      settings: ProtectionSettings,
-                     request_handler: Any = None) -> Any:
+                     request_handler: Any = None,
+                     fd: Optional[int] = None) -> Any:
     """werkzeug's threaded server with the caps and timeouts of
     ``settings`` (``serve_forever()``/``shutdown()`` as usual)."""
     from werkzeug.serving import ThreadedWSGIServer
@@ -328,7 +330,7 @@ def threading_server(host: str, port: int, app: Callable[..., Any],
                 watch.release(host)
 
     server = WatchedServer(host, port, watch.wrap(app),
-                           handler=request_handler)
+                           handler=request_handler, fd=fd)
     threading.Thread(target=watch.sweep_forever, daemon=True,
                      name="rtcio-connection-sweep").start()
     return server

@@ -105,10 +105,20 @@ def test_a_page_without_the_login_cookie_is_refused_visibly(
     anon = open_tab(tabs, dev_example, "mallory", "cookies", nologin=1)
     status = anon.locator("#status")
     expect(status).to_have_text(
-        "connect_error: login required: POST /login first")
+        "connect_error: login required: POST /login first (press "
+        "\u201cLog in and join\u201d: the server only lets logged-in users "
+        "connect)")
     expect(status).to_have_class(re.compile(r"\berror\b"))
     assert anon.evaluate("demo.me") is None
     assert anon.context.cookies(dev_example.server_url) == []
+    # The refused page recovers: both buttons work again, and logging in
+    # now joins.
+    expect(anon.locator("#join")).to_be_enabled()
+    expect(anon.locator("#join-anon")).to_be_enabled()
+    assert anon.evaluate("demo.socket") is None
+    anon.locator("#join").click()
+    anon.wait_for_function("demo.joined === true")
+    expect(status).to_contain_text("Signed in as mallory")
 
 
 def test_a_page_from_an_origin_not_allowed_cannot_connect(
@@ -126,6 +136,11 @@ def test_a_page_from_an_origin_not_allowed_cannot_connect(
     page.wait_for_function("demo.connectError !== null")
     assert page.evaluate("demo.me") is None
     expect(page.locator("#status")).to_have_class(re.compile(r"\berror\b"))
+    expect(page.locator("#status")).to_have_text(
+        f"connect_error: xhr poll error (this page's origin {evil_origin} "
+        f"is not in ALLOWED_ORIGINS on {server}; add it there, and the "
+        f"server's log names the refused origin)")
+    expect(page.locator("#join")).to_be_enabled()
     blocked = [m for m in tabs.messages("blocked by CORS policy")
                if evil_origin in m[2] and server in m[2]]
     assert blocked, tabs.console

@@ -1,6 +1,7 @@
 """The standalone server as a user runs it: the ``rtcio-flask`` console
 script (and ``python -m rtcio_flask``) in a subprocess, with real clients."""
 
+import os
 import shutil
 import signal
 import subprocess
@@ -12,14 +13,25 @@ import requests
 import socketio
 
 from tests.support.clients import Recorder
-from tests.support.servers import LiveServer, free_port
+from tests.support.servers import ROOT, LiveServer, free_port
 
 
 def _command():
-    path = shutil.which("rtcio-flask")
-    assert path, "the rtcio-flask console script is not installed " \
-                 "(pip install -e .)"
-    return path
+    """The command, run from this checkout (the ``rtcio-flask`` console
+    script may belong to another install); LiveServer puts the checkout on
+    PYTHONPATH, and so does ``_run``."""
+    return [sys.executable, "-m", "rtcio_flask"]
+
+
+def _run(argv, **kwargs):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(argv, capture_output=True, text=True, env=env,
+                          **kwargs)
+
+
+def test_console_script_is_installed():
+    assert shutil.which("rtcio-flask"), \
+        "the rtcio-flask console script is not installed (pip install -e .)"
 
 
 def _handshake(url, origin):
@@ -29,8 +41,7 @@ def _handshake(url, origin):
 
 
 def test_help_tells_a_new_user_what_to_set():
-    out = subprocess.run([_command(), "--help"], capture_output=True,
-                         text=True, timeout=30)
+    out = _run([*_command(), "--help"], timeout=30)
     assert out.returncode == 0
     for needle in ("--host", "--port", "--allowed-origins", "--credentials",
                    "--message-queue", "--turn-secret", "--turn-urls",
@@ -40,8 +51,8 @@ def test_help_tells_a_new_user_what_to_set():
 
 
 def test_python_m_runs_the_same_command():
-    out = subprocess.run([sys.executable, "-m", "rtcio_flask", "--version"],
-                         capture_output=True, text=True, timeout=30)
+    out = _run([sys.executable, "-m", "rtcio_flask", "--version"],
+               timeout=30)
     assert out.returncode == 0
     assert out.stdout.startswith("rtcio-flask ")
 
@@ -54,8 +65,8 @@ def test_python_m_runs_the_same_command():
 ])
 def test_misconfiguration_exits_with_a_clear_error(argv, message):
     argv = [a.replace("{dead}", str(free_port())) for a in argv]
-    out = subprocess.run([_command(), "--port", str(free_port())] + argv,
-                         capture_output=True, text=True, timeout=60)
+    out = _run([*_command(), "--port", str(free_port())] + argv,
+               timeout=60)
     assert out.returncode == 2
     assert "rtcio-flask: error:" in out.stderr
     assert message in out.stderr
@@ -65,7 +76,7 @@ def test_misconfiguration_exits_with_a_clear_error(argv, message):
 def readme_server():
     """Exactly the README's command: ``rtcio-flask --port 3001`` (on a free
     port)."""
-    with LiveServer([_command(), "--port", "{port}"]) as server:
+    with LiveServer([*_command(), "--port", "{port}"]) as server:
         yield server
 
 
@@ -117,7 +128,7 @@ def test_environment_configures_and_flags_win():
     port, env_port = free_port(), free_port()
     env = {"PORT": str(env_port), "ALLOWED_ORIGINS": "https://env.example"}
     # Environment only: PORT and ALLOWED_ORIGINS, served by threads.
-    with LiveServer([_command(), "--server", "threading"], env=env,
+    with LiveServer([*_command(), "--server", "threading"], env=env,
                     port=env_port) as server:
         assert _handshake(server.url, "https://env.example").status_code \
             == 200
@@ -130,7 +141,7 @@ def test_environment_configures_and_flags_win():
         client.disconnect()
         assert "(threading;" in server.log()
     # Flags win over the same variables.
-    with LiveServer([_command(), "--port", "{port}", "--allowed-origins",
+    with LiveServer([*_command(), "--port", "{port}", "--allowed-origins",
                      "https://flag.example"], env=env, port=port) as server:
         assert _handshake(server.url, "https://flag.example").status_code \
             == 200
@@ -140,7 +151,7 @@ def test_environment_configures_and_flags_win():
 
 @pytest.mark.parametrize("kind", ["eventlet", "gevent", "threading"])
 def test_sigterm_disconnects_clients_and_exits(kind):
-    with LiveServer([_command(), "--port", "{port}", "--server",
+    with LiveServer([*_command(), "--port", "{port}", "--server",
                      kind]) as server:
         client = socketio.Client(reconnection=False)
         gone = threading.Event()

@@ -1,4 +1,4 @@
-"""The bot in README.rst's "Python peers" section, run exactly as written
+"""The bot in docs/peer.rst (the "Python peers" page), run exactly as written
 (only its server URL pointed at the live test server) next to a Chromium
 page: it greets, answers on the control channel and logs on ``notes``."""
 
@@ -14,8 +14,8 @@ README_URL = "http://127.0.0.1:3001"
 
 
 def readme_bot():
-    text = (ROOT / "README.rst").read_text()
-    section = text.split("\nPython peers\n------------\n", 1)[1]
+    text = (ROOT / "docs" / "peer.rst").read_text()
+    section = text.split("Python peers\n============\n", 1)[1]
     block = section.split(".. code-block:: python\n\n", 1)[1]
     lines = []
     for line in block.splitlines():
@@ -29,7 +29,7 @@ def readme_bot():
 
 def test_the_readme_bot_runs_as_written(signaling, pages, tmp_path):
     code, length = readme_bot()
-    assert length <= 15, code  # the 15-line bot the README promises
+    assert length <= 15, code  # the 15-line bot the docs promise
     assert code.count(README_URL) == 1
     script = tmp_path / "bot.py"
     script.write_text(code.replace(README_URL, signaling.url))

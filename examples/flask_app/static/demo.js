@@ -255,9 +255,12 @@
       socket.emit("join-room", { roomId: room, name: name });
     });
     socket.on("connect_error", function (err) {
-      demo.connectError = err.message;
       logLine("connect_error: " + err.message);
-      setStatus("connect_error: " + err.message, "error");
+      giveUp(socket);
+      explainRefusal(err.message).then(function (why) {
+        setStatus("connect_error: " + err.message + why, "error");
+        demo.connectError = err.message;  // set last: tests wait for it
+      });
     });
     socket.on("disconnect", function (reason) {
       logLine("disconnected: " + reason);
@@ -268,11 +271,14 @@
     socket.on("join-ok", function () { demo.joined = true; logLine("join-ok " + room); render(); });
     socket.on("join-error", function (e) {
       logLine("join-error " + JSON.stringify(e));
-      setStatus("Could not join: " + (e && e.reason), "error");
+      setStatus("Could not join: " + (e && (e.message || e.reason)) +
+                ". Change the room or name and try again.", "error");
+      giveUp(socket);
     });
     socket.on("error", function (e) {  // for example {code: "room-full", roomId}
       logLine("error " + JSON.stringify(e));
-      setStatus("Could not join: " + (e && e.code), "error");
+      setStatus("Could not join: " + (e && e.code) + ". Try another room.", "error");
+      giveUp(socket);
     });
     socket.on("kicked", function (e) {
       logLine("kicked " + JSON.stringify(e));
@@ -305,6 +311,33 @@
       var peer = peerFor(envelope.source, false);
       peer.queue = peer.queue.then(function () { return handleSignal(peer, envelope.data); })
         .catch(function (err) { logLine("signal failed: " + err.message); });
+    });
+  }
+
+  // A refused socket stops retrying and the buttons work again, so the
+  // user can log in, or fix the room, and press a button once more.
+  function giveUp(socket) {
+    socket.close();
+    if (demo.socket === socket) demo.socket = null;
+    demo.joined = false;
+    $("join").disabled = $("join-anon").disabled = false;
+  }
+
+  // What the user can do about a refused connection. The server's own
+  // refusals carry their message ("login required..."); a refused origin
+  // reaches the page only as "xhr poll error" or "websocket error" (the
+  // browser hides the answer), so the server's health route, fetched
+  // without CORS, tells a refused origin from a server that is down.
+  function explainRefusal(message) {
+    if (/login required/i.test(message)) {
+      return Promise.resolve(" (press \u201cLog in and join\u201d: the server only lets logged-in users connect)");
+    }
+    if (!/xhr poll error|websocket error|timeout/i.test(message)) return Promise.resolve("");
+    return fetch(serverUrl + "/api/health", { mode: "no-cors" }).then(function () {
+      return " (this page's origin " + location.origin + " is not in ALLOWED_ORIGINS on " +
+        serverUrl + "; add it there, and the server's log names the refused origin)";
+    }, function () {
+      return " (nothing answers at " + serverUrl + ": is the server running?)";
     });
   }
 

@@ -1,0 +1,128 @@
+"""The documentation as a reader meets it: the Sphinx docs build without a
+single warning, pages other branches add are picked up by the index, and
+the snippets that claim to run (README's own app, the bots example) run as
+written against live servers."""
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import docutils.core
+import pytest
+import requests
+import socketio
+
+from tests.first_run.test_startup_errors import wait_for_log
+from tests.support.servers import ROOT, LiveServer, free_port
+
+DOCS = ROOT / "docs"
+
+
+def _sphinx(src, out):
+    return subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
+         "html", str(src), str(out)], capture_output=True, text=True,
+        timeout=300, cwd=ROOT)
+
+
+def test_docs_build_without_warnings(tmp_path):
+    built = _sphinx(DOCS, tmp_path / "html")
+    assert built.returncode == 0, built.stderr
+    for page in ("index", "cors", "rooms", "deployment", "metrics", "admin",
+                 "performance", "migration", "bots", "compatibility",
+                 "changelog"):
+        assert (tmp_path / "html" / f"{page}.html").exists(), page
+
+
+def test_pages_added_later_join_the_index(tmp_path):
+    src = tmp_path / "docs"
+    shutil.copytree(DOCS, src, ignore=shutil.ignore_patterns("_build"))
+    shutil.copy(ROOT / "CHANGELOG.rst", tmp_path / "CHANGELOG.rst")
+    (src / "networks.rst").write_text("Networks\n========\n\nA new page.\n")
+    built = _sphinx(src, tmp_path / "html")
+    assert built.returncode == 0, built.stderr
+    index = (tmp_path / "html" / "index.html").read_text()
+    assert 'href="networks.html"' in index
+
+
+def test_readme_is_valid_restructuredtext():
+    warnings = io.StringIO()
+    docutils.core.publish_string(
+        (ROOT / "README.rst").read_text(), writer="null",
+        settings_overrides={"warning_stream": warnings, "report_level": 2,
+                            "halt_level": 5})
+    assert warnings.getvalue() == ""
+
+
+def _code_after(text, heading):
+    """The first ``.. code-block:: python`` after ``heading``."""
+    section = text[text.index(heading):]
+    block = section.split(".. code-block:: python\n\n", 1)[1]
+    lines = []
+    for line in block.splitlines():
+        if line and not line.startswith("    "):
+            break
+        lines.append(line)
+    return textwrap.dedent("\n".join(lines)).strip() + "\n"
+
+
+def test_readme_own_app_runs_as_written(tmp_path):
+    code = _code_after((ROOT / "README.rst").read_text(),
+                       "Your own app in 20 lines")
+    assert len(code.splitlines()) <= 22
+    (tmp_path / "app.py").write_text(code)
+    port = free_port()
+    with LiveServer([sys.executable, "app.py"], cwd=tmp_path,
+                    env={"PORT": str(port)}, port=port) as server:
+        # No login: the connect hook refuses with the README's message.
+        anonymous = socketio.Client(reconnection=False)
+        errors = []
+        anonymous.on("connect_error", errors.append)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            anonymous.connect(server.url, transports=["polling"],
+                              wait_timeout=10)
+        assert errors == [{"message": "login required"}]
+        # Logged in: the session cookie rides on the handshake.
+        http = requests.Session()
+        assert http.post(server.url + "/login/alice", timeout=5).json() == \
+            {"user": "alice"}
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+        client = socketio.Client(reconnection=False)
+        client.connect(server.url, headers={"Cookie": cookie},
+                       transports=["polling"], wait_timeout=10)
+        try:
+            assert client.call("join-room", {"roomId": "r", "name": "a"},
+                               timeout=10) is None
+        finally:
+            client.disconnect()
+        wait_for_log(server, "(threading)")
+        log = server.log()
+    assert "Traceback" not in log, log
+
+
+def test_bots_example_runs_as_written():
+    code = _code_after((DOCS / "bots.rst").read_text(),
+                       "Join a room and relay")
+    with LiveServer([sys.executable, "-m", "rtcio_flask", "--port",
+                     "{port}"]) as server:
+        env = dict(os.environ, SIGNALING_URL=server.url,
+                   PYTHONPATH=str(ROOT))
+        ran = subprocess.run([sys.executable, "-c", code], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert re.match(r"alice got \{'hello': 'from bob'\} from \S+$",
+                    ran.stdout.strip()), ran.stdout
+
+
+def test_bots_docs_give_the_install_line_and_the_right_id():
+    text = (DOCS / "bots.rst").read_text()
+    assert 'pip install "python-socketio[client]"' in text
+    assert "get_sid()" in text and "Engine.IO" in text
+    assert "``None``" in text
+    readme = (ROOT / "README.rst").read_text()
+    assert 'pip install "python-socketio[client]"' in readme
