@@ -28,6 +28,7 @@ from .rooms.handlers import install_rooms
 from .transport.gate import SocketIOGate
 from .transport.guard import TransportGuard
 from .transport.packet_hook import PacketHook
+from .transport.recovery import install_recovery, wire_protocol
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -64,6 +65,9 @@ class AppState:
         self.deploy = None
         self.health = None
         self.fleet = None
+        #: Connection state recovery (rtcio_flask.transport.recovery), or
+        #: None when it is off.
+        self.recovery = None
 
     def __repr__(self):
         return (f"<rtcio AppState {self.app.name!r} "
@@ -111,6 +115,7 @@ class RTCIO(AccessHooks):
         opts.update(options)
         turn = resolve_turn(opts.pop("turn", None), app.config)
         rooms_option = opts.pop("rooms", None)
+        recovery_option = opts.pop("recovery", config_mod.UNSET)
         deploy = deploy_mod.resolve(app.config, opts)
         rooms_option = deploy_mod.rooms_for_queue(rooms_option,
                                                       app.config, deploy)
@@ -126,6 +131,7 @@ class RTCIO(AccessHooks):
         for event, namespace, func in self._handlers:
             state.dispatcher.add_user(event, func, namespace)
         state.rooms = install_rooms(state, rooms_option, self.join_hooks)
+        install_recovery(state, recovery_option)
         start_fleet(state)
         return state
 
@@ -210,6 +216,8 @@ class RTCIO(AccessHooks):
         protocol.attach(state.dispatcher, state.packet_hook)
         ice_mod.attach(state, namespace)
         state.protocols[namespace] = protocol
+        if state.recovery is not None:
+            wire_protocol(state.recovery, protocol)
         return protocol
 
     # -- public API ---------------------------------------------------------

@@ -36,6 +36,7 @@ environment:
   REDIS_URL                  like --message-queue (also RTCIO_MESSAGE_QUEUE)
   RTCIO_TURN_SECRET          like --turn-secret (keeps it out of `ps`)
   RTCIO_TURN_URLS, RTCIO_STUN_URLS, RTCIO_TURN_TTL
+  RTCIO_RECOVERY_WINDOW      like --recovery-window
 """
 
 
@@ -80,6 +81,13 @@ def build_parser():
              "redis://127.0.0.1:6379/0: relays, presence and rooms then "
              "work across processes (default: $REDIS_URL; none: one "
              "in-memory process)")
+    scale.add_argument(
+        "--recovery-window", type=float, metavar="SECONDS",
+        default=_env_float("RTCIO_RECOVERY_WINDOW", None),
+        help="how long a dropped client may come back with its socket id, "
+             "rooms and missed packets (socket.io connection state "
+             "recovery); 0 turns it off (default: $RTCIO_RECOVERY_WINDOW "
+             "or 120)")
     turn = parser.add_argument_group("TURN credentials (ask-ice)")
     turn.add_argument("--turn-secret", default=env.get("RTCIO_TURN_SECRET"),
                       help="coturn's static-auth-secret (prefer "
@@ -121,6 +129,17 @@ def _env_int(name, default):
     except ValueError:
         raise SystemExit(f"rtcio-flask: error: ${name} must be a whole "
                          f"number, not {value!r}") from None
+
+
+def _env_float(name: str, default: object) -> object:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"rtcio-flask: error: ${name} must be a number of "
+                         f"seconds, not {value!r}") from None
 
 
 def _env_flag(name):
