@@ -300,6 +300,9 @@ class Recovery:
         self._floor: Dict[str, str] = {}
         #: (namespace, sid) -> rooms, while a held socket's departure runs.
         self._departing: Dict[Tuple[str, str], FrozenSet[str]] = {}
+        #: namespace -> ``hint(sid, rooms)``: the rtc.io protocol's
+        #: ``#rtcio:peer-left``, sent at once when a socket is held.
+        self._hints: Dict[str, Any] = {}
         self._running = False
         patches.record_emits(server.manager, self)
 
@@ -426,10 +429,13 @@ class Recovery:
         """The Engine.IO connection ``eio_sid`` closed: hold its sockets if
         the client may come back (python-socketio then finds nothing left
         to disconnect for them), else forget them."""
+        # A client that takes no offsets (python-socketio's) cannot come
+        # back as the same socket: its departure is not put off.
+        recoverable = str(reason) in RECOVERABLE_REASONS and \
+            eio_sid in self.offset_clients
         self.offset_clients.discard(eio_sid)
         self._floor.pop(eio_sid, None)
         manager = self.server.manager
-        recoverable = str(reason) in RECOVERABLE_REASONS
         for key in self._eio_keys.pop(eio_sid, ()):
             live = self._live.get(key)
             if live is None or live.eio_sid != eio_sid:
@@ -461,6 +467,12 @@ class Recovery:
             self.backend.hold(session)
         except Exception:
             logger.exception("rtcio: could not hold %s for recovery", sid)
+        hint = self._hints.get(namespace)
+        if hint is not None:
+            try:
+                hint(sid, rooms)
+            except Exception:
+                logger.exception("rtcio: peer-left hint for %s failed", sid)
         for evicted in self.held.hold(session, self.settings.window):
             logger.warning("rtcio: more than %d sockets held for recovery; "
                            "%s leaves now", self.settings.max_sessions,
@@ -663,4 +675,13 @@ def install_recovery(state: Any, value: Any = UNSET,
 def wire_protocol(recovery: Recovery, protocol: Any) -> None:
     """Let one namespace's relay and departures know held sockets."""
     protocol.recovery = recovery
-    protocol.departures.rooms_of = recovery.rooms_of_gone
+    departures = protocol.departures
+    departures.rooms_of = recovery.rooms_of_gone
+
+    def peer_left_hint(sid: str, rooms: FrozenSet[str]) -> None:
+        # Only a hint: rtc.io checks it against the peer connection, so a
+        # closed tab is noticed in seconds while a signaling blip (WebRTC
+        # still up) changes nothing. Presence waits for the window.
+        departures.announce(sid, (), [r for r in rooms if r != sid])
+
+    recovery._hints[protocol.namespace] = peer_left_hint
