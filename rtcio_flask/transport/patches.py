@@ -134,6 +134,10 @@ def dispatch_packet(server: Any, eio_sid: str, data: Any,
 #: from the emitting process to every other one: ``{OFFSET_MARK: offset}``.
 OFFSET_MARK = "__rtcio_offset__"
 
+#: A namespace no client can join: queued emits to it are requests
+#: between processes (``recorder.control(event, data)``), not packets.
+CONTROL_NAMESPACE = "/__rtcio_recovery__"
+
 
 def encode_event(server: Any, namespace: str, args: List[Any]) -> str:
     """The socket.io text of an EVENT packet (no ack id, no binary)."""
@@ -180,7 +184,8 @@ def record_emits(manager: Any, recorder: Any) -> None:
                      **kwargs: Any) -> Any:
                 room = to or room
                 namespace = namespace or "/"
-                if callback is None and not kwargs.get("ignore_queue"):
+                if callback is None and not kwargs.get("ignore_queue") \
+                        and namespace != CONTROL_NAMESPACE:
                     args = data_as_args(data)
                     offset = recorder.log_queued(self, event, args,
                                                  namespace, room, skip_sid)
@@ -192,6 +197,8 @@ def record_emits(manager: Any, recorder: Any) -> None:
 
             def _handle_emit(self, message: Any) -> Any:
                 data = message.get("data")
+                if message.get("namespace") == CONTROL_NAMESPACE:
+                    return recorder.control(message.get("event"), data)
                 if (not message.get("binary") and isinstance(data, list)
                         and data and isinstance(data[-1], dict)
                         and list(data[-1]) == [OFFSET_MARK]):

@@ -153,6 +153,12 @@ class _MemoryBackend:
     def hold(self, session: HeldSession) -> None:
         pass
 
+    def live(self, pid: str, alive: bool) -> None:
+        pass
+
+    def is_live(self, pid: str) -> bool:
+        return False
+
     def take(self, pid: str) -> Optional[HeldSession]:
         return None  # the local HeldSessions are the store
 
@@ -202,7 +208,7 @@ class _RedisBackend:
                  prefix: str = "rtcio:recovery:") -> None:
         import redis
 
-        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        self.redis: Any = redis.Redis.from_url(url, decode_responses=True)
         self.settings = settings
         self.stream = prefix + "log"
         self.prefix = prefix + "session:"
@@ -219,6 +225,18 @@ class _RedisBackend:
         return str(self.redis.xadd(self.stream, fields,  # type: ignore
                                    maxlen=self.settings.max_packets,
                                    approximate=True))
+
+    def live(self, pid: str, alive: bool) -> None:
+        """Mark ``pid`` connected somewhere (so a process that does not
+        know it asks the others to let go of a zombie connection)."""
+        if alive:
+            self.redis.set(self.prefix + "live:" + pid, "1",
+                           px=24 * 3600 * 1000)
+        else:
+            self.redis.delete(self.prefix + "live:" + pid)
+
+    def is_live(self, pid: str) -> bool:
+        return bool(self.redis.exists(self.prefix + "live:" + pid))
 
     def hold(self, session: HeldSession) -> None:
         value = _dumps({"sid": session.sid, "ns": session.namespace,
@@ -390,11 +408,38 @@ class Recovery:
         session = self.held.take(pid)
         if self.backend.shared:
             shared = self.backend.take(pid)
+            if shared is None and session is None and live is None and \
+                    self.backend.is_live(pid):
+                shared = self._ask_takeover(pid)
             if session is None and shared is not None:
                 session = shared
+        if session is None:
+            logger.info("rtcio: nothing to recover for that pid (expired, "
+                        "or unknown); a new socket connects")
         if session is not None and session.namespace != namespace:
             return None
         return session
+
+    def _ask_takeover(self, pid: str) -> Optional[HeldSession]:
+        """The pid is connected on another process (a zombie there): ask
+        every process to hold it, and wait a moment for the session."""
+        self.server.manager.emit("takeover", pid,
+                                 namespace=patches.CONTROL_NAMESPACE)
+        for _ in range(30):
+            self.server.sleep(0.05)
+            session = self.backend.take(pid)
+            if session is not None:
+                return session  # type: ignore[no-any-return]
+        return None
+
+    def control(self, event: Any, data: Any) -> None:
+        """A request from another process (see :meth:`_ask_takeover`)."""
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]  # the queue carries arguments as a list
+        if event == "takeover" and isinstance(data, str):
+            key = self._pids.get(data)
+            if key is not None:
+                self._take_over(key)
 
     def _take_over(self, key: Tuple[str, str]) -> None:
         """The client is back while its old connection still looks alive:
@@ -417,6 +462,11 @@ class Recovery:
         self._live[(namespace, sid)] = _Live(pid, eio_sid, start)
         self._pids[pid] = (namespace, sid)
         self._eio_keys.setdefault(eio_sid, []).append((namespace, sid))
+        if self.backend.shared:
+            try:
+                self.backend.live(pid, True)
+            except Exception:
+                logger.exception("rtcio: Redis unreachable for recovery")
 
     @staticmethod
     def _new_pid() -> str:
@@ -445,6 +495,14 @@ class Recovery:
                 self._hold(eio_sid, namespace, sid, str(reason))
             else:
                 self._forget_live(key)
+                self._unmark(live.pid)
+
+    def _unmark(self, pid: str) -> None:
+        if self.backend.shared:
+            try:
+                self.backend.live(pid, False)
+            except Exception:
+                logger.exception("rtcio: Redis unreachable for recovery")
 
     def _forget_live(self, key: Tuple[str, str]) -> Optional[_Live]:
         live = self._live.pop(key, None)
@@ -496,6 +554,7 @@ class Recovery:
         except Exception:
             logger.exception("rtcio: Redis unreachable ending the recovery "
                              "window of %s", session.sid)
+        self._unmark(session.pid)
         key = (session.namespace, session.sid)
         self._departing[key] = session.rooms
         try:
@@ -566,6 +625,8 @@ class Recovery:
         """A ``server.emit`` with a message queue: log it; the offset rides
         with it to every process."""
         if patches.is_binary(args):
+            return None
+        if namespace == patches.CONTROL_NAMESPACE:
             return None
         text = patches.encode_event(self.server, namespace, [event] + args)
         try:

@@ -23,6 +23,7 @@ class NodeClients:
     def __init__(self, direct_url, proxy_url, mode, transports):
         env = dict(os.environ, DIRECT_URL=direct_url, PROXY_URL=proxy_url,
                    MODE=mode, TRANSPORTS=transports,
+                   ROOM=f"blip-{mode}-{transports}-{time.monotonic()}",
                    NODE_PATH=str(ROOT / "node_modules"))
         self.proc = subprocess.Popen(["node", str(CLIENT)], cwd=ROOT, env=env,
                                      stdin=subprocess.PIPE,
@@ -36,7 +37,7 @@ class NodeClients:
             raise AssertionError(f"node client ended before {expect!r}: "
                                  f"{self.proc.stderr.read()}")
         msg = json.loads(line)
-        assert msg["step"] == expect, msg
+        assert msg["step"] == expect, json.dumps(msg)
         return msg
 
     def go(self):
@@ -117,3 +118,38 @@ def test_window_expiry_is_a_normal_departure(short_window_server):
     assert ["#rtcio:peer-left", done["aId"]] in log["b"]
     assert ["user-disconnected", done["aId"]] in log["b"]
     assert "Traceback" not in srv.log()
+
+
+@pytest.fixture(scope="module")
+def two_processes():
+    from tests.support.redis_server import RedisProcess
+
+    redis = RedisProcess().start()
+    env = {"RTCIO_MESSAGE_QUEUE": redis.url, "RTCIO_RECOVERY_WINDOW": "120"}
+    first = serve_app(APP, "eventlet", env=env).start()
+    second = serve_app(APP, "eventlet", env=env).start()
+    yield first, second
+    first.stop()
+    second.stop()
+    redis.remove()
+
+
+@pytest.mark.parametrize("transports", ["websocket", "polling"])
+def test_blip_recovers_on_another_process(two_processes, transports):
+    """A starts on the first process and comes back on the second; B stays
+    on the second. The log and the held session live in Redis."""
+    first, second = two_processes
+    try:
+        done = run_blip(second.url, first.port, "recover", transports,
+                        switch_to=second.port)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- first:\n{first.log()[-3000:]}"
+                             f"\n--- second:\n{second.log()[-3000:]}")
+    log = done["log"]
+    assert done["aIdAfter"] == done["aId"]
+    assert done["recovered"] is True, first.log() + second.log()
+    assert _envelopes(log["a"]) == [1, 2, 3, 4, 5, 6, 7]
+    assert _envelopes(log["b"]) == [1, 7]
+    assert ["user-disconnected", done["aId"]] not in log["b"]
+    for srv in two_processes:
+        assert "Traceback" not in srv.log(), srv.log()
