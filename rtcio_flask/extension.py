@@ -44,8 +44,11 @@ if TYPE_CHECKING:
     from .deploy.settings import DeploySettings
     from .core.protection import ProtectionSettings
     from .rooms.handlers import Rooms
+    from .transport.recovery import Recovery
 from .transport.protection import (SessionCap, install_protection,
                                    resolve_protection)
+from .transport.recovery import (install_recovery, resolve_recovery,
+                                 wire_protocol)
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -93,6 +96,9 @@ class AppState:
         self.metrics: Any = metrics_mod.NO_METRICS
         #: python-socketio's InstrumentedServer when the Admin UI is on.
         self.admin: Any = None
+        #: Connection state recovery (rtcio_flask.transport.recovery), or
+        #: None when it is off.
+        self.recovery: Optional["Recovery"] = None
 
     def __repr__(self) -> str:
         return (f"<rtcio AppState {self.app.name!r} "
@@ -197,6 +203,8 @@ class RTCIO(AccessHooks):
         # Checked before anything is built, so a mistake changes nothing.
         admin_mod.resolve_admin(admin_option, app.config, os.environ)
         metrics_mod.resolve_metrics(metrics_option, app.config, os.environ)
+        recovery_option = opts.pop("recovery", config_mod.UNSET)
+        resolve_recovery(recovery_option, app.config, os.environ)
         deploy = deploy_mod.resolve(app.config, opts)
         rooms_option = deploy_mod.rooms_for_queue(rooms_option,
                                                       app.config, deploy)
@@ -212,6 +220,7 @@ class RTCIO(AccessHooks):
         for event, namespace, func in self._handlers:
             state.dispatcher.add_user(event, func, namespace)
         state.rooms = install_rooms(state, rooms_option, self.join_hooks)
+        install_recovery(state, recovery_option)
         metrics_mod.install(state, metrics_option)
         state.admin = admin_mod.install(state, admin_option)
         start_fleet(state)
@@ -306,6 +315,8 @@ class RTCIO(AccessHooks):
         protocol.attach(state.dispatcher, state.packet_hook)
         ice_mod.attach(state, namespace)
         state.protocols[namespace] = protocol
+        if state.recovery is not None:
+            wire_protocol(state.recovery, protocol)
         return protocol
 
     # -- public API ---------------------------------------------------------

@@ -63,6 +63,8 @@ def make_app(args: argparse.Namespace, async_mode: Optional[str] = None
         if args.turn_ttl:
             turn["ttl"] = args.turn_ttl
         options["turn"] = turn
+    if getattr(args, "recovery_window", None) is not None:
+        options["recovery"] = args.recovery_window
     if async_mode:
         options["async_mode"] = async_mode
     rtcio = RTCIO(app, **options)

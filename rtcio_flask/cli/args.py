@@ -41,6 +41,7 @@ environment:
   RTCIO_METRICS=1            like --metrics
   RTCIO_ADMIN_USERNAME, RTCIO_ADMIN_PASSWORD
                              turn on the socket.io Admin UI (/admin namespace)
+  RTCIO_RECOVERY_WINDOW      like --recovery-window
 """
 
 
@@ -117,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
              "redis://127.0.0.1:6379/0: relays, presence and rooms then "
              "work across processes (default: $REDIS_URL; none: one "
              "in-memory process)")
+    scale.add_argument(
+        "--recovery-window", type=float, metavar="SECONDS",
+        default=_env_float("RTCIO_RECOVERY_WINDOW", None),
+        help="how long a dropped client may come back with its socket id, "
+             "rooms and missed packets (socket.io connection state "
+             "recovery); 0 turns it off (default: $RTCIO_RECOVERY_WINDOW "
+             "or 120)")
     turn = parser.add_argument_group("TURN credentials (ask-ice)")
     turn.add_argument("--turn-secret", default=env.get("RTCIO_TURN_SECRET"),
                       help="coturn's static-auth-secret (prefer "
@@ -184,6 +192,16 @@ def _env_port() -> int:
     if port is None or not 1 <= port <= 65535:
         cli_error(f"$PORT must be a TCP port from 1 to 65535, not {port}")
     return port
+
+
+def _env_float(name: str, default: object) -> object:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        cli_error(f"${name} must be a number of seconds, not {value!r}")
 
 
 def _env_flag(name: str) -> bool:

@@ -14,7 +14,8 @@ consistent:
   per built-in room the socket left.
 """
 
-from typing import Any, Callable, Iterable, List, Optional, Sequence
+from typing import (AbstractSet, Any, Callable, Iterable, List, Optional,
+                    Sequence)
 
 from ..core.events import USER_DISCONNECTED, RtcioEvents, sio_room
 
@@ -31,6 +32,11 @@ class Departures:
         self.namespace = namespace
         #: Set by the built-in rooms, when they are on for this namespace.
         self.leave_rooms: Optional[RoomLeaver] = None
+        #: ``rooms_of(sid, namespace)``: the rooms of a socket python-socketio
+        #: no longer knows because connection state recovery held it, while
+        #: its departure runs at the end of the window (else None).
+        self.rooms_of: Optional[
+            Callable[[str, str], Optional[AbstractSet[str]]]] = None
 
     def announce(self, sid: str, room_ids: Iterable[str] = (),
                  peer_left_to: Sequence[str] = ()) -> None:
@@ -53,9 +59,12 @@ class Departures:
         out of theirs."""
         peer_left_to: List[str] = []
         if with_peer_left:
-            peer_left_to = [room for room in
-                            self.server.rooms(sid, self.namespace)
-                            if room != sid]
+            rooms = None
+            if self.rooms_of is not None:
+                rooms = self.rooms_of(sid, self.namespace)
+            if rooms is None:
+                rooms = self.server.rooms(sid, self.namespace)
+            peer_left_to = [room for room in rooms if room != sid]
         left = self.leave_rooms(sid) if self.leave_rooms is not None else ()
         self.announce(sid, left, peer_left_to)
 

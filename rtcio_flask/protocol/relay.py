@@ -53,6 +53,10 @@ class RtcioProtocol:
         # "not connected here" does not mean "unknown".
         self._local_only = not isinstance(server.manager,
                                           socketio.PubSubManager)
+        #: Connection state recovery (rtcio_flask.transport.recovery), or
+        #: None: a held socket is a valid target, and the fast path logs
+        #: what it relays.
+        self.recovery = None
 
     def attach(self, dispatcher: "Dispatcher",
                packet_hook: Optional["PacketHook"] = None) -> None:
@@ -101,7 +105,10 @@ class RtcioProtocol:
             self._log_drop(sid, exc)  # no ack id on this path: nobody asked
             return True
         target_eio = manager.eio_sid_from_sid(target, self.namespace)
-        if target_eio is not None:
+        if self.recovery is not None:
+            self.recovery.relay(self.namespace, target, target_eio,
+                                self._packet_prefix + encoded + "]")
+        elif target_eio is not None:
             self.server.eio.send(target_eio,
                                  self._packet_prefix + encoded + "]")
             self.relayed += 1
@@ -136,7 +143,9 @@ class RtcioProtocol:
         target, outgoing, encoded = check_envelope(envelope, sid,
                                                    self.max_envelope_bytes)
         if self._local_only and not self.server.manager.is_connected(
-                target, self.namespace):
+                target, self.namespace) and not (
+                    self.recovery is not None and
+                    self.recovery.is_held(target, self.namespace)):
             raise EnvelopeError("unknown-target",
                                 "no connected socket has that id")
         for check in self.relay_checks:

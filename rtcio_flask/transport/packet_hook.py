@@ -38,6 +38,12 @@ class PacketHook:
         self.limiter = EventLimiter(limits)
         # prefix -> handler, tried in registration order.
         self._fast_paths: Dict[str, FastPath] = {}
+        #: Serves CONNECT packets instead of python-socketio, and hears of
+        #: a closing connection before python-socketio does (connection
+        #: state recovery, :mod:`rtcio_flask.transport.recovery`).
+        self.connect_handler: Optional[Callable[[str, str, Any], None]] = \
+            None
+        self.before_disconnect: Optional[Callable[[str, Any], None]] = None
         self._binary_pending = server._binary_packet
         self._eio_disconnect = server.eio.handlers.get(
             "disconnect", server._handle_eio_disconnect)
@@ -65,7 +71,7 @@ class PacketHook:
                 if data.startswith(prefix) and handle(eio_sid, data):
                     return
         try:
-            dispatch_packet(self.server, eio_sid, data)
+            dispatch_packet(self.server, eio_sid, data, self.connect_handler)
         except MalformedPacket as exc:
             limiter.counters["malformed"] += 1
             self._binary_pending.pop(eio_sid, None)
@@ -76,6 +82,12 @@ class PacketHook:
 
     def on_disconnect(self, eio_sid: str, *args: Any) -> Optional[Any]:
         try:
+            if self.before_disconnect is not None:
+                try:
+                    self.before_disconnect(eio_sid, args[0] if args else None)
+                except Exception:
+                    logger.exception("rtcio: recovery hold failed for %s",
+                                     eio_sid)
             return self._eio_disconnect(eio_sid, *args)
         finally:
             self.limiter.forget(eio_sid)

@@ -27,14 +27,25 @@ an upgrade that changes these internals fails there first.
 - :func:`cap_outgoing_queues`: python-engineio's (4.9-4.15)
   ``Socket.send``/``Socket.poll``/``Socket._websocket_handler``, wrapped
   to count what waits in each socket's outgoing queue.
+- :func:`connect_socket`: python-socketio's ``Server._handle_connect`` (the
+  ``always_connect=False`` branch) with two hooks connection state
+  recovery needs: the socket may get a given (old) sid, and the CONNECT
+  reply carries the private session id ``pid``. It uses the manager's
+  ``basic_enter_room``/``pending_connect`` as ``pre_connect`` does, and the
+  server's ``_trigger_event``/``_send_packet``/``environ``.
+- :func:`record_emits`: the client manager's ``emit`` (and, with a message
+  queue, ``PubSubManager._handle_emit``, the delivery of queued emits), so
+  packets sent through rooms are logged with an offset
+  (:mod:`rtcio_flask.transport.recovery`).
 """
 
 import time
 from typing import Any, Callable, List, Optional
 
-from ..core.eio_requests import advertised_ping_interval_ms
-
+from socketio import exceptions as sio_exceptions
 from socketio import packet as sio_packet
+
+from ..core.eio_requests import advertised_ping_interval_ms
 
 #: Packet types a client may send (CONNECT_ERROR only flows server->client).
 _CLIENT_TYPES = frozenset([sio_packet.CONNECT, sio_packet.DISCONNECT,
@@ -75,7 +86,13 @@ def _check_ack(data: Any) -> None:
         raise MalformedPacket("an acknowledgement must be a list")
 
 
-def dispatch_packet(server: Any, eio_sid: str, data: Any) -> None:
+#: ``connect(eio_sid, namespace, auth)``: who serves CONNECT packets
+#: instead of python-socketio (connection state recovery).
+ConnectHandler = Callable[[str, str, Any], None]
+
+
+def dispatch_packet(server: Any, eio_sid: str, data: Any,
+                    connect: Optional[ConnectHandler] = None) -> None:
     """python-socketio's Engine.IO message dispatch, with every packet
     checked the way socket.io's own parser checks it before anything acts
     on it. Raises MalformedPacket; an application handler's own exception
@@ -115,7 +132,10 @@ def dispatch_packet(server: Any, eio_sid: str, data: Any) -> None:
         if not namespace_served(server, pkt.namespace):
             refuse_unknown_namespace(server, eio_sid, pkt.namespace)
             return
-        server._handle_connect(eio_sid, pkt.namespace, pkt.data)
+        if connect is not None:
+            connect(eio_sid, pkt.namespace or "/", pkt.data)
+        else:
+            server._handle_connect(eio_sid, pkt.namespace, pkt.data)
     elif kind == sio_packet.DISCONNECT:
         server._handle_disconnect(eio_sid, pkt.namespace,
                                   server.reason.CLIENT_DISCONNECT)
@@ -220,6 +240,190 @@ def advertise_exact_ping_interval(server: Any) -> None:
         return original(eio_sid, environ, *args)
 
     eio.on("connect", on_connect)
+# -- connection state recovery ------------------------------------------------
+
+#: The last argument of a queued emit that carries its recovery offset
+#: from the emitting process to every other one: ``{OFFSET_MARK: offset}``.
+OFFSET_MARK = "__rtcio_offset__"
+
+#: A namespace no client can join: queued emits to it are requests
+#: between processes (``recorder.control(event, data)``), not packets.
+CONTROL_NAMESPACE = "/__rtcio_recovery__"
+
+
+def encode_event(server: Any, namespace: str, args: List[Any]) -> str:
+    """The socket.io text of an EVENT packet (no ack id, no binary)."""
+    pkt = server.packet_class(sio_packet.EVENT, namespace=namespace,
+                              data=args)
+    return str(pkt.encode())
+
+
+def data_as_args(data: Any) -> List[Any]:
+    """python-socketio's rule: a tuple is several arguments, None none."""
+    if isinstance(data, tuple):
+        return list(data)
+    if data is None:
+        return []
+    return [data]
+
+
+def is_binary(args: List[Any]) -> bool:
+    return bool(sio_packet.Packet.data_is_binary(args))
+
+
+def record_emits(manager: Any, recorder: Any) -> None:
+    """Route the manager's emits through ``recorder`` (once).
+
+    ``recorder.emit_here(manager, event, args, namespace, room, skip_sid)``
+    logs and delivers an emit of this process and returns True, or False to
+    leave it to python-socketio; with a message queue,
+    ``recorder.log_queued(...)`` returns the offset that rides through the
+    queue, and ``recorder.deliver_queued(manager, event, args, namespace,
+    room, skip_sid, offset)`` delivers it in each process.
+    """
+    base = manager.__class__
+    if getattr(base, "_rtcio_recording", False):
+        return
+    import socketio
+
+    if isinstance(manager, socketio.PubSubManager):
+        class QueueRecording(base):  # type: ignore[misc,valid-type]
+            _rtcio_recording = True
+
+            def emit(self, event: str, data: Any, namespace: Any = None,
+                     room: Any = None, skip_sid: Any = None,
+                     callback: Any = None, to: Any = None,
+                     **kwargs: Any) -> Any:
+                room = to or room
+                namespace = namespace or "/"
+                if callback is None and not kwargs.get("ignore_queue") \
+                        and namespace != CONTROL_NAMESPACE:
+                    args = data_as_args(data)
+                    offset = recorder.log_queued(self, event, args,
+                                                 namespace, room, skip_sid)
+                    if offset is not None:
+                        data = tuple(args + [{OFFSET_MARK: offset}])
+                return base.emit(self, event, data, namespace=namespace,
+                                 room=room, skip_sid=skip_sid,
+                                 callback=callback, **kwargs)
+
+            def _handle_emit(self, message: Any) -> Any:
+                data = message.get("data")
+                if message.get("namespace") == CONTROL_NAMESPACE:
+                    return recorder.control(message.get("event"), data)
+                if (not message.get("binary") and isinstance(data, list)
+                        and data and isinstance(data[-1], dict)
+                        and list(data[-1]) == [OFFSET_MARK]):
+                    return recorder.deliver_queued(
+                        self, message["event"], data[:-1],
+                        message.get("namespace") or "/",
+                        message.get("room"), message.get("skip_sid"),
+                        data[-1][OFFSET_MARK])
+                return base._handle_emit(self, message)
+
+        manager.__class__ = QueueRecording
+    else:
+        class Recording(base):  # type: ignore[misc,valid-type]
+            _rtcio_recording = True
+
+            def emit(self, event: str, data: Any, namespace: Any,
+                     room: Any = None, skip_sid: Any = None,
+                     callback: Any = None, to: Any = None,
+                     **kwargs: Any) -> Any:
+                room = to or room
+                if callback is None and recorder.emit_here(
+                        self, event, data_as_args(data), namespace or "/",
+                        room, skip_sid):
+                    return None
+                return base.emit(self, event, data, namespace,
+                                 room=room, skip_sid=skip_sid,
+                                 callback=callback, **kwargs)
+
+        manager.__class__ = Recording
+
+
+def connect_socket(server: Any, eio_sid: str, namespace: str, auth: Any,
+                   sid: Optional[str], pid: Optional[str],
+                   before_reply: Optional[Callable[[str], None]] = None
+                   ) -> Optional[str]:
+    """python-socketio's ``_handle_connect`` for ``always_connect=False``,
+    giving the socket ``sid`` when not None (a recovered socket keeps its
+    id), calling ``before_reply(sid)`` once the app accepted it and before
+    the CONNECT reply, which carries ``pid`` when not None. Returns the
+    sid of the connected socket, or None (refused, or the namespace
+    unknown)."""
+    namespace = namespace or "/"
+    manager = server.manager
+    known = (namespace in server.handlers or
+             namespace in server.namespace_handlers or
+             server.namespaces == "*" or namespace in server.namespaces)
+    new_sid: Optional[str] = None
+    if known:
+        if sid is None:
+            new_sid = manager.pre_connect(eio_sid, namespace)
+        elif manager.sid_from_eio_sid(eio_sid, namespace) is None and \
+                manager.eio_sid_from_sid(sid, namespace) is None:
+            # pre_connect, with the old sid instead of a fresh one
+            manager.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
+            manager.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
+            manager.pending_connect.setdefault(namespace, []).append(sid)
+            new_sid = sid
+    if new_sid is None:
+        server._send_packet(eio_sid, server.packet_class(
+            sio_packet.CONNECT_ERROR, data="Unable to connect",
+            namespace=namespace))
+        return None
+    sid = new_sid
+    fail_reason = sio_exceptions.ConnectionRefusedError().error_args
+    environ = server.environ.get(eio_sid, {})
+    try:
+        if auth:
+            success = server._trigger_event("connect", namespace, sid,
+                                            environ, auth)
+        else:
+            try:
+                success = server._trigger_event("connect", namespace, sid,
+                                                environ, None)
+            except TypeError as exc:
+                try:
+                    success = server._trigger_event("connect", namespace,
+                                                    sid, environ)
+                except TypeError:
+                    raise exc
+    except sio_exceptions.ConnectionRefusedError as exc:
+        fail_reason = exc.error_args
+        success = False
+    except ConnectionRefusedError:
+        fail_reason = {"message": "Connection refused by server"}
+        success = False
+    if success is False:
+        server._send_packet(eio_sid, server.packet_class(
+            sio_packet.CONNECT_ERROR, data=fail_reason, namespace=namespace))
+        manager.disconnect(sid, namespace, ignore_queue=True)
+        return None
+    if before_reply is not None:
+        before_reply(sid)
+    reply = {"sid": sid} if pid is None else {"sid": sid, "pid": pid}
+    server._send_packet(eio_sid, server.packet_class(
+        sio_packet.CONNECT, reply, namespace=namespace))
+    manager.connect(sid, namespace)
+    return sid
+
+
+def drop_socket(server: Any, sid: str, namespace: str) -> None:
+    """Forget a socket in the manager without running disconnect handlers
+    (its state is held for recovery)."""
+    eio_sid = server.manager.eio_sid_from_sid(sid, namespace)
+    server.manager.disconnect(sid, namespace, ignore_queue=True)
+    if eio_sid is not None:
+        server._binary_packet.pop(eio_sid, None)
+
+
+def run_disconnect_handlers(server: Any, sid: str, namespace: str,
+                            reason: str) -> None:
+    """The ``disconnect`` handlers of a socket python-socketio no longer
+    knows (its recovery window ended)."""
+    server._trigger_event("disconnect", namespace, sid, reason)
 
 
 # -- eventlet ----------------------------------------------------------------

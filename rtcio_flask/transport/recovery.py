@@ -1,0 +1,753 @@
+"""Connection state recovery, compatible with socket.io-client 4.6+.
+
+What Node's socket.io does with ``connectionStateRecovery``, on a
+python-socketio server:
+
+- every CONNECT reply carries a private session id: ``40{"sid","pid"}``;
+- every event the server sends through a room (python-socketio sends every
+  ``server.emit`` through one: a sid is its own room; the relay's fast path
+  too) is logged with an offset, appended as the event's last argument;
+- when a connection drops (transport close or error, ping timeout; not a
+  client's ``disconnect()`` nor a server's), the socket's id and rooms are
+  held for the window instead of running its departure: members see
+  nothing, the built-in rooms keep it, envelopes to it are logged;
+- a client that reconnects within the window with ``{pid, offset}`` in its
+  CONNECT auth gets its old sid and rooms back, every logged packet it
+  missed after ``offset`` (once each, in order, before the CONNECT reply,
+  as Node does) and ``socket.recovered === true``;
+- when the window ends, the normal departure runs (``#rtcio:peer-left``,
+  ``user-disconnected``, the app's ``disconnect`` handlers).
+
+A client that still looks connected (its old connection is a zombie the
+server has not noticed yet: polling, or a cut with no packet back) is
+taken over: held, its old connection closed, then restored.
+
+python-socketio's own client ignores ``pid`` and would pass the offset to
+its handlers as an extra argument, so packets to it carry no offset; it is
+recognised by the ``t=<seconds.fraction>`` timestamp of its handshake.
+
+With ``message_queue=`` on Redis, the log is a Redis stream and held
+sessions are Redis keys, so a client recovers on any process.
+"""
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import (Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Set,
+                    Tuple)
+from urllib.parse import parse_qs
+
+from ..config import UNSET, pick
+from ..core.recovery_log import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS,
+                                 DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW,
+                                 HeldSession, HeldSessions, PacketLog,
+                                 as_rooms, as_skip, reaches)
+from ..core.values import positive_number
+from . import patches
+
+logger = logging.getLogger("rtcio_flask")
+
+#: Engine.IO disconnect reasons after which a client may come back.
+RECOVERABLE_REASONS = frozenset(["transport close", "transport error",
+                                 "ping timeout"])
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    """Resolved ``recovery=`` settings; see :func:`resolve_recovery`."""
+
+    window: float = DEFAULT_WINDOW
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_packets: int = DEFAULT_MAX_PACKETS
+
+
+def resolve_recovery(value: Any, config: Mapping[str, Any],
+                     environ: Mapping[str, str]
+                     ) -> Optional[RecoverySettings]:
+    """``recovery=`` (seconds of window, True, False/0, or a dict with
+    ``window``, ``max_sessions``, ``max_bytes``, ``max_packets``), then
+    ``RTCIO_RECOVERY_WINDOW`` / ``_MAX_SESSIONS`` / ``_MAX_BYTES`` /
+    ``_MAX_PACKETS`` in app.config, then the environment. None means off."""
+    options: Dict[str, Any] = {}
+    if isinstance(value, dict):
+        unknown = set(value) - {"window", "max_sessions", "max_bytes",
+                                "max_packets"}
+        if unknown:
+            raise ValueError(
+                f"RTCIO(recovery=...): unknown keys {sorted(unknown)}; "
+                f"write window, max_sessions, max_bytes or max_packets.")
+        options = dict(value)
+    elif value is True:
+        pass
+    elif value is not UNSET and value is not None:
+        options["window"] = value
+    found: Dict[str, Any] = {}
+    where: Dict[str, str] = {}
+    for name, default in (("window", DEFAULT_WINDOW),
+                          ("max_sessions", DEFAULT_MAX_SESSIONS),
+                          ("max_bytes", DEFAULT_MAX_BYTES),
+                          ("max_packets", DEFAULT_MAX_PACKETS)):
+        got = pick("recovery_" + name, options.get(name, UNSET), config,
+                   environ, default)
+        found[name] = got.value
+        where[name] = got.where or f"RTCIO_RECOVERY_{name.upper()}"
+    window = found["window"]
+    if value is False or window in (False, 0, "0", "off", "false", "no"):
+        return None
+    if isinstance(window, str) and window.strip() in ("0", "0.0"):
+        return None
+    if isinstance(window, (int, float)) and not isinstance(window, bool) \
+            and window == 0:
+        return None
+    return RecoverySettings(
+        window=float(positive_number(window, where["window"], whole=False,
+                                     unit="seconds (0 turns recovery off)")),
+        max_sessions=int(positive_number(found["max_sessions"],
+                                         where["max_sessions"])),
+        max_bytes=int(positive_number(found["max_bytes"], where["max_bytes"],
+                                      unit="bytes")),
+        max_packets=int(positive_number(found["max_packets"],
+                                        where["max_packets"])))
+
+
+def takes_offsets(environ: Mapping[str, Any]) -> bool:
+    """Whether the client of this handshake can use offsets: all but
+    python-socketio's own client, whose Engine.IO handshake carries
+    ``t=<time.time()>`` (socket.io-client's ``t`` has no dot)."""
+    query = parse_qs(str(environ.get("QUERY_STRING", "")))
+    stamp = (query.get("t") or [""])[0]
+    head, dot, tail = stamp.partition(".")
+    return not (dot and head.isdigit() and tail.isdigit())
+
+
+@dataclass
+class _Live:
+    pid: str
+    eio_sid: str
+    #: Log position at connect (string offset or sequence, per backend).
+    start: Any
+
+
+class _MemoryBackend:
+    """One process: the log and the held sessions in memory."""
+
+    shared = False
+
+    def __init__(self, settings: RecoverySettings) -> None:
+        self.log = PacketLog(settings.window, settings.max_packets,
+                             settings.max_bytes)
+
+    def start_position(self) -> Any:
+        return self.log.next_seq - 1
+
+    def record(self, namespace: str, room: Any, skip: Any,
+               text: str) -> str:
+        return self.log.append(namespace, as_rooms(room), as_skip(skip),
+                               text)
+
+    def hold(self, session: HeldSession) -> None:
+        pass
+
+    def live(self, pid: str, alive: bool) -> None:
+        pass
+
+    def is_live(self, pid: str) -> bool:
+        return False
+
+    def take(self, pid: str) -> Optional[HeldSession]:
+        return None  # the local HeldSessions are the store
+
+    def release(self, session: HeldSession) -> bool:
+        return True
+
+    def missed(self, session: HeldSession, offset: Any
+               ) -> Optional[List[Tuple[str, str]]]:
+        if offset is None:
+            after = session.extra.get("start")
+        else:
+            after = self.log.seq_of(offset)
+        if not isinstance(after, int):
+            return None
+        entries = self.log.missed(after, session.namespace, session.sid,
+                                  session.rooms)
+        if entries is None:
+            return None
+        return [(self.log.offset(e.seq), e.text) for e in entries]
+
+    def after(self, offset: str, than: Optional[str]) -> bool:
+        if than is None:
+            return True
+        a, b = self.log.seq_of(offset), self.log.seq_of(than)
+        return a is not None and b is not None and a > b
+
+    def trim(self) -> None:
+        self.log.trim()
+
+
+def _stream_id(offset: Any) -> Optional[Tuple[int, int]]:
+    if not isinstance(offset, str):
+        return None
+    ms, dash, seq = offset.partition("-")
+    if not dash or not ms.isdigit() or not seq.isdigit():
+        return None
+    return int(ms), int(seq)
+
+
+class _RedisBackend:
+    """Several processes on one Redis: the log is a stream (offsets are its
+    entry ids), held sessions are keys with the window as time-to-live."""
+
+    shared = True
+
+    def __init__(self, settings: RecoverySettings, url: str,
+                 prefix: str = "rtcio:recovery:") -> None:
+        import redis
+
+        self.redis: Any = redis.Redis.from_url(url, decode_responses=True)
+        self.settings = settings
+        self.stream = prefix + "log"
+        self.prefix = prefix + "session:"
+
+    def start_position(self) -> Any:
+        return f"{int(time.time() * 1000) - 2000}-0"
+
+    def record(self, namespace: str, room: Any, skip: Any,
+               text: str) -> str:
+        rooms = as_rooms(room)
+        fields = {"ns": namespace,
+                  "rooms": "" if rooms is None else _dumps(sorted(rooms)),
+                  "skip": _dumps(list(as_skip(skip))), "text": text}
+        return str(self.redis.xadd(self.stream, fields,  # type: ignore
+                                   maxlen=self.settings.max_packets,
+                                   approximate=True))
+
+    def live(self, pid: str, alive: bool) -> None:
+        """Mark ``pid`` connected somewhere (so a process that does not
+        know it asks the others to let go of a zombie connection)."""
+        if alive:
+            self.redis.set(self.prefix + "live:" + pid, "1",
+                           px=24 * 3600 * 1000)
+        else:
+            self.redis.delete(self.prefix + "live:" + pid)
+
+    def is_live(self, pid: str) -> bool:
+        return bool(self.redis.exists(self.prefix + "live:" + pid))
+
+    def hold(self, session: HeldSession) -> None:
+        value = _dumps({"sid": session.sid, "ns": session.namespace,
+                        "rooms": sorted(session.rooms),
+                        "start": session.extra.get("start"),
+                        "reason": session.reason})
+        self.redis.set(self.prefix + session.pid, value,
+                       px=max(1, int(self.settings.window * 1000)))
+
+    def take(self, pid: str) -> Optional[HeldSession]:
+        raw = self.redis.getdel(self.prefix + pid)
+        if not raw:
+            return None
+        data = json.loads(str(raw))
+        return HeldSession(pid=pid, sid=data["sid"], namespace=data["ns"],
+                           rooms=frozenset(data["rooms"]), seq_at_connect=0,
+                           reason=data.get("reason") or "transport close",
+                           extra={"start": data.get("start")})
+
+    def release(self, session: HeldSession) -> bool:
+        """Whether the session was still held (nobody restored it)."""
+        return bool(self.redis.delete(self.prefix + session.pid))
+
+    def missed(self, session: HeldSession, offset: Any
+               ) -> Optional[List[Tuple[str, str]]]:
+        if offset is None:
+            start = session.extra.get("start")
+            if _stream_id(start) is None:
+                return None
+            entries = self.redis.xrange(self.stream, "(" + str(start), "+")
+        else:
+            if _stream_id(offset) is None:
+                return None
+            entries = self.redis.xrange(self.stream, offset, "+")
+            if not entries or entries[0][0] != offset:
+                return None  # trimmed away, or not ours
+            entries = entries[1:]
+        out = []
+        for entry_id, fields in entries:
+            if fields.get("ns") != session.namespace:
+                continue
+            rooms = None if not fields.get("rooms") else \
+                frozenset(json.loads(fields["rooms"]))
+            skip = tuple(json.loads(fields.get("skip") or "[]"))
+            if reaches(rooms, skip, session.sid, session.rooms):
+                out.append((entry_id, fields["text"]))
+        return out
+
+    def after(self, offset: str, than: Optional[str]) -> bool:
+        if than is None:
+            return True
+        a, b = _stream_id(offset), _stream_id(than)
+        return a is not None and b is not None and a > b
+
+    def trim(self) -> None:
+        oldest = int((time.time() - self.settings.window) * 1000)
+        self.redis.xtrim(self.stream, minid=f"{oldest}-0", approximate=True)
+
+
+class Recovery:
+    """Connection state recovery for every namespace of one server."""
+
+    def __init__(self, server: Any, settings: RecoverySettings,
+                 queue_url: Optional[str] = None) -> None:
+        self.server = server
+        self.settings = settings
+        self.backend: Any = (_RedisBackend(settings, queue_url)
+                             if queue_url else _MemoryBackend(settings))
+        self.held = HeldSessions(settings.max_sessions)
+        self.lock = threading.RLock()
+        #: eio_sids whose client takes offsets.
+        self.offset_clients: Set[str] = set()
+        self._live: Dict[Tuple[str, str], _Live] = {}
+        self._pids: Dict[str, Tuple[str, str]] = {}
+        self._eio_keys: Dict[str, List[Tuple[str, str]]] = {}
+        #: eio_sid -> packets held back while that socket is restored.
+        self._restoring: Dict[str, List[Tuple[str, str, str]]] = {}
+        #: eio_sid -> last replayed offset (queued copies may still come).
+        self._floor: Dict[str, str] = {}
+        #: (namespace, sid) -> rooms, while a held socket's departure runs.
+        self._departing: Dict[Tuple[str, str], FrozenSet[str]] = {}
+        #: namespace -> ``hint(sid, rooms)``: the rtc.io protocol's
+        #: ``#rtcio:peer-left``, sent at once when a socket is held.
+        self._hints: Dict[str, Any] = {}
+        self._running = False
+        #: Called once per recovered socket (the metrics count it).
+        self.on_recovered: Callable[[], None] = lambda: None
+        patches.record_emits(server.manager, self)
+
+    # -- connect --------------------------------------------------------------
+
+    def connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
+        """Serve a CONNECT packet: recover the socket ``auth`` names, else
+        connect a new one (with a pid)."""
+        server = self.server
+        environ = server.environ.get(eio_sid, {})
+        if takes_offsets(environ):
+            self.offset_clients.add(eio_sid)
+        session = None
+        offset = None
+        if isinstance(auth, dict) and isinstance(auth.get("pid"), str):
+            offset = auth.get("offset")
+            if not isinstance(offset, str):
+                offset = None
+            session = self._take(auth["pid"], namespace)
+        if session is None:
+            pid = self._new_pid()
+            start = self.backend.start_position()
+            sid = patches.connect_socket(server, eio_sid, namespace, auth,
+                                         None, pid)
+            if sid is not None:
+                self._remember(namespace, sid, pid, eio_sid, start)
+            return
+        self._restore(eio_sid, session, offset, auth)
+
+    def _restore(self, eio_sid: str, session: HeldSession,
+                 offset: Optional[str], auth: Any) -> None:
+        namespace, sid = session.namespace, session.sid
+        missed = self.backend.missed(session, offset)
+        if missed is None:
+            logger.info("rtcio: %s cannot be recovered (offset %r is no "
+                        "longer logged); it gets a new socket", sid, offset)
+            self._depart(session)
+            self.connect(eio_sid, namespace, {k: v for k, v in auth.items()
+                                              if k not in ("pid",
+                                                           "offset")})
+            return
+        self._restoring[eio_sid] = []
+        replayed: List[Optional[str]] = [None]
+
+        def before_reply(new_sid: str) -> None:
+            with self.lock:
+                manager = self.server.manager
+                for room in session.rooms:
+                    if room != sid:
+                        manager.basic_enter_room(sid, namespace, room)
+                # Fetch again now that the socket is registered (what is
+                # sent to it from here on is held back in _restoring), so
+                # nothing falls between the replay and live packets.
+                fresh = self.backend.missed(session, offset)
+                if fresh is not None:
+                    missed[:] = fresh
+                for off, text in missed:
+                    self._send(eio_sid, text, off)
+                    replayed[0] = off
+                for off, text, _ in self._restoring.pop(eio_sid, []):
+                    if self.backend.after(off, replayed[0]):
+                        self._send(eio_sid, text, off)
+                        replayed[0] = off
+                if self.backend.shared and replayed[0] is not None:
+                    self._floor[eio_sid] = str(replayed[0])
+
+        try:
+            got = patches.connect_socket(self.server, eio_sid, namespace,
+                                         auth, sid, session.pid,
+                                         before_reply)
+        finally:
+            self._restoring.pop(eio_sid, None)
+        if got is None:
+            self._depart(session)
+            return
+        self._remember(namespace, sid, session.pid, eio_sid,
+                       session.extra.get("start"))
+        logger.info("rtcio: %s recovered (%d missed packet(s) replayed)",
+                    sid, len(missed))
+        self.on_recovered()
+
+    def _take(self, pid: str, namespace: str) -> Optional[HeldSession]:
+        live = self._pids.get(pid)
+        if live is not None and live[0] == namespace:
+            self._take_over(live)
+        session = self.held.take(pid)
+        if self.backend.shared:
+            shared = self.backend.take(pid)
+            if shared is None and session is None and live is None and \
+                    self.backend.is_live(pid):
+                shared = self._ask_takeover(pid)
+            if session is None and shared is not None:
+                session = shared
+        if session is None:
+            logger.info("rtcio: nothing to recover for that pid (expired, "
+                        "or unknown); a new socket connects")
+        if session is not None and session.namespace != namespace:
+            return None
+        return session
+
+    def _ask_takeover(self, pid: str) -> Optional[HeldSession]:
+        """The pid is connected on another process (a zombie there): ask
+        every process to hold it, and wait a moment for the session."""
+        self.server.manager.emit("takeover", pid,
+                                 namespace=patches.CONTROL_NAMESPACE)
+        for _ in range(30):
+            self.server.sleep(0.05)
+            session = self.backend.take(pid)
+            if session is not None:
+                return session  # type: ignore[no-any-return]
+        return None
+
+    def control(self, event: Any, data: Any) -> None:
+        """A request from another process (see :meth:`_ask_takeover`)."""
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]  # the queue carries arguments as a list
+        if event == "takeover" and isinstance(data, str):
+            key = self._pids.get(data)
+            if key is not None:
+                self._take_over(key)
+
+    def _take_over(self, key: Tuple[str, str]) -> None:
+        """The client is back while its old connection still looks alive:
+        hold that socket and close the old connection."""
+        namespace, sid = key
+        live = self._live.get(key)
+        if live is None:
+            return
+        self._hold(live.eio_sid, namespace, sid, "transport close")
+        self.server.start_background_task(self._close_eio, live.eio_sid)
+
+    def _close_eio(self, eio_sid: str) -> None:
+        try:
+            self.server.eio.disconnect(eio_sid)
+        except Exception:  # already gone
+            pass
+
+    def _remember(self, namespace: str, sid: str, pid: str, eio_sid: str,
+                  start: Any) -> None:
+        self._live[(namespace, sid)] = _Live(pid, eio_sid, start)
+        self._pids[pid] = (namespace, sid)
+        self._eio_keys.setdefault(eio_sid, []).append((namespace, sid))
+        if self.backend.shared:
+            try:
+                self.backend.live(pid, True)
+            except Exception:
+                logger.exception("rtcio: Redis unreachable for recovery")
+
+    @staticmethod
+    def _new_pid() -> str:
+        import secrets
+        return secrets.token_urlsafe(16)
+
+    # -- disconnect -----------------------------------------------------------
+
+    def disconnected(self, eio_sid: str, reason: Any) -> None:
+        """The Engine.IO connection ``eio_sid`` closed: hold its sockets if
+        the client may come back (python-socketio then finds nothing left
+        to disconnect for them), else forget them."""
+        # A client that takes no offsets (python-socketio's) cannot come
+        # back as the same socket: its departure is not put off.
+        recoverable = str(reason) in RECOVERABLE_REASONS and \
+            eio_sid in self.offset_clients
+        self.offset_clients.discard(eio_sid)
+        self._floor.pop(eio_sid, None)
+        manager = self.server.manager
+        for key in self._eio_keys.pop(eio_sid, ()):
+            live = self._live.get(key)
+            if live is None or live.eio_sid != eio_sid:
+                continue
+            namespace, sid = key
+            if recoverable and manager.is_connected(sid, namespace):
+                self._hold(eio_sid, namespace, sid, str(reason))
+            else:
+                self._forget_live(key)
+                self._unmark(live.pid)
+
+    def _unmark(self, pid: str) -> None:
+        if self.backend.shared:
+            try:
+                self.backend.live(pid, False)
+            except Exception:
+                logger.exception("rtcio: Redis unreachable for recovery")
+
+    def _forget_live(self, key: Tuple[str, str]) -> Optional[_Live]:
+        live = self._live.pop(key, None)
+        if live is not None and self._pids.get(live.pid) == key:
+            del self._pids[live.pid]
+        return live
+
+    def _hold(self, eio_sid: str, namespace: str, sid: str,
+              reason: str) -> None:
+        live = self._forget_live((namespace, sid))
+        if live is None:
+            return
+        with self.lock:
+            rooms = frozenset(self.server.manager.get_rooms(sid, namespace))
+            patches.drop_socket(self.server, sid, namespace)
+        session = HeldSession(pid=live.pid, sid=sid, namespace=namespace,
+                              rooms=rooms | {sid}, seq_at_connect=0,
+                              reason=reason, extra={"start": live.start})
+        try:
+            self.backend.hold(session)
+        except Exception:
+            logger.exception("rtcio: could not hold %s for recovery", sid)
+        hint = self._hints.get(namespace)
+        if hint is not None:
+            try:
+                hint(sid, rooms)
+            except Exception:
+                logger.exception("rtcio: peer-left hint for %s failed", sid)
+        for evicted in self.held.hold(session, self.settings.window):
+            logger.warning("rtcio: more than %d sockets held for recovery; "
+                           "%s leaves now", self.settings.max_sessions,
+                           evicted.sid)
+            self._depart(evicted)
+
+    def is_held(self, sid: str, namespace: str) -> bool:
+        return self.held.holding(sid, namespace) is not None
+
+    def rooms_of_gone(self, sid: str, namespace: str
+                      ) -> Optional[FrozenSet[str]]:
+        """The rooms of a held socket whose departure is running now."""
+        return self._departing.get((namespace, sid))
+
+    def _depart(self, session: HeldSession) -> None:
+        """The window ended (or recovery failed): the normal departure."""
+        self.held.pop(session.pid)
+        try:
+            if not self.backend.release(session):
+                return  # restored by another process
+        except Exception:
+            logger.exception("rtcio: Redis unreachable ending the recovery "
+                             "window of %s", session.sid)
+        self._unmark(session.pid)
+        key = (session.namespace, session.sid)
+        self._departing[key] = session.rooms
+        try:
+            patches.run_disconnect_handlers(self.server, session.sid,
+                                            session.namespace,
+                                            session.reason)
+        except Exception:
+            logger.exception("rtcio: departure of %s failed", session.sid)
+        finally:
+            self._departing.pop(key, None)
+
+    # -- emits ----------------------------------------------------------------
+
+    def _send(self, eio_sid: str, text: str, offset: str) -> None:
+        if eio_sid in self.offset_clients:
+            text = text[:-1] + "," + _dumps(offset) + "]"
+        try:
+            self.server.eio.send(eio_sid, text)
+        except Exception:  # the connection just went away
+            logger.debug("rtcio: could not send to %s", eio_sid)
+
+    def with_offset(self, eio_sid: str, text: str, offset: str) -> str:
+        """``text`` as sent to ``eio_sid``: with the offset if it takes
+        them."""
+        if eio_sid in self.offset_clients:
+            return text[:-1] + "," + _dumps(offset) + "]"
+        return text
+
+    def _deliver(self, manager: Any, namespace: str, room: Any,
+                 skip_sid: Any, text: str, offset: str,
+                 queued: bool = False) -> None:
+        if namespace not in manager.rooms:
+            return
+        skip = as_skip(skip_sid)
+        with_offset = text[:-1] + "," + _dumps(offset) + "]"
+        clients = self.offset_clients
+        restoring = self._restoring
+        floor = self._floor
+        send = self.server.eio.send
+        for sid, eio_sid in manager.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            if restoring and eio_sid in restoring:
+                restoring[eio_sid].append((offset, text, sid))
+                continue
+            if queued and floor and eio_sid in floor and \
+                    not self.backend.after(offset, floor[eio_sid]):
+                continue
+            try:
+                send(eio_sid, with_offset if eio_sid in clients else text)
+            except Exception:
+                logger.debug("rtcio: could not send to %s", eio_sid)
+
+    def emit_here(self, manager: Any, event: str, args: List[Any],
+                  namespace: str, room: Any, skip_sid: Any) -> bool:
+        """A ``server.emit`` in one process: log it, deliver it."""
+        if patches.is_binary(args):
+            return False
+        text = patches.encode_event(self.server, namespace, [event] + args)
+        with self.lock:
+            offset = self.backend.record(namespace, room, skip_sid, text)
+            self._deliver(manager, namespace, room, skip_sid, text, offset)
+        return True
+
+    def log_queued(self, manager: Any, event: str, args: List[Any],
+                   namespace: str, room: Any, skip_sid: Any
+                   ) -> Optional[str]:
+        """A ``server.emit`` with a message queue: log it; the offset rides
+        with it to every process."""
+        if patches.is_binary(args):
+            return None
+        if namespace == patches.CONTROL_NAMESPACE:
+            return None
+        text = patches.encode_event(self.server, namespace, [event] + args)
+        try:
+            return str(self.backend.record(namespace, room, skip_sid, text))
+        except Exception:
+            logger.exception("rtcio: could not log a packet for recovery")
+            return None
+
+    def deliver_queued(self, manager: Any, event: str, args: List[Any],
+                       namespace: str, room: Any, skip_sid: Any,
+                       offset: str) -> None:
+        text = patches.encode_event(self.server, namespace, [event] + args)
+        with self.lock:
+            self._deliver(manager, namespace, room, skip_sid, text, offset,
+                          queued=True)
+
+    def relay(self, namespace: str, target: str, target_eio: Optional[str],
+              text: str) -> None:
+        """The relay's fast path: log the pre-encoded packet to ``target``
+        and send it (if ``target`` is connected here)."""
+        with self.lock:
+            offset = self.backend.record(namespace, target, None, text)
+            if target_eio is None:
+                return
+            if self._restoring and target_eio in self._restoring:
+                self._restoring[target_eio].append((offset, text, target))
+                return
+            self._send(target_eio, text, offset)
+
+    # -- the window -----------------------------------------------------------
+
+    def tick(self) -> None:
+        """End expired windows; trim the log."""
+        for session in self.held.expire():
+            logger.info("rtcio: %s did not come back within %.0f s",
+                        session.sid, self.settings.window)
+            self._depart(session)
+        try:
+            with self.lock:
+                self.backend.trim()
+        except Exception:
+            logger.exception("rtcio: could not trim the recovery log")
+
+    def _run(self) -> None:
+        interval = min(1.0, max(0.05, self.settings.window / 10))
+        while self._running:
+            self.server.sleep(interval)
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("rtcio: recovery tick failed")
+
+    def start(self) -> "Recovery":
+        if not self._running:
+            self._running = True
+            self.server.start_background_task(self._run)
+        return self
+
+    def stop(self) -> None:
+        self._running = False
+
+
+def install_recovery(state: Any, value: Any = UNSET,
+                     environ: Optional[Mapping[str, str]] = None
+                     ) -> Optional[Recovery]:
+    """Resolve ``recovery=`` and wire it into one app's server: the packet
+    hook's CONNECT and disconnect, every rtc.io protocol's relay and
+    departures, the built-in rooms' departures. Returns the Recovery, or
+    None when it is off."""
+    import os
+
+    import socketio
+
+    from ..config import is_redis_url
+
+    settings = resolve_recovery(value, state.app.config,
+                                os.environ if environ is None else environ)
+    if settings is None:
+        return None
+    server = state.server
+    if getattr(server, "always_connect", False):
+        logger.warning("rtcio: connection state recovery is off: the "
+                       "server was created with always_connect=True")
+        return None
+    queue = getattr(state.deploy, "message_queue", None)
+    if isinstance(server.manager, socketio.PubSubManager):
+        if not is_redis_url(queue):
+            logger.warning("rtcio: connection state recovery is off: it "
+                           "needs message_queue= on Redis to work across "
+                           "processes (or recovery=0 to say so)")
+            return None
+    else:
+        queue = None
+    recovery = Recovery(server, settings, queue)
+    state.packet_hook.connect_handler = recovery.connect
+    state.packet_hook.before_disconnect = recovery.disconnected
+    for protocol in state.protocols.values():
+        wire_protocol(recovery, protocol)
+    if state.rooms is not None:
+        state.rooms.departures.rooms_of = recovery.rooms_of_gone
+    # state.metrics is installed after us: look it up at each recovery.
+    recovery.on_recovered = lambda: state.metrics.recovered()
+    state.recovery = recovery.start()
+    logger.info("rtcio: connection state recovery on (window %.0f s%s)",
+                settings.window, ", shared through Redis" if queue else "")
+    return recovery
+
+
+def wire_protocol(recovery: Recovery, protocol: Any) -> None:
+    """Let one namespace's relay and departures know held sockets."""
+    protocol.recovery = recovery
+    departures = protocol.departures
+    departures.rooms_of = recovery.rooms_of_gone
+
+    def peer_left_hint(sid: str, rooms: FrozenSet[str]) -> None:
+        # Only a hint: rtc.io checks it against the peer connection, so a
+        # closed tab is noticed in seconds while a signaling blip (WebRTC
+        # still up) changes nothing. Presence waits for the window.
+        departures.announce(sid, (), [r for r in rooms if r != sid])
+
+    recovery._hints[protocol.namespace] = peer_left_hint

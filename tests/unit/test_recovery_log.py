@@ -1,0 +1,97 @@
+"""The pure bookkeeping of connection state recovery: the bounded packet
+log and the held sessions."""
+
+import pytest
+
+from rtcio_flask.core.recovery_log import (HeldSession, HeldSessions,
+                                           PacketLog, as_rooms)
+from rtcio_flask.transport.recovery import (resolve_recovery,
+                                            takes_offsets)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_missed_is_what_reached_the_socket_after_its_offset_in_order():
+    log = PacketLog(clock=Clock())
+    o1 = log.append("/", as_rooms("A"), (), "2[1]")
+    log.append("/", as_rooms(["room:r"]), ("A",), "2[2]")   # A skipped
+    log.append("/", as_rooms("room:r"), (), "2[3]")
+    log.append("/other", as_rooms("A"), (), "2[4]")         # other ns
+    log.append("/", as_rooms("B"), (), "2[5]")              # not for A
+    log.append("/", None, (), "2[6]")                       # everyone
+    got = log.missed(log.seq_of(o1), "/", "A", frozenset({"A", "room:r"}))
+    assert [e.text for e in got] == ["2[3]", "2[6]"]
+
+
+def test_offsets_of_another_log_or_garbage_are_unknown():
+    log, other = PacketLog(), PacketLog()
+    off = other.append("/", None, (), "2[1]")
+    assert log.seq_of(off) is None
+    assert log.seq_of("nonsense") is None and log.seq_of(None) is None
+
+
+def test_log_is_bounded_by_age_count_and_bytes():
+    clock = Clock()
+    log = PacketLog(window=10, max_packets=3, max_bytes=1000, clock=clock)
+    first = log.append("/", None, (), "x" * 10)
+    for _ in range(3):
+        log.append("/", None, (), "x" * 10)
+    assert len(log) == 3
+    # everything after the first offset is still there
+    assert len(log.missed(log.seq_of(first), "/", "A", frozenset())) == 3
+    log.append("/", None, (), "x" * 10)
+    # now a packet after it fell out: recovering must fail, not skip it
+    assert log.missed(log.seq_of(first), "/", "A", frozenset()) is None
+    big = PacketLog(max_bytes=25, clock=clock)
+    for _ in range(5):
+        big.append("/", None, (), "y" * 10)
+    assert big.bytes <= 25 and len(big) == 2
+    clock.now = 100.0
+    log.trim()
+    assert len(log) == 0 and log.bytes == 0
+
+
+def test_held_sessions_expire_and_are_bounded_in_count():
+    clock = Clock()
+    held = HeldSessions(max_sessions=2, clock=clock)
+
+    def session(pid):
+        return HeldSession(pid, "sid-" + pid, "/", frozenset(), 0)
+
+    assert held.hold(session("a"), 5) == []
+    assert held.hold(session("b"), 5) == []
+    evicted = held.hold(session("c"), 5)
+    assert [s.pid for s in evicted] == ["a"]   # oldest leaves first
+    assert held.holding("sid-b", "/").pid == "b"
+    assert held.take("b").sid == "sid-b" and held.take("b") is None
+    clock.now = 6.0
+    assert held.take("c") is None              # expired: not recoverable
+    assert [s.pid for s in held.expire()] == ["c"]
+    assert len(held) == 0 and held.holding("sid-c", "/") is None
+
+
+def test_settings_default_and_off_and_errors():
+    on = resolve_recovery(None, {}, {})
+    assert on is not None and on.window == 120
+    assert resolve_recovery(0, {}, {}) is None
+    assert resolve_recovery(None, {"RTCIO_RECOVERY_WINDOW": 0}, {}) is None
+    assert resolve_recovery(None, {}, {"RTCIO_RECOVERY_WINDOW": "0"}) is None
+    assert resolve_recovery(30, {}, {}).window == 30
+    assert resolve_recovery({"max_sessions": 5}, {}, {}).max_sessions == 5
+    with pytest.raises(ValueError, match="RTCIO_RECOVERY_WINDOW"):
+        resolve_recovery(None, {}, {"RTCIO_RECOVERY_WINDOW": "soon"})
+    with pytest.raises(ValueError, match="unknown keys"):
+        resolve_recovery({"windw": 3}, {}, {})
+
+
+def test_python_socketio_client_gets_no_offsets():
+    assert not takes_offsets({"QUERY_STRING":
+                              "EIO=4&transport=polling&t=1712345678.123"})
+    assert takes_offsets({"QUERY_STRING": "EIO=4&transport=polling&t=P1a2"})
+    assert takes_offsets({"QUERY_STRING": "EIO=4&transport=websocket"})
