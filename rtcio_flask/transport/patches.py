@@ -13,12 +13,19 @@ an upgrade that changes these internals fails there first.
   python-socketio with a traceback per packet. It calls the server's private
   ``_handle_connect/_handle_disconnect/_handle_event/_handle_ack`` and its
   ``_binary_packet`` table, exactly as the original does.
+- :func:`decode_packet` decodes with a subclass of the server's packet
+  class whose ``json`` is :func:`rtcio_flask.core.decoding.strict_loads`
+  (python-socketio reads ``packet_class.json``), when the class uses
+  python-engineio's default JSON module; a custom ``json=`` is left alone.
 - :func:`speed_up_eventlet`: eventlet's per-byte websocket unmasking.
 """
 
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
+from engineio import json as engineio_json
 from socketio import packet as sio_packet
+
+from ..core.decoding import strict_loads
 
 #: Packet types a client may send (CONNECT_ERROR only flows server->client).
 _CLIENT_TYPES = frozenset([sio_packet.CONNECT, sio_packet.DISCONNECT,
@@ -31,11 +38,34 @@ class MalformedPacket(ValueError):
     shape; the connection that sent it is closed."""
 
 
+class _StrictJSON:
+    """The ``json`` module python-socketio decodes client packets with:
+    strict loads, the default dumps."""
+
+    loads = staticmethod(strict_loads)
+    dumps = staticmethod(engineio_json.dumps)
+
+
+# packet class -> its strict subclass (or itself, with a custom json=).
+_strict_classes: Dict[type, type] = {}
+
+
+def _strict_class(packet_class: type) -> type:
+    strict = _strict_classes.get(packet_class)
+    if strict is None:
+        strict = packet_class
+        if getattr(packet_class, "json", None) is engineio_json:
+            strict = type("Strict" + packet_class.__name__, (packet_class,),
+                          {"json": _StrictJSON})
+        _strict_classes[packet_class] = strict
+    return strict
+
+
 def decode_packet(server: Any, data: str) -> Any:
-    """``data`` as the server's packet class decodes it, or
-    MalformedPacket."""
+    """``data`` as the server's packet class decodes it (with strict JSON,
+    see :class:`_StrictJSON`), or MalformedPacket."""
     try:
-        pkt = server.packet_class(encoded_packet=data)
+        pkt = _strict_class(server.packet_class)(encoded_packet=data)
     except Exception as exc:  # the parser's errors are not one type
         raise MalformedPacket(f"undecodable packet ({type(exc).__name__}: "
                               f"{exc})") from None
