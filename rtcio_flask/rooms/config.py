@@ -10,6 +10,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field, fields
+from typing import Any, Optional
 
 from ..config import is_redis_url
 from ..core.values import parse_flag, positive_number
@@ -59,6 +60,14 @@ class RoomsConfig:
     namespace: str = "/"
     #: Names this process in the store (so a crashed one can be purged).
     server_id: str = field(default_factory=_default_server_id)
+    #: Wrong room passwords one client address may send in a row before
+    #: it gets ``join-error {reason: "too-many-attempts"}``...
+    password_attempts_per_address: Optional[int] = 10
+    #: ... and one room may receive, from everyone together...
+    password_attempts_per_room: Optional[int] = 30
+    #: ... each allowance refilled evenly over this many seconds (so 10
+    #: and 30 guesses a minute, sustained). None switches a throttle off.
+    password_attempt_window: float = 60.0
 
     def __post_init__(self):
         for name in ("max_members", "max_rooms_per_socket",
@@ -66,6 +75,16 @@ class RoomsConfig:
                      "max_password_length", "max_chat_bytes"):
             setattr(self, name, positive_number(getattr(self, name),
                                                 f"RoomsConfig.{name}"))
+        for name in ("password_attempts_per_address",
+                     "password_attempts_per_room"):
+            if getattr(self, name) is not None:
+                setattr(self, name, positive_number(
+                    getattr(self, name), f"RoomsConfig.{name}",
+                    hint=" (or None to switch the throttle off)"))
+        self.password_attempt_window = positive_number(
+            self.password_attempt_window,
+            "RoomsConfig.password_attempt_window", whole=False,
+            unit="seconds")
         if self.relay_scope not in RELAY_SCOPES:
             raise ValueError(f"RoomsConfig.relay_scope must be 'room' (only "
                              f"between room mates, the safe default) or "
@@ -137,7 +156,7 @@ def resolve_rooms(value, config):
     return RoomsConfig(**merged)
 
 
-def _text(value, what, limit, *, allow_empty):
+def _text(value: Any, what: str, limit: int, *, allow_empty: bool) -> str:
     if not isinstance(value, str):
         raise RoomInputError("invalid-room",
                              f"{what} must be a string, not "
@@ -150,7 +169,20 @@ def _text(value, what, limit, *, allow_empty):
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise RoomInputError("invalid-room",
                              f"{what} contains control characters")
+    _check_unicode(value, what)
     return value
+
+
+def _check_unicode(value: str, what: str) -> None:
+    """JSON may carry a lone UTF-16 surrogate (``"\\ud800"``), which no
+    store can encode (the Redis client raised UnicodeEncodeError, a
+    server-error and a traceback per join)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RoomInputError("invalid-room",
+                             f"{what} is not valid Unicode text (it holds a "
+                             f"lone surrogate)") from None
 
 
 def parse_room_id(data, cfg):
@@ -162,7 +194,7 @@ def parse_room_id(data, cfg):
                  allow_empty=False)
 
 
-def parse_password(data, cfg):
+def parse_password(data: Any, cfg: RoomsConfig) -> Optional[str]:
     """The optional ``password``: None when absent or empty."""
     password = data.get("password")
     if password is None or password == "":
@@ -173,6 +205,7 @@ def parse_password(data, cfg):
         raise RoomInputError("invalid-room", f"password is longer than "
                                              f"{cfg.max_password_length} "
                                              f"characters")
+    _check_unicode(password, "password")
     return password
 
 
