@@ -28,6 +28,7 @@ from .rooms.handlers import install_rooms
 from .transport.gate import SocketIOGate
 from .transport.guard import TransportGuard
 from .transport.packet_hook import PacketHook
+from .transport.patches import check_websocket_frames
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -197,6 +198,7 @@ class RTCIO(AccessHooks):
                                        resolve_limits(app.config, limits))
         state.limits = state.packet_hook.limiter
         gate.socketio_app = TransportGuard(gate.socketio_app, server)
+        check_websocket_frames(server.eio)
         if server.async_mode == "eventlet":
             from .transport.patches import speed_up_eventlet
             speed_up_eventlet()
