@@ -6,6 +6,7 @@ that would hold a greenlet or log a traceback refused at once.
 import base64
 import io
 import logging
+from typing import Any, Optional
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -28,6 +29,10 @@ class TransportGuard:
       (a greenlet or thread) is held forever.
     - A body that is not UTF-8 (Engine.IO v4 payloads are text) gets
       ``400``: python-engineio would log a traceback for each one.
+    - A chunked body (``Transfer-Encoding: chunked``, no Content-Length) is
+      read here, up to the same cap, and handed on with its length:
+      python-engineio reads ``CONTENT_LENGTH`` bytes, so it used to see an
+      empty body and answer ``200 ok`` with the packets silently lost.
     """
 
     def __init__(self, app, server):
@@ -38,18 +43,29 @@ class TransportGuard:
         if environ.get("REQUEST_METHOD") != "POST":
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
             return self.app(environ, start_response)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
         limit = self.eio.max_http_buffer_size
-        if length < 0 or (limit is not None and length > limit):
-            logger.warning("rtcio: refused a polling POST of %s bytes "
-                           "(max_http_buffer_size is %s)",
-                           environ.get("CONTENT_LENGTH"), limit)
-            return _refuse(start_response, "413 Payload Too Large",
-                           b"payload too large")
-        body = environ["wsgi.input"].read(length) if length else b""
+        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get(
+                "HTTP_TRANSFER_ENCODING", "").lower():
+            body = read_chunked(environ["wsgi.input"], limit)
+            if body is None:
+                logger.warning("rtcio: refused a chunked polling POST over "
+                               "%s bytes (max_http_buffer_size)", limit)
+                return _refuse(start_response, "413 Payload Too Large",
+                               b"payload too large")
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        else:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or (limit is not None and length > limit):
+                logger.warning("rtcio: refused a polling POST of %s bytes "
+                               "(max_http_buffer_size is %s)",
+                               environ.get("CONTENT_LENGTH"), limit)
+                return _refuse(start_response, "413 Payload Too Large",
+                               b"payload too large")
+            body = environ["wsgi.input"].read(length) if length else b""
         problem = polling_payload_problem(body)
         if problem:
             logger.warning("rtcio: refused a polling POST from %s: %s",
@@ -58,6 +74,23 @@ class TransportGuard:
                            problem.encode())
         environ["wsgi.input"] = io.BytesIO(body)
         return self.app(environ, start_response)
+
+
+def read_chunked(stream: Any, limit: Optional[int]) -> Optional[bytes]:
+    """A chunked request body, de-chunked by the WSGI server (eventlet,
+    gevent and gunicorn all do), read to its end; None once it grows past
+    ``limit`` bytes (the rest is left unread: the connection is closed)."""
+    parts = []
+    size = 0
+    step = 65536 if limit is None else min(65536, limit + 1)
+    while True:
+        part = stream.read(step)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        size += len(part)
+        if limit is not None and size > limit:
+            return None
 
 
 #: Engine.IO v4 packet types a client may POST that python-engineio
