@@ -244,7 +244,7 @@ class EventLimiter:
 
     def __init__(self, limits: Limits,
                  clock: Callable[[], float] = time.monotonic,
-                 peers: Optional[Callable[[Hashable], int]] = None) -> None:
+                 peers: Optional[Callable[[Any], int]] = None) -> None:
         self.limits = limits
         self.clock = clock
         self.peers = peers

@@ -6,7 +6,7 @@ that would hold a greenlet or log a traceback refused at once.
 import base64
 import io
 import logging
-from typing import Any, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -39,7 +39,8 @@ class TransportGuard:
         self.app = app
         self.eio = server.eio
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: Dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
             return self.app(environ, start_response)
@@ -80,7 +81,7 @@ def read_chunked(stream: Any, limit: Optional[int]) -> Optional[bytes]:
     """A chunked request body, de-chunked by the WSGI server (eventlet,
     gevent and gunicorn all do), read to its end; None once it grows past
     ``limit`` bytes (the rest is left unread: the connection is closed)."""
-    parts = []
+    parts: List[bytes] = []
     size = 0
     step = 65536 if limit is None else min(65536, limit + 1)
     while True:

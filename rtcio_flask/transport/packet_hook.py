@@ -125,16 +125,26 @@ class PacketHook:
 
     # -- helpers --------------------------------------------------------------
 
+    def _closing(self, eio_sid: str) -> bool:
+        """The connection is already closing: its limiter state may be gone
+        (forgotten on disconnect), so logging again would repeat a line."""
+        socket = self.server.eio.sockets.get(eio_sid)
+        return socket is None or socket.closing or socket.closed
+
     def _malformed(self, eio_sid: str, problem: str) -> None:
         """One WARNING per connection, then the connection is closed."""
         self.limiter.counters["malformed"] += 1
         self._binary_pending.pop(eio_sid, None)
+        if self._closing(eio_sid):
+            return  # packets still queued behind the first: already said
         if self.limiter.first_time(eio_sid, "malformed"):
             logger.warning("rtcio: closing %s: malformed socket.io packet "
                            "(%s)", eio_sid, problem[:200])
             self.disconnect_later(eio_sid)
 
     def _refuse(self, eio_sid: str, verdict: str) -> None:
+        if self._closing(eio_sid):
+            return
         if verdict == DISCONNECT:
             self._log_once(eio_sid, DISCONNECT,
                            "rtcio: disconnecting %s: it kept exceeding the "
