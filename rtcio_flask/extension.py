@@ -33,7 +33,8 @@ from .rooms.handlers import install_rooms
 from .transport.gate import SocketIOGate
 from .transport.guard import TransportGuard
 from .transport.packet_hook import PacketHook
-from .transport.patches import advertise_exact_ping_interval
+from .transport.patches import (advertise_exact_ping_interval,
+                                check_websocket_frames)
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -301,6 +302,7 @@ class RTCIO(AccessHooks):
         gate.socketio_app = SessionCap(gate.socketio_app, server, protection)
         install_protection(server, protection)
         state.protection = protection
+        check_websocket_frames(server.eio)
         if server.async_mode == "eventlet":
             from .transport.patches import speed_up_eventlet
             speed_up_eventlet()

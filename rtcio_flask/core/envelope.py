@@ -59,6 +59,11 @@ def check_envelope(envelope: Any, sender: str,
     if len(target) > MAX_TARGET_LENGTH:
         raise EnvelopeError("invalid-target", "target is too long to be a "
                                               "socket id")
+    if not target.isascii():
+        # socket.io ids are ASCII; a lone surrogate here would also break a
+        # Redis room store's encoder.
+        raise EnvelopeError("invalid-target", "target is not a socket id "
+                                              "(socket ids are ASCII)")
     if target == sender:
         raise EnvelopeError("invalid-target",
                             "target is the sender itself; the relay never "

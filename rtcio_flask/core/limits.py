@@ -9,6 +9,16 @@ reach a handler) are limited too. This module is the pure part (it knows
 nothing of socket.io); the glue that feeds it raw messages is
 :class:`rtcio_flask.transport.packet_hook.PacketHook`.
 
+The model (docs/limits.rst has the numbers): a member of a WebRTC mesh
+sends about 9 ``#rtcio:message`` envelopes per peer when it joins (one SDP,
+~8 ICE candidates), so what a legitimate client sends grows with the number
+of peers it has, while everything else it sends does not. Each connection
+therefore has two buckets: one for relay envelopes whose size and refill
+grow with its peer count (``burst + peer_burst * peers`` at ``rate +
+peer_rate * peers`` a second), told by the glue through a ``peers``
+callable, and one flat bucket for every other event. Each relay reaches one
+target, so the bigger relay budget amplifies nothing.
+
 Rooms-per-socket and members-per-room caps belong to the rooms feature
 (:mod:`rtcio_flask.rooms`); this module owns only event-level limits.
 """
@@ -16,20 +26,31 @@ Rooms-per-socket and members-per-room caps belong to the rooms feature
 import time
 from dataclasses import dataclass, fields, replace
 from typing import (Any, Callable, Dict, Hashable, Mapping, Optional, Set,
-                    Union, cast)
+                    Union)
 
+from .decoding import DEFAULT_MAX_DEPTH
+from .events import RtcioEvents
 from .values import UNSET, Number, pick, positive_number
 
 #: The Node docs call 50 events/s per socket comfortable for signaling.
 DEFAULT_RATE = 50.0
-#: A join plus a full ICE trickle arrives as one burst of 20-60 events.
+#: Events a connection with no peers may send at once (a join plus a whole
+#: ICE trickle to one peer is 10-20).
 DEFAULT_BURST = 100
+#: Extra relay envelopes one peer adds to the burst: 1 SDP + ~8 candidates
+#: at join, twice over for an ICE restart or renegotiation.
+DEFAULT_PEER_BURST = 20
+#: Extra relay envelopes per second one peer adds to the sustained rate.
+DEFAULT_PEER_RATE = 2.0
 #: Twice the envelope cap, so an oversized envelope is still refused by the
 #: relay with its clear ``envelope-too-large`` acknowledgement.
 DEFAULT_MAX_EVENT_BYTES = 128 * 1024
-#: Dropped events (forgiven at ``rate`` per second) before the socket is
-#: disconnected: a client sending at twice the rate lasts about 5 s.
+#: Dropped events (forgiven at ``rate / 2`` per second) before the socket is
+#: disconnected: a peerless client sending at twice the rate lasts ~12 s.
 DEFAULT_DISCONNECT_AFTER = 250
+#: A connection's peer count is asked again at most this often (seconds)
+#: unless the glue says rooms changed (:meth:`EventLimiter.peers_changed`).
+PEER_RECOUNT_SECONDS = 1.0
 #: Binary attachments one event may announce.
 DEFAULT_MAX_ATTACHMENTS = 10
 
@@ -63,6 +84,16 @@ class TokenBucket:
         self.tokens = tokens
         return False
 
+    def resize(self, rate: float, capacity: float, now: float) -> None:
+        """New rate and capacity from ``now`` on; a bigger capacity comes
+        with its extra tokens (each new peer brings its own budget)."""
+        tokens = min(self.capacity,
+                     self.tokens + (now - self.stamp) * self.rate)
+        if capacity > self.capacity:
+            tokens += capacity - self.capacity
+        self.tokens = min(tokens, capacity)
+        self.rate, self.capacity, self.stamp = rate, capacity, now
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -74,18 +105,29 @@ class Limits:
     - ``rate``: events a second one connection may send on average (50).
     - ``burst``: events it may send at once above the rate, the bucket
       size (100); required whenever ``rate`` is set.
+    - ``peer_burst``: relay envelopes (``#rtcio:message``) each room mate
+      adds to the relay bucket's size (20), and ``peer_rate`` to its rate
+      a second (2): a member of a full room may signal to every peer.
     - ``max_event_bytes``: largest raw event, in bytes (128 KiB).
-    - ``disconnect_after``: dropped events (forgiven at ``rate`` a second)
-      before the connection is closed (250).
+    - ``disconnect_after``: dropped events (forgiven at ``rate / 2`` a
+      second) before the connection is closed (250).
     - ``max_attachments``: binary attachments one event may announce (10).
+    - ``max_depth``: deepest JSON nesting accepted (32); cannot be off.
     - ``enabled``: False switches every limit off.
     """
 
     rate: Optional[float] = DEFAULT_RATE
     burst: Optional[int] = DEFAULT_BURST
+    #: Relay envelopes (``#rtcio:message``) each peer adds to the burst...
+    peer_burst: Optional[int] = DEFAULT_PEER_BURST
+    #: ... and to the rate (per second).
+    peer_rate: Optional[float] = DEFAULT_PEER_RATE
     max_event_bytes: Optional[int] = DEFAULT_MAX_EVENT_BYTES
     disconnect_after: Optional[int] = DEFAULT_DISCONNECT_AFTER
     max_attachments: Optional[int] = DEFAULT_MAX_ATTACHMENTS
+    #: Deepest JSON nesting accepted; deeper packets close the connection
+    #: as malformed (see :mod:`.decoding`). Cannot be switched off.
+    max_depth: int = DEFAULT_MAX_DEPTH
     enabled: bool = True
 
 
@@ -98,6 +140,9 @@ CONFIG_KEYS = {
     "RTCIO_MAX_EVENT_BYTES": "max_event_bytes",
     "RTCIO_ABUSE_DISCONNECT_AFTER": "disconnect_after",
     "RTCIO_MAX_ATTACHMENTS": "max_attachments",
+    "RTCIO_PEER_BURST": "peer_burst",
+    "RTCIO_PEER_RATE": "peer_rate",
+    "RTCIO_MAX_DEPTH": "max_depth",
 }
 
 
@@ -120,9 +165,10 @@ def build_limits(value: Union[None, bool, Limits, Dict[str, Any]] = None,
     """
     if value is False:
         return Limits(enabled=False)
+    given: Dict[str, Any]
     if value is None or value is True:
         base = Limits()
-        given: Dict[str, Any] = {}
+        given = {}
     elif isinstance(value, Limits):
         base, given = value, {}
     elif isinstance(value, dict):
@@ -139,12 +185,20 @@ def build_limits(value: Union[None, bool, Limits, Dict[str, Any]] = None,
     merged.update(given)
     if "enabled" in merged and not isinstance(merged["enabled"], bool):
         raise ValueError(f"{where}: enabled must be True or False.")
-    for name in ("burst", "max_event_bytes", "disconnect_after",
-                 "max_attachments"):
+    for name in ("burst", "peer_burst", "max_event_bytes",
+                 "disconnect_after", "max_attachments"):
         if name in merged:
             merged[name] = _number(merged[name], name, where, whole=True)
-    if "rate" in merged:
-        merged["rate"] = _number(merged["rate"], "rate", where, whole=False)
+    for name in ("rate", "peer_rate"):
+        if name in merged:
+            merged[name] = _number(merged[name], name, where, whole=False)
+    if "max_depth" in merged:
+        if merged["max_depth"] is None:
+            raise ValueError(f"{where}: max_depth cannot be switched off "
+                             f"(deeper JSON crashes the decoder); give a "
+                             f"number such as {DEFAULT_MAX_DEPTH}.")
+        merged["max_depth"] = positive_number(
+            merged["max_depth"], f"{where}: max_depth", whole=True)
     limits = replace(base, **merged)
     if limits.rate is not None and limits.burst is None:
         raise ValueError(f"{where}: a rate needs a burst (the bucket size), "
@@ -168,11 +222,18 @@ def resolve_limits(config: Mapping[str, Any],
 class _Meter:
     """What the limiter remembers about one connection."""
 
-    __slots__ = ("bucket", "strikes", "logged", "skip", "closing")
+    __slots__ = ("bucket", "relays", "peers", "generation", "counted_at",
+                 "strikes", "logged", "skip", "closing")
 
-    def __init__(self, bucket: Optional[TokenBucket]) -> None:
+    def __init__(self, bucket: Optional[TokenBucket],
+                 relays: Optional[TokenBucket], now: float) -> None:
         self.bucket = bucket
-        # Dropped events, forgiven at ``rate`` per second.
+        # Relay envelopes: sized by the peer count last asked.
+        self.relays = relays
+        self.peers = 0
+        self.generation = -1
+        self.counted_at = now
+        # Dropped events, forgiven at ``rate / 2`` per second.
         self.strikes: Optional[TokenBucket] = None
         self.logged: Set[str] = set()
         # Binary attachments still to swallow after a dropped header.
@@ -191,13 +252,20 @@ class EventLimiter:
     """Decides, per raw message of one connection, whether it may pass.
 
     Keyed by the Engine.IO session id, so all namespaces of one connection
-    share one budget. ``counters`` are totals since start, for metrics.
+    share one budget. ``peers(key)`` says how many peers a connection has
+    (the glue counts its room mates); it is asked only when the relay
+    bucket runs dry, at most once per :data:`PEER_RECOUNT_SECONDS` unless
+    :meth:`peers_changed` was called since. ``counters`` are totals since
+    start, for metrics.
     """
 
     def __init__(self, limits: Limits,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 peers: Optional[Callable[[Any], int]] = None) -> None:
         self.limits = limits
         self.clock = clock
+        self.peers = peers
+        self.generation = 0
         self._meters: Dict[Hashable, _Meter] = {}
         self.counters = {"passed": 0, "dropped_rate": 0, "dropped_size": 0,
                          "malformed": 0, "disconnected": 0}
@@ -206,11 +274,38 @@ class EventLimiter:
         meter = self._meters.get(key)
         if meter is None:
             limits = self.limits
-            # build_limits refuses a rate without a burst.
-            bucket = (TokenBucket(limits.rate, cast(int, limits.burst), now)
-                      if limits.rate is not None else None)
-            meter = self._meters[key] = _Meter(bucket)
+            bucket = relays = None
+            if limits.rate is not None and limits.burst is not None:
+                bucket = TokenBucket(limits.rate, limits.burst, now)
+                relays = TokenBucket(limits.rate, limits.burst, now)
+            meter = self._meters[key] = _Meter(bucket, relays, now)
         return meter
+
+    def peers_changed(self) -> None:
+        """Some connection's peers changed (a join or a leave): dry relay
+        buckets ask their peer count again at once."""
+        self.generation += 1
+
+    def _take_relay(self, key: Hashable, meter: _Meter, now: float) -> bool:
+        bucket = meter.relays
+        assert bucket is not None
+        if bucket.take(now):
+            return True
+        if self.peers is None or (
+                meter.generation == self.generation and
+                now - meter.counted_at < PEER_RECOUNT_SECONDS):
+            return False
+        meter.generation = self.generation
+        meter.counted_at = now
+        peers = self.peers(key)
+        if peers != meter.peers:
+            meter.peers = peers
+            limits = self.limits
+            assert limits.rate is not None and limits.burst is not None
+            bucket.resize(limits.rate + (limits.peer_rate or 0.0) * peers,
+                          limits.burst + (limits.peer_burst or 0) * peers,
+                          now)
+        return bucket.take(now)
 
     def forget(self, key: Hashable) -> None:
         """The connection is gone: free its state."""
@@ -243,9 +338,13 @@ class EventLimiter:
         verdict = PASS
         if size_cap is not None and len(data) > size_cap:
             verdict = DROP_SIZE
-        elif meter.bucket is not None and not meter.bucket.take(now):
-            verdict = DROP_RATE
-        if isinstance(data, str) and data[:1] in ("5", "6"):  # binary header
+        elif meter.bucket is not None:
+            if _is_relay(data):
+                if not self._take_relay(key, meter, now):
+                    verdict = DROP_RATE
+            elif not meter.bucket.take(now):
+                verdict = DROP_RATE
+        if isinstance(data, str) and data[:1] in ("5", "6"):
             count = _attachment_count(data)
             if limits.max_attachments is not None and \
                     count > limits.max_attachments:
@@ -263,7 +362,9 @@ class EventLimiter:
         if threshold is None:
             return verdict
         if meter.strikes is None:
-            rate = self.limits.rate or 1.0
+            # Forgiven at half the base rate, so a client sending at twice
+            # its allowance (dropping as much as passes) is still cut off.
+            rate = (self.limits.rate or 2.0) / 2
             # ``threshold`` strikes in a row are tolerated; the next one
             # finds the bucket empty.
             meter.strikes = TokenBucket(rate, threshold, now)
@@ -280,9 +381,7 @@ class EventLimiter:
     def first_time(self, key: Hashable, what: str) -> bool:
         """True the first time ``what`` happens to this connection, so each
         kind of trouble is logged once per socket, not once per event."""
-        meter = self._meters.get(key)
-        if meter is None:
-            return True
+        meter = self._meter(key, self.clock())
         if what in meter.logged:
             return False
         meter.logged.add(what)
@@ -295,11 +394,29 @@ class EventLimiter:
         return out
 
 
+_RELAY_PREFIX = f'2["{RtcioEvents.MESSAGE}",'
+_RELAY_NAME = f'["{RtcioEvents.MESSAGE}",'
+
+
+def _is_relay(data: Union[str, bytes]) -> bool:
+    """A raw ``#rtcio:message`` event packet (on any namespace)."""
+    if data.__class__ is not str:
+        return False
+    assert isinstance(data, str)
+    if data.startswith(_RELAY_PREFIX):
+        return True
+    if data[:2] != "2/":
+        return False
+    comma = data.find(",", 2, 200)
+    return comma > 0 and data.startswith(_RELAY_NAME, comma + 1)
+
+
 #: What each drop verdict means, for the one log line per connection.
 REASONS = {
     DROP_RATE: "sends events faster than the rate limit of {rate}/s "
-               "(burst {burst}); excess events are dropped "
-               "(RTCIO limits: rate, burst)",
+               "(burst {burst}; relay envelopes: plus {peer_rate}/s and "
+               "{peer_burst} per peer); excess events are dropped "
+               "(RTCIO limits: rate, burst, peer_rate, peer_burst)",
     DROP_SIZE: "sent an event over {max_event_bytes} bytes; it was dropped "
                "(RTCIO limits: max_event_bytes)",
 }

@@ -6,13 +6,13 @@ this module only wires them to python-socketio and decides who receives
 what. Departures are announced by :mod:`.departure`.
 """
 
-import json
 import logging
 from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set,
                     Tuple)
 
 import socketio
 
+from ..core.decoding import strict_loads
 from ..core.envelope import EnvelopeError, check_envelope
 from ..core.events import RtcioEvents
 from .departure import Departures
@@ -95,7 +95,8 @@ class RtcioProtocol:
         if sid is None or not manager.is_connected(sid, self.namespace):
             return False
         try:
-            args = json.loads(text[self._args_at:])
+            # The packet hook already refused nesting that would recurse.
+            args = strict_loads(text[self._args_at:])
         except ValueError:
             return False
         envelope = args[1] if len(args) > 1 else None

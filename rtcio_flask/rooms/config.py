@@ -82,6 +82,14 @@ class RoomsConfig:
     namespace: str = "/"
     #: Names this process in the store (so a crashed one can be purged).
     server_id: str = field(default_factory=_default_server_id)
+    #: Wrong room passwords one client address may send in a row before
+    #: it gets ``join-error {reason: "too-many-attempts"}``...
+    password_attempts_per_address: Optional[int] = 10
+    #: ... and one room may receive, from everyone together...
+    password_attempts_per_room: Optional[int] = 30
+    #: ... each allowance refilled evenly over this many seconds (so 10
+    #: and 30 guesses a minute, sustained). None switches a throttle off.
+    password_attempt_window: float = 60.0
 
     def __post_init__(self) -> None:
         for name in ("max_members", "max_rooms_per_socket",
@@ -89,6 +97,16 @@ class RoomsConfig:
                      "max_password_length", "max_chat_bytes"):
             setattr(self, name, positive_number(getattr(self, name),
                                                 f"RoomsConfig.{name}"))
+        for name in ("password_attempts_per_address",
+                     "password_attempts_per_room"):
+            if getattr(self, name) is not None:
+                setattr(self, name, positive_number(
+                    getattr(self, name), f"RoomsConfig.{name}",
+                    hint=" (or None to switch the throttle off)"))
+        self.password_attempt_window = positive_number(
+            self.password_attempt_window,
+            "RoomsConfig.password_attempt_window", whole=False,
+            unit="seconds")
         if self.relay_scope not in RELAY_SCOPES:
             raise ValueError(f"RoomsConfig.relay_scope must be 'room' (only "
                              f"between room mates, the safe default) or "
@@ -174,7 +192,20 @@ def _text(value: Any, what: str, limit: int, *, allow_empty: bool) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise RoomInputError("invalid-room",
                              f"{what} contains control characters")
+    _check_unicode(value, what)
     return value
+
+
+def _check_unicode(value: str, what: str) -> None:
+    """JSON may carry a lone UTF-16 surrogate (``"\\ud800"``), which no
+    store can encode (the Redis client raised UnicodeEncodeError, a
+    server-error and a traceback per join)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RoomInputError("invalid-room",
+                             f"{what} is not valid Unicode text (it holds a "
+                             f"lone surrogate)") from None
 
 
 def parse_room_id(data: Any, cfg: RoomsConfig) -> str:
@@ -198,6 +229,7 @@ def parse_password(data: Dict[str, Any],
         raise RoomInputError("invalid-room", f"password is longer than "
                                              f"{cfg.max_password_length} "
                                              f"characters")
+    _check_unicode(password, "password")
     return password
 
 

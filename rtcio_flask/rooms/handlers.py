@@ -28,6 +28,8 @@ Events served (``id`` is always the sender's real sid, stamped here)::
     (disconnect)                 -> user-disconnected {id, roomId} per room
     check-room {roomId, password?}
         -> room-check-ok {roomId, passwordRequired} or join-error
+    (wrong passwords are throttled per client address and per room: past
+    the allowance, join-error {reason: "too-many-attempts"})
     media-state {roomId, mic, cam}  booleans; cached, forwarded with id
     stopScreenShare {roomId}, chat-message {roomId, ...}  forwarded with id
 
@@ -37,6 +39,7 @@ with ``{"ok": false, "error": <code>, "reason": <text>, "roomId": ...}``.
 
 import json
 import logging
+import math
 import threading
 from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional,
                     Sequence, Set, Tuple, Union)
@@ -45,6 +48,7 @@ from ..access import AccessDenied
 from ..core.acks import ack_error
 from ..core.envelope import EnvelopeError
 from ..core.events import USER_CONNECTED, RtcioEvents, sio_room
+from ..core.throttle import AttemptThrottle
 from ..protocol.departure import Departures
 from .config import (RoomInputError, echo_room_id, parse_join,
                      parse_password, parse_room_id, resolve_rooms)
@@ -120,6 +124,17 @@ class Rooms:
         self._local: Dict[str, Dict[str, Dict[str, Any]]] = {}
         #: True while the store is unreachable (logged once per outage).
         self._store_down = False
+        #: The raw-packet hook whose relay budgets follow room sizes (set by
+        #: install_rooms).
+        self.packet_hook: Any = None
+        window = config.password_attempt_window
+        self._address_attempts = self._room_attempts = None
+        if config.password_attempts_per_address is not None:
+            self._address_attempts = AttemptThrottle(
+                config.password_attempts_per_address, window)
+        if config.password_attempts_per_room is not None:
+            self._room_attempts = AttemptThrottle(
+                config.password_attempts_per_room, window)
 
     def __repr__(self) -> str:
         return (f"<rtcio Rooms namespace={self.namespace!r} "
@@ -195,6 +210,63 @@ class Rooms:
                                   "message": message}, sid)
         return _refusal(reason, message, room_id)
 
+    # -- peers and password guesses ----------------------------------------
+
+    def peers_of(self, sid: str) -> int:
+        """Room mates of ``sid`` (over all its rooms, every process): the
+        peers its relay budget is sized for (``limits.peer_burst``)."""
+        return sum(max(0, len(self.store.members(room_id)) - 1)
+                   for room_id in self.store.rooms_of(sid))
+
+    def _peers_changed(self) -> None:
+        if self.packet_hook is not None:
+            self.packet_hook.peers_changed()
+
+    def _address(self, sid: str) -> str:
+        environ = self.server.get_environ(sid, self.namespace) or {}
+        return str(environ.get("REMOTE_ADDR") or "unknown")
+
+    def _password_blocked(self, sid: str,
+                          room_id: str) -> Optional[float]:
+        """Seconds until a password may be tried again from this socket's
+        address on this room, or None if it may be tried now."""
+        waits = []
+        if self._address_attempts is not None:
+            waits.append(self._address_attempts.blocked_for(
+                self._address(sid)))
+        if self._room_attempts is not None:
+            waits.append(self._room_attempts.blocked_for(room_id))
+        blocked = [w for w in waits if w is not None]
+        return max(blocked) if blocked else None
+
+    def _password_failed(self, sid: str, room_id: str) -> None:
+        """Count a wrong password; one WARNING when an address or a room
+        runs out of attempts."""
+        cfg = self.config
+        throttles: list = [
+            (self._address_attempts, self._address(sid), "address",
+             cfg.password_attempts_per_address, "per_address"),
+            (self._room_attempts, room_id, "room",
+             cfg.password_attempts_per_room, "per_room")]
+        for throttle, key, what, allowance, field_name in throttles:
+            if throttle is not None and throttle.failed(key):
+                logger.warning(
+                    "rtcio: too many wrong room passwords for %s %r "
+                    "(%s in %.0f s); further attempts are refused with "
+                    "too-many-attempts (RoomsConfig.password_attempts_%s)",
+                    what, key, allowance, cfg.password_attempt_window,
+                    field_name)
+
+    def _too_many_attempts(self, sid: str, room_id: str,
+                           wait: float) -> Any:
+        message = (f"too many wrong passwords; try again in "
+                   f"{math.ceil(wait)} s")
+        logger.debug("rtcio: refused %s room %r [too-many-attempts]", sid,
+                     room_id)
+        self._emit("join-error", {"reason": "too-many-attempts",
+                                  "roomId": room_id, "message": message}, sid)
+        return _refusal("too-many-attempts", message, room_id)
+
     def _run_join_hooks(self, sid: str, room_id: str, name: str
                         ) -> Tuple[str, Optional[Tuple[str, str]]]:
         """``(name, None)``, or ``(name, (reason, message))`` if refused."""
@@ -234,6 +306,10 @@ class Rooms:
         name, refused = self._run_join_hooks(sid, room_id, name)
         if refused is not None:
             return self._join_error(sid, refused[0], room_id, refused[1])
+        if password is not None:
+            wait = self._password_blocked(sid, room_id)
+            if wait is not None:
+                return self._too_many_attempts(sid, room_id, wait)
 
         with self._lock:
             if not self.server.manager.is_connected(sid, self.namespace):
@@ -248,8 +324,12 @@ class Rooms:
                 if result.status == JOINED:
                     self._local.setdefault(sid, {})[room_id] = {
                         "name": name, "password": bool(password)}
+        if result.ok:
+            self._peers_changed()
 
         status = result.status
+        if status == WRONG_PASSWORD:
+            self._password_failed(sid, room_id)
         if status in (WRONG_PASSWORD, PASSWORD_REQUIRED):
             message = ("the room password is wrong" if status ==
                        WRONG_PASSWORD else "the room needs a password")
@@ -315,6 +395,7 @@ class Rooms:
             self.server.leave_room(sid, sio_room(room_id),
                                    namespace=self.namespace)
             self._local.get(sid, {}).pop(room_id, None)
+        self._peers_changed()
         self.departures.announce(sid, [room_id])
         return member
 
@@ -326,6 +407,8 @@ class Rooms:
         with self._lock:
             self._local.pop(sid, None)
             left = self.store.leave_all(sid)
+        if left:
+            self._peers_changed()
         return [room_id for room_id, _member in left]
 
     def _on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -340,8 +423,13 @@ class Rooms:
         _, refused = self._run_join_hooks(sid, room_id, "")
         if refused is not None:
             return self._join_error(sid, refused[0], room_id, refused[1])
+        if password is not None:
+            wait = self._password_blocked(sid, room_id)
+            if wait is not None:
+                return self._too_many_attempts(sid, room_id, wait)
         check = self.store.check(room_id, password)
         if check.password_ok is False:
+            self._password_failed(sid, room_id)
             return self._join_error(sid, WRONG_PASSWORD, room_id,
                                     "the room password is wrong")
         self._emit("room-check-ok", {"roomId": room_id,
@@ -528,6 +616,9 @@ def install_rooms(state: "AppState", value: Any,
     if config is None:
         return None
     rooms = Rooms(state.server, state.dispatcher, config, join_hooks)
+    if state.packet_hook is not None:
+        rooms.packet_hook = state.packet_hook
+        state.packet_hook.add_peer_counter(config.namespace, rooms.peers_of)
     protocol = state.protocols.get(config.namespace)
     if protocol is None:
         logger.warning("rtcio: rooms on namespace %r, which does not speak "

@@ -8,7 +8,7 @@ docs/protocol-fidelity.rst).
 import base64
 import io
 import logging
-from typing import Any, Callable, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..core.eio_requests import (first, is_websocket_request, long_poll_sid,
                                  parse_query, request_problem)
@@ -40,6 +40,10 @@ class TransportGuard:
       (a greenlet or thread) is held forever.
     - A body that is not UTF-8 (Engine.IO v4 payloads are text) gets
       ``400``: python-engineio would log a traceback for each one.
+    - A chunked body (``Transfer-Encoding: chunked``, no Content-Length) is
+      read here, up to the same cap, and handed on with its length:
+      python-engineio reads ``CONTENT_LENGTH`` bytes, so it used to see an
+      empty body and answer ``200 ok`` with the packets silently lost.
 
     Protocol fidelity (socket.io's answers, see
     :mod:`rtcio_flask.core.eio_requests`): no or an unknown ``transport``
@@ -86,18 +90,29 @@ class TransportGuard:
         if method != "POST":
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
             return self.app(environ, start_response)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
         limit = self.eio.max_http_buffer_size
-        if length < 0 or (limit is not None and length > limit):
-            logger.warning("rtcio: refused a polling POST of %s bytes "
-                           "(max_http_buffer_size is %s)",
-                           environ.get("CONTENT_LENGTH"), limit)
-            return _refuse(start_response, "413 Payload Too Large",
-                           b"payload too large")
-        body = environ["wsgi.input"].read(length) if length else b""
+        if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get(
+                "HTTP_TRANSFER_ENCODING", "").lower():
+            body = read_chunked(environ["wsgi.input"], limit)
+            if body is None:
+                logger.warning("rtcio: refused a chunked polling POST over "
+                               "%s bytes (max_http_buffer_size)", limit)
+                return _refuse(start_response, "413 Payload Too Large",
+                               b"payload too large")
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        else:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or (limit is not None and length > limit):
+                logger.warning("rtcio: refused a polling POST of %s bytes "
+                               "(max_http_buffer_size is %s)",
+                               environ.get("CONTENT_LENGTH"), limit)
+                return _refuse(start_response, "413 Payload Too Large",
+                               b"payload too large")
+            body = environ["wsgi.input"].read(length) if length else b""
         problem = polling_payload_problem(body)
         if problem:
             logger.warning("rtcio: refused a polling POST from %s: %s",
@@ -158,6 +173,23 @@ def _no_write(data: bytes) -> None:
 
 def _is_empty(body: Any) -> bool:
     return isinstance(body, list) and all(not chunk for chunk in body)
+
+
+def read_chunked(stream: Any, limit: Optional[int]) -> Optional[bytes]:
+    """A chunked request body, de-chunked by the WSGI server (eventlet,
+    gevent and gunicorn all do), read to its end; None once it grows past
+    ``limit`` bytes (the rest is left unread: the connection is closed)."""
+    parts: List[bytes] = []
+    size = 0
+    step = 65536 if limit is None else min(65536, limit + 1)
+    while True:
+        part = stream.read(step)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        size += len(part)
+        if limit is not None and size > limit:
+            return None
 
 
 #: Engine.IO v4 packet types a client may POST that python-engineio

@@ -4,11 +4,15 @@ Every message a client sends passes here before python-socketio decodes its
 JSON or spawns a handler, in this order:
 
 1. the event limits (:mod:`rtcio_flask.core.limits`): size caps, the rate
-   limit, disconnecting a connection that keeps abusing;
-2. registered fast paths: a feature that can serve a packet straight from
+   limit (relay envelopes budgeted by the connection's peer count, which
+   this hook counts), disconnecting a connection that keeps abusing;
+2. JSON that would crash the decoder (nested deeper than
+   ``limits.max_depth``, :func:`rtcio_flask.core.decoding.json_hazard`)
+   closes the connection as a malformed packet, before anything decodes it;
+3. registered fast paths: a feature that can serve a packet straight from
    its raw text (the relay, :mod:`rtcio_flask.protocol.relay`) registers a
    prefix with :meth:`PacketHook.add_fast_path`;
-3. the checked dispatch (:func:`rtcio_flask.transport.patches.dispatch_packet`):
+4. the checked dispatch (:func:`rtcio_flask.transport.patches.dispatch_packet`):
    a malformed packet closes its connection with one WARNING, as the Node
    server does, instead of a traceback per packet.
 
@@ -19,6 +23,7 @@ reach a handler) are limited too.
 import logging
 from typing import Any, Callable, Dict, Optional
 
+from ..core.decoding import json_hazard
 from ..core.limits import DISCONNECT, PASS, REASONS, EventLimiter, Limits
 from .patches import MalformedPacket, dispatch_packet
 
@@ -26,6 +31,8 @@ logger = logging.getLogger("rtcio_flask")
 
 #: ``handler(eio_sid, text) -> bool``: True when it served the packet.
 FastPath = Callable[[str, str], bool]
+#: ``counter(sid) -> int``: how many peers a socket has on one namespace.
+PeerCounter = Callable[[str], int]
 
 
 class PacketHook:
@@ -35,7 +42,7 @@ class PacketHook:
     def __init__(self, server: Any, limits: Limits) -> None:
         self.server = server
         self.limits = limits
-        self.limiter = EventLimiter(limits)
+        self.limiter = EventLimiter(limits, peers=self.count_peers)
         # prefix -> handler, tried in registration order.
         self._fast_paths: Dict[str, FastPath] = {}
         #: Serves CONNECT packets instead of python-socketio, and hears of
@@ -44,6 +51,9 @@ class PacketHook:
         self.connect_handler: Optional[Callable[[str, str, Any], None]] = \
             None
         self.before_disconnect: Optional[Callable[[str, Any], None]] = None
+        # namespace -> PeerCounter; other namespaces count room mates in
+        # python-socketio's own rooms (this process only).
+        self._peer_counters: Dict[str, PeerCounter] = {}
         self._binary_pending = server._binary_packet
         self._eio_disconnect = server.eio.handlers.get(
             "disconnect", server._handle_eio_disconnect)
@@ -56,6 +66,39 @@ class PacketHook:
         hand a packet back to the normal path."""
         self._fast_paths[prefix] = handler
 
+    def add_peer_counter(self, namespace: str, counter: PeerCounter) -> None:
+        """Let ``counter`` say how many peers a socket has on ``namespace``
+        (the built-in rooms ask their store, which spans processes)."""
+        self._peer_counters[namespace] = counter
+
+    def peers_changed(self) -> None:
+        """Someone joined or left a room: relay budgets are recounted the
+        next time one runs dry."""
+        self.limiter.peers_changed()
+
+    def count_peers(self, eio_sid: str) -> int:
+        """Peers of one connection over all its namespaces: the room mates
+        it may legitimately send relay envelopes to."""
+        manager = self.server.manager
+        total = 0
+        for namespace in list(manager.rooms):
+            sid = manager.sid_from_eio_sid(eio_sid, namespace)
+            if sid is None:
+                continue
+            counter = self._peer_counters.get(namespace)
+            try:
+                if counter is not None:
+                    total += counter(sid)
+                    continue
+            except Exception as exc:  # the store unreachable: count locally
+                logger.debug("rtcio: peer count for %s failed (%s)", sid,
+                             exc)
+            rooms = manager.rooms.get(namespace, {})
+            total += sum(len(rooms.get(room, ())) - 1
+                         for room in manager.get_rooms(sid, namespace)
+                         if room != sid)
+        return total
+
     # -- Engine.IO handlers ---------------------------------------------------
 
     def on_message(self, eio_sid: str, data: Any) -> None:
@@ -66,6 +109,11 @@ class PacketHook:
             if verdict != PASS:
                 self._refuse(eio_sid, verdict)
                 return
+        if data.__class__ is str and not pending:
+            problem = json_hazard(data, self.limits.max_depth)
+            if problem is not None:
+                self._malformed(eio_sid, problem)
+                return
         if self._fast_paths and data.__class__ is str and not pending:
             for prefix, handle in self._fast_paths.items():
                 if data.startswith(prefix) and handle(eio_sid, data):
@@ -73,12 +121,7 @@ class PacketHook:
         try:
             dispatch_packet(self.server, eio_sid, data, self.connect_handler)
         except MalformedPacket as exc:
-            limiter.counters["malformed"] += 1
-            self._binary_pending.pop(eio_sid, None)
-            self._log_once(eio_sid, "malformed",
-                           "rtcio: closing %s: malformed socket.io packet "
-                           "(%s)", eio_sid, str(exc)[:200])
-            self.disconnect_later(eio_sid)
+            self._malformed(eio_sid, str(exc))
 
     def on_disconnect(self, eio_sid: str, *args: Any) -> Optional[Any]:
         try:
@@ -94,7 +137,26 @@ class PacketHook:
 
     # -- helpers --------------------------------------------------------------
 
+    def _closing(self, eio_sid: str) -> bool:
+        """The connection is already closing: its limiter state may be gone
+        (forgotten on disconnect), so logging again would repeat a line."""
+        socket = self.server.eio.sockets.get(eio_sid)
+        return socket is None or socket.closing or socket.closed
+
+    def _malformed(self, eio_sid: str, problem: str) -> None:
+        """One WARNING per connection, then the connection is closed."""
+        self.limiter.counters["malformed"] += 1
+        self._binary_pending.pop(eio_sid, None)
+        if self._closing(eio_sid):
+            return  # packets still queued behind the first: already said
+        if self.limiter.first_time(eio_sid, "malformed"):
+            logger.warning("rtcio: closing %s: malformed socket.io packet "
+                           "(%s)", eio_sid, problem[:200])
+            self.disconnect_later(eio_sid)
+
     def _refuse(self, eio_sid: str, verdict: str) -> None:
+        if self._closing(eio_sid):
+            return
         if verdict == DISCONNECT:
             self._log_once(eio_sid, DISCONNECT,
                            "rtcio: disconnecting %s: it kept exceeding the "

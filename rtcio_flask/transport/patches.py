@@ -13,6 +13,18 @@ an upgrade that changes these internals fails there first.
   python-socketio with a traceback per packet. It calls the server's private
   ``_handle_connect/_handle_disconnect/_handle_event/_handle_ack`` and its
   ``_binary_packet`` table, exactly as the original does.
+- :func:`decode_packet` decodes with a subclass of the server's packet
+  class whose ``json`` is :func:`rtcio_flask.core.decoding.strict_loads`
+  (python-socketio reads ``packet_class.json``), when the class uses
+  python-engineio's default JSON module; a custom ``json=`` is left alone.
+- :func:`check_websocket_frames`: python-engineio's websocket loop decodes
+  each frame outside its ``try`` (``engineio/socket.py``
+  ``_websocket_handler``), so an empty text frame or one that is no
+  Engine.IO packet raised ValueError out of the WSGI app: a traceback per
+  frame, the session never closed, and under gunicorn a 500 response
+  written into the open websocket. The server's ``_async["websocket"]``
+  (a per-server copy of the driver's table) is wrapped so such a frame
+  ends the connection as a client close, with one WARNING.
 - :func:`speed_up_eventlet`: eventlet's per-byte websocket unmasking.
 - Engine.IO sessions (``engineio.Server.sockets`` and its ``Socket``'s
   ``closed``/``closing``/``upgrading``/``upgraded``/``last_ping``/``queue``
@@ -39,13 +51,20 @@ an upgrade that changes these internals fails there first.
   (:mod:`rtcio_flask.transport.recovery`).
 """
 
+import base64
+import binascii
+import logging
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
+from engineio import json as engineio_json
 from socketio import exceptions as sio_exceptions
 from socketio import packet as sio_packet
 
+from ..core.decoding import strict_loads
 from ..core.eio_requests import advertised_ping_interval_ms
+
+logger = logging.getLogger("rtcio_flask")
 
 #: Packet types a client may send (CONNECT_ERROR only flows server->client).
 _CLIENT_TYPES = frozenset([sio_packet.CONNECT, sio_packet.DISCONNECT,
@@ -58,11 +77,34 @@ class MalformedPacket(ValueError):
     shape; the connection that sent it is closed."""
 
 
+class _StrictJSON:
+    """The ``json`` module python-socketio decodes client packets with:
+    strict loads, the default dumps."""
+
+    loads = staticmethod(strict_loads)
+    dumps = staticmethod(engineio_json.dumps)
+
+
+# packet class -> its strict subclass (or itself, with a custom json=).
+_strict_classes: Dict[type, type] = {}
+
+
+def _strict_class(packet_class: type) -> type:
+    strict = _strict_classes.get(packet_class)
+    if strict is None:
+        strict = packet_class
+        if getattr(packet_class, "json", None) is engineio_json:
+            strict = type("Strict" + packet_class.__name__, (packet_class,),
+                          {"json": _StrictJSON})
+        _strict_classes[packet_class] = strict
+    return strict
+
+
 def decode_packet(server: Any, data: str) -> Any:
-    """``data`` as the server's packet class decodes it, or
-    MalformedPacket."""
+    """``data`` as the server's packet class decodes it (with strict JSON,
+    see :class:`_StrictJSON`), or MalformedPacket."""
     try:
-        pkt = server.packet_class(encoded_packet=data)
+        pkt = _strict_class(server.packet_class)(encoded_packet=data)
     except Exception as exc:  # the parser's errors are not one type
         raise MalformedPacket(f"undecodable packet ({type(exc).__name__}: "
                               f"{exc})") from None
@@ -424,6 +466,73 @@ def run_disconnect_handlers(server: Any, sid: str, namespace: str,
     """The ``disconnect`` handlers of a socket python-socketio no longer
     knows (its recovery window ended)."""
     server._trigger_event("disconnect", namespace, sid, reason)
+
+
+# -- python-engineio's websocket loop ------------------------------------------
+
+#: First characters of the Engine.IO packets python-engineio can decode
+#: (types 0-6, and "b" for base64 binary).
+_EIO_TYPES = frozenset("0123456b")
+
+
+def frame_problem(data: Any) -> Optional[str]:
+    """Why python-engineio cannot decode this websocket frame, or None."""
+    if data is None or data.__class__ is not str:
+        return None  # closed, or a binary frame (always a message)
+    if not data:
+        return "empty text frame"
+    if data[0] not in _EIO_TYPES:
+        return "text frame that is not an Engine.IO packet"
+    if data[0] == "b":
+        try:
+            base64.b64decode(data[1:], validate=True)
+        except (binascii.Error, ValueError):
+            return "invalid base64 binary packet"
+    return None
+
+
+class _CheckedFrames:
+    """A websocket whose ``wait()`` ends the connection (returns None, as
+    for a client close) at the first frame python-engineio cannot decode.
+    Everything else is the wrapped websocket's."""
+
+    def __init__(self, ws: Any, peer: str) -> None:
+        self._ws = ws
+        self._peer = peer
+
+    def wait(self) -> Any:
+        data = self._ws.wait()
+        problem = frame_problem(data)
+        if problem is None:
+            return data
+        logger.warning("rtcio: closing a websocket from %s: %s", self._peer,
+                       problem)
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
+
+
+def check_websocket_frames(eio: Any) -> None:
+    """Wrap ``eio``'s websocket class so every websocket it serves goes
+    through :class:`_CheckedFrames` (once per server)."""
+    table = getattr(eio, "_async", None)
+    if not table or table.get("websocket") is None or \
+            getattr(table["websocket"], "_rtcio_checked", False):
+        return
+    original = table["websocket"]
+
+    def websocket(handler: Callable[[Any], Any], server: Any) -> Any:
+        def app(environ: Dict[str, Any],
+                start_response: Callable[..., Any]) -> Iterable[bytes]:
+            peer = str(environ.get("REMOTE_ADDR") or "?")
+            ws_app = original(lambda ws: handler(_CheckedFrames(ws, peer)),
+                              server)
+            return ws_app(environ, start_response)
+        return app
+
+    websocket._rtcio_checked = True  # type: ignore[attr-defined]
+    eio._async = dict(table, websocket=websocket)
 
 
 # -- eventlet ----------------------------------------------------------------
