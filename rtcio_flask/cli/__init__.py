@@ -49,10 +49,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        # The port first: a second copy on a used port stops before it
+        # builds (and logs) anything.
+        listener = listen(args)
         if args.message_queue:
             check_queue(args.message_queue)
         app, state = make_app(args, async_mode=server_kind)
-        listener = listen(args)
     except ValueError as exc:
         cli_error(str(exc))
     return serve_cli(app, state, args, server_kind, listener)

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from ..config import REDIS_SCHEMES
+from ..core.recovery_log import DEFAULT_WINDOW
 from ..core.origins import (ANY, OriginError, OriginPolicy, build_policy,
                             parse_origins_env)
 from ..deploy.message_queue import check_url, redact
@@ -125,9 +126,14 @@ def describe(args: argparse.Namespace, server_kind: str) -> str:
                                        "(set --allowed-origins for others)")
     queue = (f"rooms and relays shared through {redact(args.message_queue)}"
              if args.message_queue else "one process, rooms in memory")
+    window = getattr(args, "recovery_window", None)
+    recovery = ("recovery off" if window == 0 else
+                f"recovery window "
+                f"{DEFAULT_WINDOW if window is None else window:g} s")
     return (f"rtcio-flask {_version()} listening on "
-            f"http://{args.host}:{args.port} ({server_kind}; {queue}); "
-            f"allowed origins: {origins}; health: {args.health_path}")
+            f"http://{args.host}:{args.port} ({server_kind}; {queue}; "
+            f"{recovery}); allowed origins: {origins}; health: "
+            f"{args.health_path}")
 
 
 def check_queue(url: str) -> None:

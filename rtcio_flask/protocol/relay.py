@@ -109,6 +109,7 @@ class RtcioProtocol:
         if self.recovery is not None:
             self.recovery.relay(self.namespace, target, target_eio,
                                 self._packet_prefix + encoded + "]")
+            self.relayed += 1
         elif target_eio is not None:
             self.server.eio.send(target_eio,
                                  self._packet_prefix + encoded + "]")

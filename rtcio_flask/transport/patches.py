@@ -728,8 +728,10 @@ def close_overflowed(eio_socket: Any) -> int:
     clients' emits, and a disconnect there would change the rooms being
     iterated. The queued packets are dropped first (the memory); the TCP
     socket is shut down so a writer blocked on the full socket wakes up;
-    then the socket closes as for a lost transport (disconnect handlers,
-    peer-left), and a reconnecting client starts afresh."""
+    then the socket closes as a server disconnect (disconnect handlers,
+    peer-left, user-disconnected at once: connection state recovery does
+    not hold a socket the server closed for not reading), and a
+    reconnecting client starts afresh."""
     dropped = _drop_queued(eio_socket.queue)
     eio_socket._rtcio_queued_bytes = eio_socket._rtcio_queued_packets = 0
     ws = getattr(eio_socket, "_rtcio_ws", None)
@@ -742,7 +744,7 @@ def close_overflowed(eio_socket: Any) -> int:
             pass  # already gone
     server = eio_socket.server
     eio_socket.close(wait=False, abort=True,
-                     reason=server.reason.TRANSPORT_CLOSE)
+                     reason=server.reason.SERVER_DISCONNECT)
     server.sleep(0.05)  # let the writer and reader finish with their frames
     give_back_memory()
     return dropped

@@ -296,6 +296,57 @@ class _RedisBackend:
         self.redis.xtrim(self.stream, minid=f"{oldest}-0", approximate=True)
 
 
+class _OutageGuard:
+    """The Redis backend with its outages absorbed: while Redis cannot be
+    reached, packets are delivered without offsets (nothing new can be
+    recovered), sockets depart as if recovery were off, and the log says so
+    once per outage, not once per packet (``rtcio: the recovery log in
+    Redis is unreachable ...`` / ``... reachable again``)."""
+
+    #: What each call answers while Redis is down.
+    _DEFAULTS: Dict[str, Any] = {
+        "start_position": "0-0", "record": None, "hold": None, "live": None,
+        "is_live": False, "take": None, "release": True, "missed": None,
+        "trim": None}
+
+    def __init__(self, backend: Any) -> None:
+        import redis
+
+        self._backend = backend
+        self._errors = (redis.RedisError, OSError)
+        self.shared = backend.shared
+        self.down = False
+
+    def after(self, offset: str, than: Optional[str]) -> bool:
+        return bool(self._backend.after(offset, than))
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._backend, name)
+        if name not in self._DEFAULTS:
+            return method
+        default = self._DEFAULTS[name]
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = method(*args, **kwargs)
+            except self._errors as exc:
+                if not self.down:
+                    self.down = True
+                    logger.error(
+                        "rtcio: the recovery log in Redis is unreachable "
+                        "(%s); until it is back, packets go out without "
+                        "recovery offsets and dropped sockets depart at "
+                        "once", exc)
+                return default
+            if self.down:
+                self.down = False
+                logger.info("rtcio: the recovery log in Redis is reachable "
+                            "again")
+            return result
+
+        return guarded
+
+
 class Recovery:
     """Connection state recovery for every namespace of one server."""
 
@@ -303,7 +354,7 @@ class Recovery:
                  queue_url: Optional[str] = None) -> None:
         self.server = server
         self.settings = settings
-        self.backend: Any = (_RedisBackend(settings, queue_url)
+        self.backend: Any = (_OutageGuard(_RedisBackend(settings, queue_url))
                              if queue_url else _MemoryBackend(settings))
         self.held = HeldSessions(settings.max_sessions)
         self.lock = threading.RLock()
@@ -313,7 +364,7 @@ class Recovery:
         self._pids: Dict[str, Tuple[str, str]] = {}
         self._eio_keys: Dict[str, List[Tuple[str, str]]] = {}
         #: eio_sid -> packets held back while that socket is restored.
-        self._restoring: Dict[str, List[Tuple[str, str, str]]] = {}
+        self._restoring: Dict[str, List[Tuple[Optional[str], str, str]]] = {}
         #: eio_sid -> last replayed offset (queued copies may still come).
         self._floor: Dict[str, str] = {}
         #: (namespace, sid) -> rooms, while a held socket's departure runs.
@@ -383,7 +434,9 @@ class Recovery:
                     self._send(eio_sid, text, off)
                     replayed[0] = off
                 for off, text, _ in self._restoring.pop(eio_sid, []):
-                    if self.backend.after(off, replayed[0]):
+                    if off is None:  # logged during a Redis outage
+                        self._send(eio_sid, text, None)
+                    elif self.backend.after(off, replayed[0]):
                         self._send(eio_sid, text, off)
                         replayed[0] = off
                 if self.backend.shared and replayed[0] is not None:
@@ -571,28 +624,30 @@ class Recovery:
 
     # -- emits ----------------------------------------------------------------
 
-    def _send(self, eio_sid: str, text: str, offset: str) -> None:
-        if eio_sid in self.offset_clients:
+    def _send(self, eio_sid: str, text: str, offset: Optional[str]) -> None:
+        if offset is not None and eio_sid in self.offset_clients:
             text = text[:-1] + "," + _dumps(offset) + "]"
         try:
             self.server.eio.send(eio_sid, text)
         except Exception:  # the connection just went away
             logger.debug("rtcio: could not send to %s", eio_sid)
 
-    def with_offset(self, eio_sid: str, text: str, offset: str) -> str:
+    def with_offset(self, eio_sid: str, text: str,
+                    offset: Optional[str]) -> str:
         """``text`` as sent to ``eio_sid``: with the offset if it takes
-        them."""
-        if eio_sid in self.offset_clients:
+        them (and the packet has one)."""
+        if offset is not None and eio_sid in self.offset_clients:
             return text[:-1] + "," + _dumps(offset) + "]"
         return text
 
     def _deliver(self, manager: Any, namespace: str, room: Any,
-                 skip_sid: Any, text: str, offset: str,
+                 skip_sid: Any, text: str, offset: Optional[str],
                  queued: bool = False) -> None:
         if namespace not in manager.rooms:
             return
         skip = as_skip(skip_sid)
-        with_offset = text[:-1] + "," + _dumps(offset) + "]"
+        with_offset = (text if offset is None else
+                       text[:-1] + "," + _dumps(offset) + "]")
         clients = self.offset_clients
         restoring = self._restoring
         floor = self._floor
@@ -604,6 +659,7 @@ class Recovery:
                 restoring[eio_sid].append((offset, text, sid))
                 continue
             if queued and floor and eio_sid in floor and \
+                    offset is not None and \
                     not self.backend.after(offset, floor[eio_sid]):
                 continue
             try:
@@ -632,11 +688,8 @@ class Recovery:
         if namespace == patches.CONTROL_NAMESPACE:
             return None
         text = patches.encode_event(self.server, namespace, [event] + args)
-        try:
-            return str(self.backend.record(namespace, room, skip_sid, text))
-        except Exception:
-            logger.exception("rtcio: could not log a packet for recovery")
-            return None
+        offset = self.backend.record(namespace, room, skip_sid, text)
+        return None if offset is None else str(offset)
 
     def deliver_queued(self, manager: Any, event: str, args: List[Any],
                        namespace: str, room: Any, skip_sid: Any,
@@ -667,11 +720,8 @@ class Recovery:
             logger.info("rtcio: %s did not come back within %.0f s",
                         session.sid, self.settings.window)
             self._depart(session)
-        try:
-            with self.lock:
-                self.backend.trim()
-        except Exception:
-            logger.exception("rtcio: could not trim the recovery log")
+        with self.lock:
+            self.backend.trim()  # an outage is logged by the guard
 
     def _run(self) -> None:
         interval = min(1.0, max(0.05, self.settings.window / 10))
@@ -733,8 +783,9 @@ def install_recovery(state: Any, value: Any = UNSET,
     # state.metrics is installed after us: look it up at each recovery.
     recovery.on_recovered = lambda: state.metrics.recovered()
     state.recovery = recovery.start()
-    logger.info("rtcio: connection state recovery on (window %.0f s%s)",
-                settings.window, ", shared through Redis" if queue else "")
+    # DEBUG: it is the default; the CLI's start-up line names the window.
+    logger.debug("rtcio: connection state recovery on (window %.0f s%s)",
+                 settings.window, ", shared through Redis" if queue else "")
     return recovery
 
 

@@ -32,6 +32,11 @@ def create_app():
     app = flask.Flask("network_app")
     app.secret_key = "network-test-secret"
     options = {}
+    # Hang-up detection and the ping timeout end the Engine.IO session; with
+    # connection state recovery (on by default) the socket would then be
+    # held for its window before the disconnect handlers run. These tests
+    # watch the session end itself; tests/recovery covers the hold.
+    options["recovery"] = float(os.environ.get("TEST_RECOVERY_WINDOW", 0))
     if os.environ.get("TEST_PING_INTERVAL"):
         options["ping_interval"] = float(os.environ["TEST_PING_INTERVAL"])
     if os.environ.get("TEST_PING_TIMEOUT"):

@@ -64,7 +64,9 @@ def test_message_queue_from_app_config_and_environment(monkeypatch):
 
 def test_without_a_queue_the_manager_stays_in_memory():
     _, state = make_app(rooms=True)
-    assert type(state.server.manager) is socketio.Manager
+    # In memory: not a message-queue manager (recovery may subclass it).
+    assert isinstance(state.server.manager, socketio.Manager)
+    assert not isinstance(state.server.manager, socketio.PubSubManager)
     assert state.deploy.message_queue is None
     assert getattr(state, "fleet", None) is None
 

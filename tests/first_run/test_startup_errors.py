@@ -168,7 +168,7 @@ def test_example_app_refuses_a_used_port_and_starts_quietly():
 
 
 def test_gunicorn_multi_worker_refusal_appears_once_without_tracebacks():
-    server = serve_gunicorn("tests.deploy.app:create_app()", "gthread",
+    server = serve_gunicorn("tests.apps.deploy_app:create_app()", "gthread",
                             workers=None, env={"WEB_CONCURRENCY": "3"})
     server.start()
     try:

@@ -22,7 +22,7 @@ from tests.abuse.raw import RawSocket
 from tests.support.clients import Recorder
 from tests.support.servers import serve_app
 
-APP = "tests.abuse.app:create_app"
+APP = "tests.apps.abuse_app:create_app"
 DEEP = "[" * 1000 + "]" * 1000
 NESTED = "JSON nested deeper than 32 levels"
 

@@ -19,7 +19,7 @@ import pytest
 from rtcio_flask.core.limits import DEFAULT_PEER_RATE, DEFAULT_RATE
 from tests.support.servers import ROOT, serve_app
 
-APP = "tests.abuse.app:create_app"
+APP = "tests.apps.abuse_app:create_app"
 CLIENT = Path(__file__).with_name("mesh_client.mjs")
 MEMBERS = 50  # RoomsConfig.max_members, the default
 

@@ -23,7 +23,7 @@ from tests.support.gunicorn import serve_gunicorn
 from tests.support.redis_server import RedisProcess
 from tests.support.servers import serve_app
 
-APP = "tests.abuse.app:create_app"
+APP = "tests.apps.abuse_app:create_app"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_lone_surrogate_room_id_on_redis_is_invalid_room(redis_url):
 
 @pytest.mark.parametrize("worker", ["eventlet", "gevent"])
 def test_empty_websocket_frame_under_gunicorn(worker):
-    with serve_gunicorn("tests.abuse.app:create_app()", worker) as server:
+    with serve_gunicorn("tests.apps.abuse_app:create_app()", worker) as server:
         raw = RawSocket(server.url)
         healthy = Recorder().connect(server.url)
         try:
@@ -85,7 +85,7 @@ def _chunks(*parts):
 @pytest.mark.parametrize("mode", ["eventlet", "gunicorn-gthread"])
 def test_chunked_polling_post_is_read_not_discarded(mode):
     live = (serve_app(APP, "eventlet") if mode == "eventlet" else
-            serve_gunicorn("tests.abuse.app:create_app()", "gthread"))
+            serve_gunicorn("tests.apps.abuse_app:create_app()", "gthread"))
     with live as server:
         polling = RawPolling(server.url)
         try:

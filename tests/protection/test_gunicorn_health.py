@@ -17,7 +17,7 @@ import requests
 
 from tests.support.gunicorn import serve_gunicorn
 
-APP = "tests.deploy.app:create_app()"
+APP = "tests.apps.deploy_app:create_app()"
 log = logging.getLogger(__name__)
 
 
