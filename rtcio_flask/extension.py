@@ -20,6 +20,7 @@ from . import config as config_mod
 from .access import AccessHooks
 from .core.limits import resolve_limits
 from .core.origins import build_policy
+from .core.values import UNSET
 from .core.turn import resolve_turn
 from .deploy import settings as deploy_mod
 from .deploy.fleet import start_fleet
@@ -29,6 +30,7 @@ from .protocol.relay import RtcioProtocol
 from .rooms.handlers import install_rooms
 from .transport.gate import SocketIOGate
 from .transport.guard import TransportGuard
+from .transport import websocket as websocket_mod
 from .transport.packet_hook import PacketHook
 
 if TYPE_CHECKING:
@@ -130,6 +132,8 @@ class RTCIO(AccessHooks):
       gunicorn worker (allows ``-w`` > 1).
     - ``health_path``: serve the health check there (``/healthz``).
     - ``fleet_interval``: seconds between Redis fleet heartbeats (5).
+    - ``websocket``: "rtcio" (RTCIO's websocket transport under eventlet
+      and gevent, the default) or "stack" (python-engineio's choice).
     - any other keyword goes to ``socketio.Server``.
     """
 
@@ -199,6 +203,8 @@ class RTCIO(AccessHooks):
                      opts: Dict[str, Any]) -> AppState:
         server = opts.pop("server", None)
         limits = opts.pop("limits", None)
+        websocket = websocket_mod.resolve(opts.pop("websocket", UNSET),
+                                          app.config)
         setting_args = {
             name: opts.pop(name)
             for name in ("cors", "cors_credentials", "path", "async_mode",
@@ -267,6 +273,7 @@ class RTCIO(AccessHooks):
         if server.async_mode == "eventlet":
             from .transport.patches import speed_up_eventlet
             speed_up_eventlet()
+        websocket_mod.install(server, websocket)
         return state
 
     def _attach_protocol(self, state: AppState,
