@@ -371,7 +371,8 @@ def rst_tables(results, rows):
                       r["join_ms"], r["rtt_ms"], round(r["storm_ms"]),
                       r["idle_kib"]))
     second = [("mode", "relay vs naive (>=1.5)", "relay vs Node (>=1.0)",
-               "relay vs ceiling", "CPU/msg Node/ours", "join ms (<2)", "storm vs Node (<=1.5)",
+               "relay vs ceiling", "CPU/msg Node/ours", "join ms (<2)",
+               "storm vs Node (<=1.2)", "idle KiB (<=15)",
                "idle mem vs Node")]
     for row in rows:
         marks = verdicts(row)

@@ -17,7 +17,7 @@ reach a handler) are limited too.
 """
 
 import logging
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Set
 
 from ..core.limits import DISCONNECT, PASS, REASONS, EventLimiter, Limits
 from .patches import MalformedPacket, dispatch_packet
@@ -39,6 +39,12 @@ class PacketHook:
         # prefix -> handler, tried in registration order.
         self._fast_paths: Dict[str, FastPath] = {}
         self._binary_pending = server._binary_packet
+        # Connections already being closed by disconnect_later (or gone):
+        # what they still send is dropped unread. A websocket transport
+        # that reads a burst of frames at once keeps handing them in until
+        # the close task has run, and each would otherwise count as one
+        # more disconnect, or reach handlers after the disconnect.
+        self._closing: Set[str] = set()
         self._eio_disconnect = server.eio.handlers.get(
             "disconnect", server._handle_eio_disconnect)
         server.eio.on("message", self.on_message)
@@ -53,6 +59,8 @@ class PacketHook:
     # -- Engine.IO handlers ---------------------------------------------------
 
     def on_message(self, eio_sid: str, data: Any) -> None:
+        if eio_sid in self._closing or eio_sid not in self.server.eio.sockets:
+            return
         limiter = self.limiter
         pending = eio_sid in self._binary_pending
         if self.limits.enabled:
@@ -79,6 +87,7 @@ class PacketHook:
             return self._eio_disconnect(eio_sid, *args)
         finally:
             self.limiter.forget(eio_sid)
+            self._closing.discard(eio_sid)
 
     # -- helpers --------------------------------------------------------------
 
@@ -101,6 +110,7 @@ class PacketHook:
     def disconnect_later(self, eio_sid: str) -> None:
         """Close a connection from a fresh task: the caller is still inside
         that connection's read loop."""
+        self._closing.add(eio_sid)
         self.server.start_background_task(self._disconnect, eio_sid)
 
     def _disconnect(self, eio_sid: str) -> None:
@@ -108,3 +118,6 @@ class PacketHook:
             self.server.eio.disconnect(eio_sid)
         except Exception:  # already gone: nothing left to close
             logger.debug("rtcio: %s was already closed", eio_sid)
+        finally:
+            # Gone from server.eio.sockets now, which on_message checks.
+            self._closing.discard(eio_sid)
