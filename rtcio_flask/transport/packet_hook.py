@@ -86,8 +86,10 @@ class PacketHook:
         try:
             return self._eio_disconnect(eio_sid, *args)
         finally:
+            # _closing is left to _disconnect: python-engineio calls this
+            # while its close still waits for the writer, and the reader
+            # may hand in more buffered packets meanwhile.
             self.limiter.forget(eio_sid)
-            self._closing.discard(eio_sid)
 
     # -- helpers --------------------------------------------------------------
 
