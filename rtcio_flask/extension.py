@@ -21,6 +21,7 @@ from . import config as config_mod
 from .access import AccessHooks
 from .core.limits import resolve_limits
 from .core.origins import build_policy
+from .core.values import UNSET
 from .core.turn import resolve_turn
 from .deploy import admin as admin_mod
 from .deploy import metrics as metrics_mod
@@ -32,6 +33,7 @@ from .protocol.relay import RtcioProtocol
 from .rooms.handlers import install_rooms
 from .transport.gate import SocketIOGate
 from .transport.guard import TransportGuard
+from .transport import websocket as websocket_mod
 from .transport.packet_hook import PacketHook
 from .transport.patches import (advertise_exact_ping_interval,
                                 check_websocket_frames)
@@ -152,6 +154,8 @@ class RTCIO(AccessHooks):
       gunicorn worker (allows ``-w`` > 1).
     - ``health_path``: serve the health check there (``/healthz``).
     - ``fleet_interval``: seconds between Redis fleet heartbeats (5).
+    - ``websocket``: "rtcio" (RTCIO's websocket transport under eventlet
+      and gevent, the default) or "stack" (python-engineio's choice).
     - any other keyword goes to ``socketio.Server``.
     """
 
@@ -232,6 +236,8 @@ class RTCIO(AccessHooks):
         server = opts.pop("server", None)
         limits = opts.pop("limits", None)
         protection = resolve_protection(app.config, opts)
+        websocket = websocket_mod.resolve(opts.pop("websocket", UNSET),
+                                          app.config)
         setting_args = {
             name: opts.pop(name)
             for name in ("cors", "cors_credentials", "path", "async_mode",
@@ -306,6 +312,7 @@ class RTCIO(AccessHooks):
         if server.async_mode == "eventlet":
             from .transport.patches import speed_up_eventlet
             speed_up_eventlet()
+        websocket_mod.install(server, websocket)
         return state
 
     def _attach_protocol(self, state: AppState,

@@ -21,7 +21,7 @@ reach a handler) are limited too.
 """
 
 import logging
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Set
 
 from ..core.decoding import json_hazard
 from ..core.limits import DISCONNECT, PASS, REASONS, EventLimiter, Limits
@@ -55,6 +55,12 @@ class PacketHook:
         # python-socketio's own rooms (this process only).
         self._peer_counters: Dict[str, PeerCounter] = {}
         self._binary_pending = server._binary_packet
+        # Connections already being closed by disconnect_later (or gone):
+        # what they still send is dropped unread. A websocket transport
+        # that reads a burst of frames at once keeps handing them in until
+        # the close task has run, and each would otherwise count as one
+        # more disconnect, or reach handlers after the disconnect.
+        self._closing: Set[str] = set()
         self._eio_disconnect = server.eio.handlers.get(
             "disconnect", server._handle_eio_disconnect)
         server.eio.on("message", self.on_message)
@@ -102,6 +108,8 @@ class PacketHook:
     # -- Engine.IO handlers ---------------------------------------------------
 
     def on_message(self, eio_sid: str, data: Any) -> None:
+        if eio_sid in self._closing or eio_sid not in self.server.eio.sockets:
+            return
         limiter = self.limiter
         pending = eio_sid in self._binary_pending
         if self.limits.enabled:
@@ -133,6 +141,9 @@ class PacketHook:
                                      eio_sid)
             return self._eio_disconnect(eio_sid, *args)
         finally:
+            # _closing is left to _disconnect: python-engineio calls this
+            # while its close still waits for the writer, and the reader
+            # may hand in more buffered packets meanwhile.
             self.limiter.forget(eio_sid)
 
     # -- helpers --------------------------------------------------------------
@@ -175,6 +186,7 @@ class PacketHook:
     def disconnect_later(self, eio_sid: str) -> None:
         """Close a connection from a fresh task: the caller is still inside
         that connection's read loop."""
+        self._closing.add(eio_sid)
         self.server.start_background_task(self._disconnect, eio_sid)
 
     def _disconnect(self, eio_sid: str) -> None:
@@ -182,3 +194,6 @@ class PacketHook:
             self.server.eio.disconnect(eio_sid)
         except Exception:  # already gone: nothing left to close
             logger.debug("rtcio: %s was already closed", eio_sid)
+        finally:
+            # Gone from server.eio.sockets now, which on_message checks.
+            self._closing.discard(eio_sid)
