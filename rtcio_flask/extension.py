@@ -308,11 +308,12 @@ class RTCIO(AccessHooks):
         gate.socketio_app = SessionCap(gate.socketio_app, server, protection)
         install_protection(server, protection)
         state.protection = protection
-        check_websocket_frames(server.eio)
         if server.async_mode == "eventlet":
             from .transport.patches import speed_up_eventlet
             speed_up_eventlet()
         websocket_mod.install(server, websocket)
+        # After the websocket class is chosen: the check wraps that class.
+        check_websocket_frames(server.eio)
         return state
 
     def _attach_protocol(self, state: AppState,

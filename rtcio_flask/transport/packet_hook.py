@@ -60,7 +60,7 @@ class PacketHook:
         # that reads a burst of frames at once keeps handing them in until
         # the close task has run, and each would otherwise count as one
         # more disconnect, or reach handlers after the disconnect.
-        self._closing: Set[str] = set()
+        self._closing_sids: Set[str] = set()
         self._eio_disconnect = server.eio.handlers.get(
             "disconnect", server._handle_eio_disconnect)
         server.eio.on("message", self.on_message)
@@ -108,7 +108,8 @@ class PacketHook:
     # -- Engine.IO handlers ---------------------------------------------------
 
     def on_message(self, eio_sid: str, data: Any) -> None:
-        if eio_sid in self._closing or eio_sid not in self.server.eio.sockets:
+        if eio_sid in self._closing_sids or \
+                eio_sid not in self.server.eio.sockets:
             return
         limiter = self.limiter
         pending = eio_sid in self._binary_pending
@@ -141,7 +142,7 @@ class PacketHook:
                                      eio_sid)
             return self._eio_disconnect(eio_sid, *args)
         finally:
-            # _closing is left to _disconnect: python-engineio calls this
+            # _closing_sids is left to _disconnect: python-engineio calls this
             # while its close still waits for the writer, and the reader
             # may hand in more buffered packets meanwhile.
             self.limiter.forget(eio_sid)
@@ -186,7 +187,7 @@ class PacketHook:
     def disconnect_later(self, eio_sid: str) -> None:
         """Close a connection from a fresh task: the caller is still inside
         that connection's read loop."""
-        self._closing.add(eio_sid)
+        self._closing_sids.add(eio_sid)
         self.server.start_background_task(self._disconnect, eio_sid)
 
     def _disconnect(self, eio_sid: str) -> None:
@@ -196,4 +197,4 @@ class PacketHook:
             logger.debug("rtcio: %s was already closed", eio_sid)
         finally:
             # Gone from server.eio.sockets now, which on_message checks.
-            self._closing.discard(eio_sid)
+            self._closing_sids.discard(eio_sid)
