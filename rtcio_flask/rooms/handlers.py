@@ -267,6 +267,21 @@ class Rooms:
                                   "roomId": room_id, "message": message}, sid)
         return _refusal("too-many-attempts", message, room_id)
 
+    def _admit(self, sid: str, room_id: str, name: str,
+               password: Optional[str]) -> Tuple[str, Ack]:
+        """What join-room and check-room ask before the store: the join
+        hooks (which may rename), then the password-guess throttle.
+        Returns ``(name, None)``, or ``(name, refusal)`` already sent."""
+        name, refused = self._run_join_hooks(sid, room_id, name)
+        if refused is not None:
+            return name, self._join_error(sid, refused[0], room_id,
+                                          refused[1])
+        if password is not None:
+            wait = self._password_blocked(sid, room_id)
+            if wait is not None:
+                return name, self._too_many_attempts(sid, room_id, wait)
+        return name, None
+
     def _run_join_hooks(self, sid: str, room_id: str, name: str
                         ) -> Tuple[str, Optional[Tuple[str, str]]]:
         """``(name, None)``, or ``(name, (reason, message))`` if refused."""
@@ -303,13 +318,9 @@ class Rooms:
     def _on_join(self, sid: str, data: Any = None, *extra: Any) -> Ack:
         cfg = self.config
         room_id, name, password = parse_join(data, cfg)
-        name, refused = self._run_join_hooks(sid, room_id, name)
-        if refused is not None:
-            return self._join_error(sid, refused[0], room_id, refused[1])
-        if password is not None:
-            wait = self._password_blocked(sid, room_id)
-            if wait is not None:
-                return self._too_many_attempts(sid, room_id, wait)
+        name, refusal = self._admit(sid, room_id, name, password)
+        if refusal is not None:
+            return refusal
 
         with self._lock:
             if not self.server.manager.is_connected(sid, self.namespace):
@@ -420,13 +431,9 @@ class Rooms:
         room_id = parse_room_id(data, self.config)
         password = parse_password(data, self.config)
         # A room the join hooks refuse is not even probed for a password.
-        _, refused = self._run_join_hooks(sid, room_id, "")
-        if refused is not None:
-            return self._join_error(sid, refused[0], room_id, refused[1])
-        if password is not None:
-            wait = self._password_blocked(sid, room_id)
-            if wait is not None:
-                return self._too_many_attempts(sid, room_id, wait)
+        _, refusal = self._admit(sid, room_id, "", password)
+        if refusal is not None:
+            return refusal
         check = self.store.check(room_id, password)
         if check.password_ok is False:
             self._password_failed(sid, room_id)
