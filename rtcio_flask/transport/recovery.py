@@ -30,6 +30,7 @@ With ``message_queue=`` on Redis, the log is a Redis stream and held
 sessions are Redis keys, so a client recovers on any process.
 """
 
+import contextlib
 import json
 import logging
 import threading
@@ -296,6 +297,27 @@ class _RedisBackend:
         self.redis.xtrim(self.stream, minid=f"{oldest}-0", approximate=True)
 
 
+def _with_offset(text: str, offset: str) -> str:
+    """An EVENT packet's text with ``offset`` as its last argument. Offsets
+    are ``<hex>-<hex>`` (ours) or ``<ms>-<seq>`` (a Redis stream id), so
+    quoting them needs no JSON encoder: this runs once per relayed
+    envelope."""
+    return text[:-1] + ',"' + offset + '"]'
+
+
+def _lock_for(async_mode: str, shared: bool) -> Any:
+    """The lock around recovery's bookkeeping and the sends it orders.
+
+    Threads need a real lock, and so does the Redis backend, whose calls
+    yield to other greenlets mid-section. Under eventlet and gevent the
+    memory backend's sections do no I/O, so no other greenlet can run
+    inside one, and a monkey-patched RLock (Python code) would cost about
+    2 us on every relayed envelope for nothing."""
+    if shared or async_mode == "threading":
+        return threading.RLock()
+    return contextlib.nullcontext()
+
+
 class _OutageGuard:
     """The Redis backend with its outages absorbed: while Redis cannot be
     reached, packets are delivered without offsets (nothing new can be
@@ -357,7 +379,12 @@ class Recovery:
         self.backend: Any = (_OutageGuard(_RedisBackend(settings, queue_url))
                              if queue_url else _MemoryBackend(settings))
         self.held = HeldSessions(settings.max_sessions)
-        self.lock = threading.RLock()
+        self.lock = _lock_for(server.async_mode, self.backend.shared)
+        #: The in-memory log when nothing needs a lock around it (one
+        #: process under eventlet or gevent): the relay's lean path.
+        self._memory_log: Optional[PacketLog] = (
+            self.backend.log if isinstance(self.backend, _MemoryBackend)
+            and isinstance(self.lock, contextlib.nullcontext) else None)
         #: eio_sids whose client takes offsets.
         self.offset_clients: Set[str] = set()
         self._live: Dict[Tuple[str, str], _Live] = {}
@@ -626,7 +653,7 @@ class Recovery:
 
     def _send(self, eio_sid: str, text: str, offset: Optional[str]) -> None:
         if offset is not None and eio_sid in self.offset_clients:
-            text = text[:-1] + "," + _dumps(offset) + "]"
+            text = _with_offset(text, offset)
         try:
             self.server.eio.send(eio_sid, text)
         except Exception:  # the connection just went away
@@ -637,7 +664,7 @@ class Recovery:
         """``text`` as sent to ``eio_sid``: with the offset if it takes
         them (and the packet has one)."""
         if offset is not None and eio_sid in self.offset_clients:
-            return text[:-1] + "," + _dumps(offset) + "]"
+            return _with_offset(text, offset)
         return text
 
     def _deliver(self, manager: Any, namespace: str, room: Any,
@@ -647,7 +674,7 @@ class Recovery:
             return
         skip = as_skip(skip_sid)
         with_offset = (text if offset is None else
-                       text[:-1] + "," + _dumps(offset) + "]")
+                       _with_offset(text, offset))
         clients = self.offset_clients
         restoring = self._restoring
         floor = self._floor
@@ -703,6 +730,19 @@ class Recovery:
               text: str) -> None:
         """The relay's fast path: log the pre-encoded packet to ``target``
         and send it (if ``target`` is connected here)."""
+        log = self._memory_log
+        if log is not None and not self._restoring:
+            # One process, no socket being restored (the common case): the
+            # log call and the send inline, once per relayed envelope.
+            offset = log.append_to(namespace, target, text)
+            if target_eio is not None:
+                if target_eio in self.offset_clients:
+                    text = text[:-1] + ',"' + offset + '"]'
+                try:
+                    self.server.eio.send(target_eio, text)
+                except Exception:  # the connection just went away
+                    logger.debug("rtcio: could not send to %s", target_eio)
+            return
         with self.lock:
             offset = self.backend.record(namespace, target, None, text)
             if target_eio is None:

@@ -95,3 +95,25 @@ def test_python_socketio_client_gets_no_offsets():
                               "EIO=4&transport=polling&t=1712345678.123"})
     assert takes_offsets({"QUERY_STRING": "EIO=4&transport=polling&t=P1a2"})
     assert takes_offsets({"QUERY_STRING": "EIO=4&transport=websocket"})
+
+
+def test_append_to_one_socket_logs_what_append_logs():
+    """The relay's lean path (append_to) and the general one (append) give
+    the same offsets, bounds and replay."""
+    clock = Clock()
+    general = PacketLog(window=60, max_packets=3, max_bytes=100, clock=clock,
+                        log_id="aa")
+    lean = PacketLog(window=60, max_packets=3, max_bytes=100, clock=clock,
+                     log_id="aa")
+    for i in range(5):
+        text = f'2["e",{i}]'
+        assert lean.append_to("/", "s1", text) == general.append(
+            "/", as_rooms("s1"), (), text)
+        clock.now += 1
+    assert (len(lean), lean.bytes) == (len(general), general.bytes) == (3, 24)
+    member_of = frozenset({"s1"})
+    assert lean.missed(2, "/", "s1", member_of) == general.missed(
+        2, "/", "s1", member_of)
+    assert [e.text for e in lean.missed(2, "/", "s1", member_of)] == [
+        '2["e",2]', '2["e",3]', '2["e",4]']
+    assert lean.missed(2, "/", "other", frozenset({"other"})) == []
