@@ -8,12 +8,10 @@ a doubled ``Access-Control-Allow-Origin`` header.
 
 import base64
 import sys
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, CLIENT_JS
+from tests.support.chromium import CHROMIUM_ARGS, launch_chromium
 from tests.support.servers import ROOT, LiveServer, free_port, wait_for_port
 
 EXAMPLE = ROOT / "examples" / "flask_app"
@@ -93,19 +91,8 @@ def start_gunicorn_example():
 # gone before other test packages (aiortc peers) run theirs.
 @pytest.fixture(scope="module")
 def browser():
-    assert Path(CHROMIUM).exists(), (
-        f"{CHROMIUM} is missing: bash scripts/test.sh installs Debian's "
-        f"chromium package")
-    assert CLIENT_JS.exists(), (
-        "socket.io-client is missing: run `npm ci` in the repository root "
-        "(bash scripts/test.sh does)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
-                                              args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launch_chromium(CHROMIUM_ARGS) as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")

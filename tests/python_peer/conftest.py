@@ -19,13 +19,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from tests.support.chromium import CHROMIUM, CLIENT_JS
 from tests.support.chromium import CHROMIUM_ARGS as BROWSER_ARGS
+from tests.support.chromium import launch_chromium
 from tests.support.coturn import TURNSERVER, Coturn
 from tests.support.gunicorn import gunicorn_argv
 from tests.support.servers import ROOT, LiveServer, free_port
@@ -60,15 +58,8 @@ def signaling():
 
 @pytest.fixture(scope="module")
 def browser():
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing"
-    assert CLIENT_JS.exists(), "socket.io-client is missing: run `npm ci`"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
-                                              args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launch_chromium(CHROMIUM_ARGS) as chromium:
+        yield chromium
 
 
 class Pages:

@@ -43,8 +43,8 @@ from aiortc.sdp import candidate_from_sdp
 
 # The pure rules are the product's (rtcio_flask.peer.wire); this test peer
 # keeps its own signaling so it can check the server independently.
-from rtcio_flask.peer.wire import (channel_id, fnv1a_utf16,  # noqa: F401
-                                   ice_ufrag, split_candidates)
+from rtcio_flask.peer.wire import (channel_id, decode_message,  # noqa: F401
+                                   fnv1a_utf16, ice_ufrag, split_candidates)
 
 logger = logging.getLogger("tests.rtc_peer")
 
@@ -55,9 +55,6 @@ PEER_LEFT = "#rtcio:peer-left"
 CONTROL_LABEL = "rtcio:ctrl"
 CHANNEL_PREFIX = "rtcio:ch:"
 
-#: Control events a peer may never inject (PROTOCOL.md, "Peer side").
-RESERVED_EVENTS = frozenset(
-    ["peer-connect", "peer-disconnect", "track-added", "track-removed"])
 MAX_CONTROL_BYTES = 1024 * 1024
 
 
@@ -76,20 +73,7 @@ def decode_control(message):
     if isinstance(message, bytes):
         return ("binary", [message]) if len(message) <= MAX_CONTROL_BYTES \
             else None
-    if len(message.encode("utf-8")) > MAX_CONTROL_BYTES:
-        return None
-    try:
-        decoded = json.loads(message)
-    except ValueError:
-        return None
-    if not isinstance(decoded, dict):
-        return None
-    event, args = decoded.get("e"), decoded.get("d", [])
-    if not isinstance(event, str) or not isinstance(args, list):
-        return None
-    if event.startswith("#rtcio:") or event in RESERVED_EVENTS:
-        return None
-    return event, args
+    return decode_message(message)
 
 
 # -- loopback-only ICE ----------------------------------------------------------
