@@ -20,6 +20,7 @@ The numbers (``max_connections_per_address`` x 2 TCP connections, 10 s for
 headers, 30 s idle) are :mod:`rtcio_flask.core.protection`'s.
 """
 
+import contextlib
 import logging
 import socket
 import threading
@@ -108,6 +109,18 @@ class ConnectionWatch:
     def closed(self) -> None:
         with self._lock:
             self._deadlines.pop(self.key(), None)
+
+    @contextlib.contextmanager
+    def serving(self, sock: Any, address: str) -> Iterator[None]:
+        """Around serving one admitted connection: its header deadline
+        armed, then cleared and its per-address count released, however
+        the serving ends."""
+        self.opened(sock, address)
+        try:
+            yield
+        finally:
+            self.closed()
+            self.release(address)
 
     def _arm(self, timeout: Optional[float], sock: Any,
              address: str) -> None:
@@ -232,12 +245,8 @@ class _EventletPool:
 
     def _serve(self, func: Callable[..., Any], connection: List[Any],
                address: str, sock: Any) -> None:
-        self.watch.opened(sock, address)
-        try:
+        with self.watch.serving(sock, address):
             func(connection)
-        finally:
-            self.watch.closed()
-            self.watch.release(address)
 
     def waitall(self) -> None:
         self.pool.waitall()
@@ -280,12 +289,8 @@ def gevent_server(address: Any, app: Callable[..., Any],
             if not watch.admit(host):
                 watch.refuse(sock)
                 return
-            watch.opened(sock, host)
-            try:
+            with watch.serving(sock, host):
                 super().handle(sock, client)
-            finally:
-                watch.closed()
-                watch.release(host)
 
         def start(self) -> None:
             super().start()
@@ -321,13 +326,8 @@ def threading_server(host: str, port: int, app: Callable[..., Any],
             super().process_request(request, client)
 
         def process_request_thread(self, request: Any, client: Any) -> None:
-            host = str(client[0])
-            watch.opened(request, host)
-            try:
+            with watch.serving(request, str(client[0])):
                 super().process_request_thread(request, client)
-            finally:
-                watch.closed()
-                watch.release(host)
 
     server = WatchedServer(host, port, watch.wrap(app),
                            handler=request_handler, fd=fd)
