@@ -4,9 +4,11 @@ variables, and the help text."""
 import argparse
 import os
 import sys
-from typing import NoReturn, Optional
+from typing import Callable, NoReturn, Optional, TypeVar
 
 from ..core.values import parse_flag
+
+N = TypeVar("N", int, float)
 
 _SERVERS = ("auto", "eventlet", "gevent", "threading")
 
@@ -177,14 +179,21 @@ def _version() -> str:
     return str(__version__)
 
 
-def _env_int(name: str, default: Optional[int]) -> Optional[int]:
+def _env_number(name: str, default: Optional[N], parse: Callable[[str], N],
+                what: str) -> Optional[N]:
+    """A flag's default from environment variable ``name``: unset or blank
+    gives ``default``, text ``parse`` refuses is a one-line error."""
     value = os.environ.get(name)
     if value is None or not value.strip():
         return default
     try:
-        return int(value)
+        return parse(value)
     except ValueError:
-        cli_error(f"${name} must be a whole number, not {value!r}")
+        cli_error(f"${name} must be {what}, not {value!r}")
+
+
+def _env_int(name: str, default: Optional[int]) -> Optional[int]:
+    return _env_number(name, default, int, "a whole number")
 
 
 def _env_port() -> int:
@@ -194,14 +203,8 @@ def _env_port() -> int:
     return port
 
 
-def _env_float(name: str, default: object) -> object:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        cli_error(f"${name} must be a number of seconds, not {value!r}")
+def _env_float(name: str, default: Optional[float]) -> Optional[float]:
+    return _env_number(name, default, float, "a number of seconds")
 
 
 def _env_flag(name: str) -> bool:
