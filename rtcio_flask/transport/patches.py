@@ -396,11 +396,8 @@ def connect_socket(server: Any, eio_sid: str, namespace: str, auth: Any,
     unknown)."""
     namespace = namespace or "/"
     manager = server.manager
-    known = (namespace in server.handlers or
-             namespace in server.namespace_handlers or
-             server.namespaces == "*" or namespace in server.namespaces)
     new_sid: Optional[str] = None
-    if known:
+    if namespace_served(server, namespace):
         if sid is None:
             new_sid = manager.pre_connect(eio_sid, namespace)
         elif manager.sid_from_eio_sid(eio_sid, namespace) is None and \
