@@ -546,19 +546,19 @@ def apply_mask(data: bytes, mask: bytes, length: Optional[int] = None,
     ``RFC6455WebSocket._apply_mask`` unmasks one byte at a time in a Python
     generator: measured at about 0.7 ms for one 2.6 KB SDP envelope, the
     largest cost of relaying under eventlet once compression is off. This
-    XORs the whole frame as one big integer: same bytes, about 100 times
-    faster.
+    is RTCIO's own websocket unmasking (:func:`.websocket.unmask`, C-level
+    ``bytes.translate``) with the mask rotated to ``offset``: same bytes,
+    far faster, one implementation for both websocket transports.
     """
+    from .websocket import unmask
+
     if length is None:
         length = len(data)
     if length <= 0:
         return b""
     start = offset % 4
     key = bytes(mask[start:]) + bytes(mask[:start])
-    stream = (key * (length // 4 + 1))[:length]
-    value = int.from_bytes(data[:length], "little") ^ \
-        int.from_bytes(stream, "little")
-    return value.to_bytes(length, "little")
+    return unmask(bytes(data[:length]), key)
 
 
 def speed_up_eventlet() -> None:
