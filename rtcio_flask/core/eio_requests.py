@@ -12,6 +12,8 @@ the answers match the socket.io protocol test suite
   answers 405).
 """
 
+import base64
+import binascii
 from typing import Dict, Iterable, List, Optional
 from urllib.parse import parse_qs
 
@@ -78,3 +80,19 @@ def advertised_ping_interval_ms(interval: float, grace: float = 0) -> int:
     python-engineio writes ``int(interval + grace) * 1000``, which is 0 for
     0.3 s, and a client told 0 gives up on the server after pingTimeout."""
     return int(round((interval + grace) * 1000))
+
+
+def packet_problem(packet: str, types: Iterable[str], not_a_packet: str
+                   ) -> Optional[str]:
+    """Why python-engineio could not decode one Engine.IO text packet (it
+    would log a traceback, or close the session and hold a request), or
+    None: empty, a type outside ``types`` (``not_a_packet`` says so in the
+    caller's terms), or a ``b`` packet that is not base64."""
+    if not packet or packet[0] not in types:
+        return not_a_packet
+    if packet[0] == "b":
+        try:
+            base64.b64decode(packet[1:], validate=True)
+        except (binascii.Error, ValueError):
+            return "invalid base64 binary packet"
+    return None

@@ -5,13 +5,13 @@ socket.io's own server gives where python-engineio's differ (see
 docs/protocol-fidelity.rst).
 """
 
-import base64
 import io
 import logging
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 from ..core.eio_requests import (first, is_websocket_request, long_poll_sid,
-                                 parse_query, request_problem)
+                                 packet_problem, parse_query,
+                                 request_problem)
 from .hangup import watcher_for
 from .patches import end_session, session_gone, upgrade_taken
 from .sockets import client_socket
@@ -214,13 +214,10 @@ def polling_payload_problem(body: bytes,
     if len(packets) > max_packets:
         return f"more than {max_packets} packets in one payload"
     for packet in packets:
-        if not packet or packet[0] not in _CLIENT_PACKET_TYPES:
-            return "not an Engine.IO packet a client may send"
-        if packet[0] == "b":
-            try:
-                base64.b64decode(packet[1:], validate=True)
-            except ValueError:
-                return "invalid base64 binary packet"
+        problem = packet_problem(packet, _CLIENT_PACKET_TYPES,
+                                 "not an Engine.IO packet a client may send")
+        if problem:
+            return problem
     return None
 
 

@@ -51,8 +51,6 @@ an upgrade that changes these internals fails there first.
   (:mod:`rtcio_flask.transport.recovery`).
 """
 
-import base64
-import binascii
 import logging
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional
@@ -62,7 +60,7 @@ from socketio import exceptions as sio_exceptions
 from socketio import packet as sio_packet
 
 from ..core.decoding import strict_loads
-from ..core.eio_requests import advertised_ping_interval_ms
+from ..core.eio_requests import advertised_ping_interval_ms, packet_problem
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -478,14 +476,8 @@ def frame_problem(data: Any) -> Optional[str]:
         return None  # closed, or a binary frame (always a message)
     if not data:
         return "empty text frame"
-    if data[0] not in _EIO_TYPES:
-        return "text frame that is not an Engine.IO packet"
-    if data[0] == "b":
-        try:
-            base64.b64decode(data[1:], validate=True)
-        except (binascii.Error, ValueError):
-            return "invalid base64 binary packet"
-    return None
+    return packet_problem(data, _EIO_TYPES,
+                          "text frame that is not an Engine.IO packet")
 
 
 class _CheckedFrames:
