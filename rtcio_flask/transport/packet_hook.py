@@ -123,7 +123,6 @@ class PacketHook:
             if problem is not None:
                 self._malformed(eio_sid, problem)
                 return
-        if self._fast_paths and data.__class__ is str and not pending:
             for prefix, handle in self._fast_paths.items():
                 if data.startswith(prefix) and handle(eio_sid, data):
                     return
