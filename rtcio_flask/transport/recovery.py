@@ -659,14 +659,6 @@ class Recovery:
         except Exception:  # the connection just went away
             logger.debug("rtcio: could not send to %s", eio_sid)
 
-    def with_offset(self, eio_sid: str, text: str,
-                    offset: Optional[str]) -> str:
-        """``text`` as sent to ``eio_sid``: with the offset if it takes
-        them (and the packet has one)."""
-        if offset is not None and eio_sid in self.offset_clients:
-            return _with_offset(text, offset)
-        return text
-
     def _deliver(self, manager: Any, namespace: str, room: Any,
                  skip_sid: Any, text: str, offset: Optional[str],
                  queued: bool = False) -> None:
@@ -732,16 +724,11 @@ class Recovery:
         and send it (if ``target`` is connected here)."""
         log = self._memory_log
         if log is not None and not self._restoring:
-            # One process, no socket being restored (the common case): the
-            # log call and the send inline, once per relayed envelope.
+            # One process, no socket being restored (the common case): no
+            # lock, and the one-socket log entry, once per relayed envelope.
             offset = log.append_to(namespace, target, text)
             if target_eio is not None:
-                if target_eio in self.offset_clients:
-                    text = text[:-1] + ',"' + offset + '"]'
-                try:
-                    self.server.eio.send(target_eio, text)
-                except Exception:  # the connection just went away
-                    logger.debug("rtcio: could not send to %s", target_eio)
+                self._send(target_eio, text, offset)
             return
         with self.lock:
             offset = self.backend.record(namespace, target, None, text)
