@@ -89,7 +89,7 @@ def test_closing_a_waiting_poll_ends_the_session_at_once(served):
         print(f"departure seen {elapsed * 1000:.0f} ms after the hang-up")
         assert gone[0]["id"] == sid and left[0]["id"] == sid
         assert elapsed < PING_TIMEOUT_TOTAL
-        log = served.log()
+        log = served.log_with(f"DISCONNECT {sid}")
         assert f"DISCONNECT {sid} transport close" in log
         assert "Traceback" not in log
         # The session is over: a later poll is refused as socket.io does.

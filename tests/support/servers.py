@@ -66,6 +66,17 @@ class LiveServer:
         self.log_file.flush()
         return Path(self.log_file.name).read_text(errors="replace")
 
+    def log_with(self, text, timeout=5.0):
+        """The log once it contains ``text`` (a client may hear of an event
+        before the server's handler has logged it), or as it is after
+        ``timeout``."""
+        deadline = time.monotonic() + timeout
+        log = self.log()
+        while text not in log and time.monotonic() < deadline:
+            time.sleep(0.05)
+            log = self.log()
+        return log
+
     def stop(self, timeout=10.0):
         if self.proc is None or self.proc.poll() is not None:
             return
