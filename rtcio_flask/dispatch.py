@@ -9,6 +9,7 @@ fixed, documented order instead of the last registration silently winning.
 
 import inspect
 import logging
+from collections import OrderedDict
 from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Sequence, Set,
                     Tuple)
 
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     import flask
 
 logger = logging.getLogger("rtcio_flask")
+
+#: How many disconnected sockets keep their request context (see
+#: :meth:`Dispatcher.request_context`).
+GONE_KEPT = 1024
 
 #: A built-in step or an app handler, called with the event's arguments.
 Handler = Callable[..., Any]
@@ -72,6 +77,10 @@ class Dispatcher:
         self._registered: Set[Key] = set()
         # Flask session as read from the cookies at connect, per sid.
         self._sessions: Dict[str, Any] = {}
+        # (namespace, sid) -> (environ, session) of the last GONE_KEPT
+        # sockets that disconnected, oldest first.
+        self._gone: "OrderedDict[Key, Tuple[Dict[str, Any], Any]]" = \
+            OrderedDict()
 
     # -- registration -------------------------------------------------------
 
@@ -141,9 +150,15 @@ class Dispatcher:
         so ``flask.session`` works like in a view without re-verifying the
         cookie signature on every event.
         """
-        environ = self.server.get_environ(sid, namespace) or {}
-        ctx = RequestContext(self.app, environ,
-                             session=self._sessions.get(sid))
+        environ = self.server.get_environ(sid, namespace)
+        session = self._sessions.get(sid)
+        if environ is None:
+            # python-socketio runs each event's handlers in a greenlet or
+            # thread of their own, which may start after the socket's
+            # disconnect (a client that sends and closes at once): the
+            # event was received, so it is handled, in its own context.
+            environ, session = self._gone.get((namespace, sid), ({}, None))
+        ctx = RequestContext(self.app, environ, session=session)
         ctx.request.sid = sid  # type: ignore[attr-defined]
         ctx.request.namespace = namespace  # type: ignore[attr-defined]
         return ctx
@@ -205,9 +220,18 @@ class Dispatcher:
                         logger.exception("rtcio: disconnect handler %r "
                                          "failed for %s", handler.func, sid)
             finally:
-                self._sessions.pop(sid, None)
+                self._forget(sid, namespace)
 
         return on_disconnect
+
+    def _forget(self, sid: str, namespace: str) -> None:
+        session = self._sessions.pop(sid, None)
+        environ = self.server.get_environ(sid, namespace)
+        if environ is None:
+            return
+        self._gone[(namespace, sid)] = (environ, session)
+        if len(self._gone) > GONE_KEPT:
+            self._gone.popitem(last=False)
 
     def _event_entry(self, namespace: str, event: str) -> Handler:
         key = (namespace, event)

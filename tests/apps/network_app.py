@@ -28,6 +28,14 @@ def echo(sid, data=None):
     return data
 
 
+@rtcio.on("note")
+def note(sid, data=None):
+    """Logs the request context it runs in (a handler may start after its
+    socket disconnected)."""
+    log.warning("NOTE %s request.sid=%s path=%s data=%s", sid,
+                flask.request.sid, flask.request.path, data)
+
+
 def create_app():
     app = flask.Flask("network_app")
     app.secret_key = "network-test-secret"
