@@ -7,6 +7,7 @@ application asked for (handlers, protocol namespaces) so it can replay it on
 every app it is initialised with.
 """
 
+import functools
 import logging
 import os
 import weakref
@@ -35,7 +36,7 @@ from .transport.gate import SocketIOGate
 from .transport.guard import TransportGuard
 from .transport import websocket as websocket_mod
 from .transport.packet_hook import PacketHook
-from .transport.patches import (advertise_exact_ping_interval,
+from .transport.patches import (advertise_exact_ping_interval, send_text,
                                 check_websocket_frames)
 
 if TYPE_CHECKING:
@@ -322,6 +323,7 @@ class RTCIO(AccessHooks):
             return state.protocols[namespace]
         protocol = RtcioProtocol(state.server, namespace,
                                  state.settings.max_envelope_bytes)
+        protocol.send = functools.partial(send_text, state.server.eio)
         protocol.attach(state.dispatcher, state.packet_hook)
         ice_mod.attach(state, namespace)
         state.protocols[namespace] = protocol

@@ -57,6 +57,9 @@ class RtcioProtocol:
         #: None: a held socket is a valid target, and the fast path logs
         #: what it relays.
         self.recovery = None
+        #: ``send(eio_sid, text)``: one pre-encoded packet to one socket
+        #: (the extension gives it the websocket transport's shorter way).
+        self.send: Callable[[str, str], None] = server.eio.send
 
     def attach(self, dispatcher: "Dispatcher",
                packet_hook: Optional["PacketHook"] = None) -> None:
@@ -111,8 +114,7 @@ class RtcioProtocol:
                                 self._packet_prefix + encoded + "]")
             self.relayed += 1
         elif target_eio is not None:
-            self.server.eio.send(target_eio,
-                                 self._packet_prefix + encoded + "]")
+            self.send(target_eio, self._packet_prefix + encoded + "]")
             self.relayed += 1
         return True
 

@@ -36,9 +36,11 @@ an upgrade that changes these internals fails there first.
 - :func:`after_gunicorn_worker_signals`: gunicorn's (25.x)
   ``Worker.init_signals``, wrapped so code can chain a signal handler in
   each worker after gunicorn installed its own (``--preload``).
-- :func:`cap_outgoing_queues`: python-engineio's (4.9-4.15)
-  ``Socket.send``/``Socket.poll``/``Socket._websocket_handler``, wrapped
-  to count what waits in each socket's outgoing queue.
+- :func:`patch_engineio_sockets`: python-engineio's (4.9-4.15)
+  ``Socket.send/poll/close/schedule_ping/_websocket_handler``, wrapped to
+  count what waits in each socket's outgoing queue (the caps) and to run
+  websockets on RTCIO's transport as direct sessions, with no writer or
+  ping greenlet.
 - :func:`connect_socket`: python-socketio's ``Server._handle_connect`` (the
   ``always_connect=False`` branch) with two hooks connection state
   recovery needs: the socket may get a given (old) sid, and the CONNECT
@@ -55,7 +57,9 @@ import logging
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
+from engineio import exceptions as eio_exceptions
 from engineio import json as engineio_json
+from engineio import packet as eio_packet
 from socketio import exceptions as sio_exceptions
 from socketio import packet as sio_packet
 
@@ -637,52 +641,92 @@ def _drop_queued(queue: Any) -> int:
     return dropped
 
 
-_queue_caps_installed = False
+_sockets_patched = False
 
 
 def cap_outgoing_queues(on_overflow: Callable[[Any, int, int], None]) -> None:
-    """Count what waits in every Engine.IO socket's outgoing queue, once
-    per process; servers opt in with ``eio._rtcio_queue_caps = (max_bytes,
-    max_packets)`` (either may be None).
+    """Count what waits for every Engine.IO socket of a server that opts in
+    with ``eio._rtcio_queue_caps = (max_bytes, max_packets)`` (either may
+    be None) and ``eio._rtcio_on_overflow = on_overflow`` (see
+    :func:`patch_engineio_sockets`)."""
+    patch_engineio_sockets()
+    global _default_on_overflow
+    _default_on_overflow = on_overflow
 
-    python-engineio's ``Socket.send`` puts each packet in ``socket.queue``
-    and the socket's writer (websocket) or the next long-poll GET takes
-    them out through ``Socket.poll``; nothing bounds the queue, so a client
-    that never reads grows the server's memory without end (measured: 81 to
-    848 MiB in 120 s). The wrappers add each packet's size on ``send`` and
-    take it off when ``poll`` hands it to the transport. When a socket goes
-    over a cap, further sends to it are dropped and ``on_overflow(socket,
-    queued_bytes, queued_packets)`` is called once (it schedules
-    :func:`close_overflowed`). Written against python-engineio 4.9-4.15
-    (``Socket.send/poll/_websocket_handler`` and ``socket.queue``).
+
+_default_on_overflow: Optional[Callable[[Any, int, int], None]] = None
+
+
+def _over_caps(eio_socket: Any, queued_bytes: int,
+               queued_packets: int) -> bool:
+    caps = getattr(eio_socket.server, "_rtcio_queue_caps", None)
+    if caps is None:
+        return False
+    max_bytes, max_packets = caps
+    if (max_bytes is None or queued_bytes <= max_bytes) and \
+            (max_packets is None or queued_packets <= max_packets):
+        return False
+    eio_socket._rtcio_overflowed = True
+    if _default_on_overflow is not None:
+        _default_on_overflow(eio_socket, queued_bytes, queued_packets)
+    return True
+
+
+def patch_engineio_sockets() -> None:
+    """python-engineio's (4.9-4.15) ``Socket.send``, ``poll``, ``close``,
+    ``schedule_ping`` and ``_websocket_handler``, wrapped once per process.
+    Each wrapper does the original's work unless its server or socket
+    opted in to one of these:
+
+    - **Outgoing caps** (``eio._rtcio_queue_caps``): ``Socket.send`` puts
+      each packet in ``socket.queue``, and the socket's writer (websocket)
+      or the next long-poll GET takes them out through ``Socket.poll``;
+      nothing bounds the queue, so a client that never reads grows the
+      server's memory without end (measured: 81 to 848 MiB in 120 s). The
+      wrappers add each packet's size on ``send`` and take it off when
+      ``poll`` hands it to the transport; over a cap, further sends to it
+      are dropped and the overflow callback runs once (it schedules
+      :func:`close_overflowed`).
+    - **Direct websocket sessions** (``eio._rtcio_direct``, set where
+      RTCIO's websocket transport serves, :mod:`.websocket`): a socket on
+      that transport has no writer greenlet and no use for its queue.
+      ``send`` hands the encoded packet to the websocket, which writes it
+      at once or keeps it for its on-demand flusher (what waits there is
+      what the caps count); ``close`` does not wait on a queue nobody
+      reads. The loop is python-engineio's ``_websocket_handler`` with the
+      writer taken out (:func:`_direct_websocket_handler`). Pings are
+      timers, not a sleeping greenlet per socket (``schedule_ping``).
+      Measured: two greenlets fewer per socket, about 20 KiB of an idle
+      socket's memory, and a queue hop and a greenlet switch fewer per
+      relayed envelope (docs/performance.rst).
     """
-    global _queue_caps_installed
-    if _queue_caps_installed:
+    global _sockets_patched
+    if _sockets_patched:
         return
     from engineio import socket as eio_socket
 
     cls = eio_socket.Socket
     original_send = cls.send
     original_poll = cls.poll
+    original_close = cls.close
+    original_schedule_ping = cls.schedule_ping
     original_ws_handler = cls._websocket_handler
 
     def send(self: Any, pkt: Any) -> None:
-        caps = getattr(self.server, "_rtcio_queue_caps", None)
-        if caps is None:
+        ws = self.__dict__.get("_rtcio_direct")
+        if ws is not None:
+            return _direct_send(self, ws, pkt)
+        if getattr(self.server, "_rtcio_queue_caps", None) is None:
             return original_send(self, pkt)
         if getattr(self, "_rtcio_overflowed", False):
             return None  # being closed for not reading: drop
         original_send(self, pkt)
-        size = packet_bytes(pkt)
-        queued_bytes = getattr(self, "_rtcio_queued_bytes", 0) + size
+        queued_bytes = getattr(self, "_rtcio_queued_bytes", 0) + \
+            packet_bytes(pkt)
         queued_packets = getattr(self, "_rtcio_queued_packets", 0) + 1
         self._rtcio_queued_bytes = queued_bytes
         self._rtcio_queued_packets = queued_packets
-        max_bytes, max_packets = caps
-        if (max_bytes is not None and queued_bytes > max_bytes) or \
-                (max_packets is not None and queued_packets > max_packets):
-            self._rtcio_overflowed = True
-            on_overflow(self, queued_bytes, queued_packets)
+        _over_caps(self, queued_bytes, queued_packets)
         return None
 
     def poll(self: Any) -> Any:
@@ -694,19 +738,239 @@ def cap_outgoing_queues(on_overflow: Callable[[Any, int, int], None]) -> None:
                 0, self._rtcio_queued_packets - len(packets))
         return packets
 
+    def close(self: Any, wait: bool = True, abort: bool = False,
+              reason: Any = None) -> None:
+        ws = self.__dict__.get("_rtcio_direct")
+        if ws is None:
+            return original_close(self, wait, abort, reason)
+        # Nobody reads the queue: waiting on it would never end. The
+        # websocket sends what it holds, then its close frame.
+        was_open = not self.closed
+        original_close(self, False, abort, reason)
+        if was_open:
+            ws.close()
+        return None
+
+    def schedule_ping(self: Any) -> None:
+        if not getattr(self.server, "_rtcio_direct", False):
+            return original_schedule_ping(self)
+        if self.last_ping:
+            self.last_ping = None
+            _call_later(self.server, self.server.ping_interval,
+                        _ping_due, self)
+        return None
+
     def websocket_handler(self: Any, ws: Any) -> Any:
         # Remembered so an overflowing socket's writer, blocked on a client
         # that does not read, can be woken by shutting the TCP socket down.
         self._rtcio_ws = ws
         try:
+            if getattr(ws, "pending_bytes", None) is not None and \
+                    getattr(self.server, "_rtcio_direct", False):
+                return _direct_websocket_handler(self, ws)
             return original_ws_handler(self, ws)
         finally:
             self._rtcio_ws = None
 
     cls.send = send
     cls.poll = poll
+    cls.close = close
+    cls.schedule_ping = schedule_ping
     cls._websocket_handler = websocket_handler
-    _queue_caps_installed = True
+    _sockets_patched = True
+
+
+def _direct_send(eio_socket: Any, ws: Any, pkt: Any) -> None:
+    """``Socket.send`` on a direct session: python-engineio's checks and
+    log line, then the websocket instead of the queue."""
+    if not eio_socket.check_ping_timeout():
+        return
+    if getattr(eio_socket, "_rtcio_overflowed", False):
+        return  # being closed for not reading: drop
+    logger_ = eio_socket.server.logger
+    if logger_.isEnabledFor(logging.INFO):
+        logger_.info("%s: Sending packet %s data %s", eio_socket.sid,
+                     eio_packet.packet_names[pkt.packet_type],
+                     pkt.data if not isinstance(pkt.data, bytes)
+                     else "<binary>")
+    try:
+        ws.send(pkt.encode())
+    except OSError:
+        return  # the websocket closed: nothing more goes out
+    if ws.pending is not None:
+        _over_caps(eio_socket, ws.pending_bytes, ws.pending_frames)
+
+
+def send_text(eio: Any, eio_sid: str, text: str) -> None:
+    """``eio.send(eio_sid, text)``, shorter for a direct session: the same
+    checks as :func:`_direct_send` without building and encoding an
+    Engine.IO packet object (the relay calls this once per envelope)."""
+    eio_socket = eio.sockets.get(eio_sid)
+    ws = eio_socket.__dict__.get("_rtcio_direct") \
+        if eio_socket is not None else None
+    if ws is None or eio_socket.closed or \
+            eio.logger.isEnabledFor(logging.INFO):
+        eio.send(eio_sid, text)
+        return
+    if not eio_socket.check_ping_timeout() or \
+            getattr(eio_socket, "_rtcio_overflowed", False):
+        return
+    try:
+        ws.send("4" + text)
+    except OSError:
+        return
+    if ws.pending is not None:
+        _over_caps(eio_socket, ws.pending_bytes, ws.pending_frames)
+
+
+def _ping_due(eio_socket: Any) -> None:
+    """A ping timer fired (in the event loop: hand the work to a short
+    greenlet, since sending may close the socket and run handlers)."""
+    if not eio_socket.closing and not eio_socket.closed:
+        eio_socket.server.start_background_task(_send_ping, eio_socket)
+
+
+def _send_ping(eio_socket: Any) -> None:
+    if not eio_socket.closing and not eio_socket.closed:
+        sent_at = eio_socket.last_ping = time.time()
+        eio_socket.send(eio_packet.Packet(eio_packet.PING))
+        if eio_socket.__dict__.get("_rtcio_direct") is not None:
+            _call_later(eio_socket.server, eio_socket.server.ping_timeout,
+                        _pong_due, eio_socket, sent_at)
+
+
+def _pong_due(eio_socket: Any, sent_at: float) -> None:
+    """A direct session's pong deadline (its socket has no read timeout:
+    a timer per blocking read cost more than this timer per ping)."""
+    if eio_socket.last_ping == sent_at and not eio_socket.closed:
+        eio_socket.server.start_background_task(_ping_timed_out, eio_socket)
+
+
+def _ping_timed_out(eio_socket: Any) -> None:
+    """No pong within the ping timeout: end the session as python-engineio
+    does, and cut the connection so a write blocked on a client that
+    stopped reading ends too."""
+    if eio_socket.closed:
+        return
+    eio_socket.server.logger.info("%s: Client is gone, closing socket",
+                                  eio_socket.sid)
+    ws = eio_socket.__dict__.get("_rtcio_direct")
+    eio_socket.close(wait=False, abort=True,
+                     reason=eio_socket.server.reason.PING_TIMEOUT)
+    if ws is not None:
+        ws.abort()
+
+
+def _call_later(eio: Any, seconds: float, fn: Callable[..., Any],
+                *args: Any) -> None:
+    """Run ``fn(*args)`` in ``seconds`` from the event loop of ``eio``'s
+    async mode (eventlet or gevent), without a greenlet waiting for it."""
+    if eio.async_mode == "eventlet":
+        from eventlet import hubs
+        hubs.get_hub().schedule_call_global(seconds, fn, *args)
+    else:
+        import gevent
+        timer = gevent.get_hub().loop.timer(seconds)
+        timer.start(fn, *args)
+
+
+def _direct_websocket_handler(eio_socket: Any, ws: Any) -> List[Any]:
+    """python-engineio's ``Socket._websocket_handler`` (4.15) for a direct
+    session: the same upgrade handshake, timeout and read loop, with
+    everything queued so far written out and then every send going to the
+    websocket itself instead of a writer greenlet."""
+    self = eio_socket
+    server = self.server
+    max_size = server.max_http_buffer_size
+
+    def websocket_wait() -> Any:
+        data = ws.wait()
+        if data and len(data) > max_size:
+            raise ValueError("packet is too large")
+        return data
+
+    sock = getattr(ws, "_sock", None)
+    if sock is not None and hasattr(sock, "settimeout"):
+        # Until the session goes direct; then the pong deadline
+        # (_pong_due) finds a silent client instead.
+        sock.settimeout(server.ping_interval + server.ping_timeout)
+
+    if self.connected:
+        # An upgrade from polling: sends wait in the queue meanwhile.
+        self.upgrading = True
+        pkt = eio_packet.Packet(encoded_packet=websocket_wait())
+        if pkt.packet_type != eio_packet.PING or pkt.data != "probe":
+            server.logger.info("%s: Failed websocket upgrade, no PING packet",
+                               self.sid)
+            self.upgrading = False
+            return []
+        ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+        self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # end the poll
+        raw = websocket_wait()
+        pkt = eio_packet.Packet(encoded_packet=raw)
+        if pkt.packet_type != eio_packet.UPGRADE:
+            self.upgraded = False
+            server.logger.info("%s: Failed websocket upgrade, expected "
+                               "UPGRADE packet, received %s instead.",
+                               self.sid, raw)
+            self.upgrading = False
+            return []
+        self.upgraded = True
+        self.upgrading = False
+    else:
+        self.connected = True
+        self.upgraded = True
+
+    # What the writer would have sent first, then the switch: no greenlet
+    # switch between the two, so nothing is sent out of order.
+    while True:
+        try:
+            queued = self.queue.get(block=False)
+        except Exception:  # the queue module's Empty, by async mode
+            break
+        self.queue.task_done()
+        if queued is None:  # closed meanwhile
+            ws.close()
+            return []
+        try:
+            ws.send(queued.encode())
+        except OSError:
+            break
+    self._rtcio_queued_bytes = self._rtcio_queued_packets = 0
+    inner = getattr(ws, "_ws", ws)  # the transport under _CheckedFrames
+    self._rtcio_direct = inner
+    if sock is not None and hasattr(sock, "settimeout"):
+        sock.settimeout(None)
+    if self.last_ping:  # a ping is out: its pong gets a deadline too
+        _call_later(server, server.ping_timeout, _pong_due, self,
+                    self.last_ping)
+    server.logger.info("%s: Upgrade to websocket successful", self.sid)
+
+    while True:
+        try:
+            data = websocket_wait()
+        except Exception as exc:
+            if not self.closed:
+                server.logger.info("%s: Unexpected error \"%s\", closing "
+                                   "connection", self.sid, str(exc))
+            break
+        if data is None:  # closed by the client
+            break
+        try:
+            self.receive(eio_packet.Packet(encoded_packet=data))
+        except eio_exceptions.UnknownPacketError:
+            pass
+        except eio_exceptions.SocketIsClosedError:
+            server.logger.info("Receive error -- socket is closed")
+            break
+        except Exception:
+            server.logger.exception("Unknown receive error")
+            break
+
+    self.close(wait=False, abort=True,
+               reason=server.reason.TRANSPORT_CLOSE)
+    inner.close()
+    return []
 
 
 def close_overflowed(eio_socket: Any) -> int:
@@ -724,6 +988,8 @@ def close_overflowed(eio_socket: Any) -> int:
     dropped = _drop_queued(eio_socket.queue)
     eio_socket._rtcio_queued_bytes = eio_socket._rtcio_queued_packets = 0
     ws = getattr(eio_socket, "_rtcio_ws", None)
+    if ws is not None and hasattr(ws, "discard_pending"):
+        dropped += ws.discard_pending()  # a direct session's backlog
     raw = _raw_socket(ws) if ws is not None else None
     if raw is not None:
         try:

@@ -655,7 +655,7 @@ class Recovery:
         if offset is not None and eio_sid in self.offset_clients:
             text = _with_offset(text, offset)
         try:
-            self.server.eio.send(eio_sid, text)
+            patches.send_text(self.server.eio, eio_sid, text)
         except Exception:  # the connection just went away
             logger.debug("rtcio: could not send to %s", eio_sid)
 

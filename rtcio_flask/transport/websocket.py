@@ -28,12 +28,12 @@ import hashlib
 import os
 import socket
 import struct
-import threading
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
                     Union)
 
 from ..core.values import pick
-from .sockets import client_socket
+from . import patches
+from .sockets import client_socket, raw_sender, release_http_buffers
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _RECV_BYTES = 65536
@@ -87,14 +87,36 @@ def frame(payload: bytes, opcode: int = _TEXT) -> bytes:
 class WebSocket:
     """One server-side websocket: ``wait()`` returns the next message (str
     for text, bytes for binary) or None once closed; ``send()`` writes one
-    message; ``close()`` starts the close handshake."""
+    message; ``close()`` starts the close handshake.
 
-    def __init__(self, sock: Any, max_message: Optional[int]) -> None:
+    Writing never makes the caller wait when ``spawn`` is given (eventlet,
+    gevent): a frame goes straight into the kernel's socket buffer with
+    one non-blocking ``send`` when that buffer has room, and otherwise
+    joins :attr:`pending`, which a flusher greenlet, started on demand,
+    writes out in order and then ends. So python-engineio needs no writer
+    greenlet and no queue per socket (direct sessions, see
+    :func:`rtcio_flask.transport.patches.patch_engineio_sockets`), and a
+    client that stops reading slows nobody who sends to it; what waits for
+    it is counted (:attr:`pending_bytes`) against the outgoing caps.
+    Without ``spawn`` (a plain socket in a test) writes are blocking
+    ``sendall`` calls.
+    """
+
+    def __init__(self, sock: Any, max_message: Optional[int],
+                 spawn: Optional[Callable[..., Any]] = None) -> None:
         #: The socket; python-engineio sets its timeout through this name.
         self._sock = sock
         self._buf = bytearray()
         self._max = max_message
-        self._send_lock = threading.Lock()
+        self._spawn = spawn
+        # The OS socket's own non-blocking send, where writing to it
+        # directly is the same as writing through the green socket.
+        self._raw_send = raw_sender(sock) if spawn is not None else None
+        #: Bytes written but not yet in the kernel, in order; None when
+        #: nothing waits and no flusher runs.
+        self.pending: Optional[bytearray] = None
+        self.pending_frames = 0
+        self._shut_when_flushed = False
         self.closed = False
 
     # -- reading --------------------------------------------------------------
@@ -159,6 +181,10 @@ class WebSocket:
             payload = unmask(bytes(buf[at + 4:end]), mask) if length \
                 else b""
             del buf[:end]
+            if not buf:
+                # A drained bytearray keeps its capacity (kilobytes per
+                # idle socket after a burst); start afresh instead.
+                self._buf = buf = bytearray()
             if opcode == _PING:
                 self._send_frame(frame(payload, _PONG))
                 continue
@@ -195,36 +221,110 @@ class WebSocket:
 
     # -- writing --------------------------------------------------------------
 
-    def _send_frame(self, data: bytes) -> None:
-        with self._send_lock:
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes waiting for the flusher (the outgoing caps count these)."""
+        return len(self.pending) if self.pending is not None else 0
+
+    def _put(self, data: bytes) -> None:
+        """Write ``data`` after everything written before it."""
+        pending = self.pending
+        if pending is not None:  # the flusher has it in hand: queue behind
+            pending += data
+            self.pending_frames += 1
+            return
+        if self._spawn is None:
             self._sock.sendall(data)
+            return
+        sent = 0
+        if self._raw_send is not None:
+            try:
+                sent = self._raw_send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self._broken()
+                return
+            if sent == len(data):
+                return
+        self.pending = bytearray(data[sent:])
+        self.pending_frames = 1
+        self._spawn(self._flush)
+
+    def _flush(self) -> None:
+        """The flusher: write :attr:`pending` until it stays empty."""
+        try:
+            while True:
+                data = self.pending
+                if not data:
+                    break
+                self.pending = bytearray()
+                self.pending_frames = 0
+                self._sock.sendall(data)
+        except OSError:  # gone, reset, or the socket's timeout
+            self._broken()
+            return
+        self.pending = None
+        if self._shut_when_flushed:
+            self._shutdown(socket.SHUT_WR)
+
+    def abort(self) -> None:
+        """End the connection now: drop what waits to be written and wake
+        the reader and a blocked flusher."""
+        self._broken()
+
+    def _broken(self) -> None:
+        """The peer cannot be written to: drop what waits and wake the
+        reader (it sees end of file and the session ends)."""
+        self.closed = True
+        self.pending = None
+        self.pending_frames = 0
+        self._shutdown(socket.SHUT_RDWR)
+
+    def discard_pending(self) -> int:
+        """Drop what waits to be written; returns the frames dropped."""
+        dropped = self.pending_frames
+        if self.pending is not None:
+            self.pending = bytearray()
+        self.pending_frames = 0
+        return dropped
+
+    def _shutdown(self, how: int) -> None:
+        try:
+            self._sock.shutdown(how)
+        except OSError:
+            pass  # already shut down or reset by the peer
+
+    def _send_frame(self, data: bytes) -> None:
+        self._put(data)
 
     def send(self, message: Message) -> None:
         """Write one message: text for str, binary for bytes."""
         if self.closed:
             raise OSError("websocket is closed")
         if isinstance(message, str):
-            self._send_frame(frame(message.encode("utf-8"), _TEXT))
+            self._put(frame(message.encode("utf-8"), _TEXT))
         else:
-            self._send_frame(frame(bytes(message), _BINARY))
+            self._put(frame(bytes(message), _BINARY))
 
     def _send_close(self, code: int) -> None:
         if self.closed:
             return
         self.closed = True
         try:
-            self._send_frame(frame(struct.pack("!H", code), _CLOSE))
+            self._put(frame(struct.pack("!H", code), _CLOSE))
         except OSError:
             pass  # the peer is gone already
 
     def close(self) -> None:
-        """Send a close frame (once) and stop writing; the reader sees the
-        peer's close or end of file."""
+        """Send a close frame (once, after everything written before it)
+        and stop writing; the reader sees the peer's close or end of
+        file."""
         self._send_close(1000)
-        try:
-            self._sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+        if self.pending is not None:
+            self._shut_when_flushed = True
+        else:
+            self._shutdown(socket.SHUT_WR)
 
 
 class WebSocketWSGI:
@@ -236,6 +336,7 @@ class WebSocketWSGI:
         self.handler = handler
         size = getattr(server, "max_http_buffer_size", None)
         self.max_message = int(size) if size else None
+        self.spawn = getattr(server, "start_background_task", None)
         self.ws: Optional[WebSocket] = None
 
     def __call__(self, environ: Dict[str, Any],
@@ -257,7 +358,8 @@ class WebSocketWSGI:
             b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept_key(key).encode() +
             b"\r\n\r\n")
-        self.ws = WebSocket(sock, self.max_message)
+        release_http_buffers(environ)
+        self.ws = WebSocket(sock, self.max_message, self.spawn)
         try:
             self.handler(self.ws)
         finally:
@@ -315,4 +417,7 @@ def install(server: Any, choice: str = "rtcio") -> bool:
     if choice != "rtcio" or server.async_mode not in MODES:
         return False
     server.eio._async = dict(server.eio._async, websocket=WebSocketWSGI)
+    # Its sockets run as direct sessions: no writer or ping greenlet.
+    patches.patch_engineio_sockets()
+    server.eio._rtcio_direct = True
     return True
