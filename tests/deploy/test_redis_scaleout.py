@@ -70,9 +70,9 @@ def join(client, room, name, password=None, expect="join-ok"):
 
 
 def test_processes_report_the_shared_queue(fleet):
+    wanted = "rooms and relays shared through redis://127.0.0.1:"
     for process in fleet:
-        assert "rooms and relays shared through redis://127.0.0.1:" in \
-            process.log()
+        assert wanted in process.log_with(wanted)
 
 
 def test_presence_init_offer_and_relay_across_processes(fleet, connect):
