@@ -186,7 +186,7 @@ class WebSocket:
                 # idle socket after a burst); start afresh instead.
                 self._buf = buf = bytearray()
             if opcode == _PING:
-                self._send_frame(frame(payload, _PONG))
+                self._put(frame(payload, _PONG))
                 continue
             if opcode == _PONG:
                 continue
@@ -294,9 +294,6 @@ class WebSocket:
             self._sock.shutdown(how)
         except OSError:
             pass  # already shut down or reset by the peer
-
-    def _send_frame(self, data: bytes) -> None:
-        self._put(data)
 
     def send(self, message: Message) -> None:
         """Write one message: text for str, binary for bytes."""

@@ -240,3 +240,47 @@ def test_a_socket_pair_round_trip():
     assert client_sock.recv(10) == b"\x88\x02" + struct.pack("!H", 1001)
     server_sock.close()
     client_sock.close()
+
+
+def test_writes_that_do_not_fit_wait_for_the_flusher_in_order():
+    """With a ``spawn`` (eventlet, gevent) writes never wait: a plain
+    socket offers no non-blocking raw send (``raw_sender`` is None), so
+    every frame goes to ``pending`` and one flusher writes them in order;
+    ``close()`` queues its close frame behind them and shuts the socket
+    down only once they are written."""
+    server_sock, client_sock = socket.socketpair()
+    spawned = []
+    ws = transport.WebSocket(server_sock, max_message=100,
+                             spawn=spawned.append)
+    assert transport.raw_sender(server_sock) is None
+    ws.send("a")
+    ws.send(b"\x01")
+    assert len(spawned) == 1 and ws.pending_frames == 2
+    assert ws.pending_bytes == len(b"\x81\x01a\x82\x01\x01")
+    ws.close()
+    spawned[0]()  # the flusher runs
+    assert ws.pending is None
+    got = b""
+    while True:
+        chunk = client_sock.recv(100)
+        if not chunk:  # shut down after the last frame
+            break
+        got += chunk
+    assert got == b"\x81\x01a\x82\x01\x01\x88\x02\x03\xe8"
+    server_sock.close()
+    client_sock.close()
+
+
+def test_discarded_backlog_is_not_written():
+    server_sock, client_sock = socket.socketpair()
+    spawned = []
+    ws = transport.WebSocket(server_sock, max_message=100,
+                             spawn=spawned.append)
+    ws.send("dropped")
+    assert ws.discard_pending() == 1
+    ws.send("kept")
+    spawned[0]()
+    client_sock.settimeout(1)
+    assert client_sock.recv(100) == b"\x81\x04kept"
+    server_sock.close()
+    client_sock.close()
