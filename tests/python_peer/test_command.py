@@ -178,15 +178,27 @@ def test_echo_command_over_turn_only(turn_signaling, pages, commands):
     echo_round_trip(page, command, peer_id)
     types = page.evaluate("id => rtc.candidateTypes[id]", peer_id)
     assert types and set(types) == {"relay"}, types
+    # The pair in use: the transport's selected pair (Chromium may report
+    # the nominated flag a moment later), asked again until it is known.
     stats = page.evaluate(
         """async id => {
-             const report = await rtc.peers[id].pc.getStats();
-             const rows = [...report.values()];
-             const pair = rows.find(r => r.type === "candidate-pair" &&
-                                         r.nominated && r.state === "succeeded");
-             const local = report.get(pair.localCandidateId);
-             const remote = report.get(pair.remoteCandidateId);
-             return [local.candidateType, remote.candidateType];
+             for (let i = 0; i < 50; i++) {
+               const report = await rtc.peers[id].pc.getStats();
+               const rows = [...report.values()];
+               const transport = rows.find(r => r.type === "transport" &&
+                                                r.selectedCandidatePairId);
+               const pair = transport
+                 ? report.get(transport.selectedCandidatePairId)
+                 : rows.find(r => r.type === "candidate-pair" &&
+                                  r.nominated && r.state === "succeeded");
+               if (pair) {
+                 const local = report.get(pair.localCandidateId);
+                 const remote = report.get(pair.remoteCandidateId);
+                 return [local.candidateType, remote.candidateType];
+               }
+               await new Promise(done => setTimeout(done, 100));
+             }
+             return null;
            }""", peer_id)
     assert stats == ["relay", "relay"]
     # Both sides allocated on coturn, each with its own vended user.
