@@ -123,17 +123,19 @@ def raw_sender(sock: Any) -> Optional[Callable[[bytes], int]]:
 
 
 def release_http_buffers(environ: Mapping[str, Any]) -> None:
-    """Free the WSGI server's buffered reader and writer of a connection
-    that became a websocket.
+    """Close the WSGI server's buffered reader (and writer, where the
+    environ reaches it) of a connection that became a websocket.
 
-    Those buffers are made for every HTTP connection and never used again
-    once the websocket reads and writes the socket itself, yet they live as
-    long as the connection: eventlet.wsgi's are 8 KiB + 16 KiB, gevent
-    pywsgi's reader 8 KiB, over half of an idle websocket's memory
-    (measured with tracemalloc, docs/performance.rst). Closing a socket
-    file frees its buffer, not the socket, and both servers check
-    ``closed`` before touching them again when the request ends. Nothing
-    is lost: a client sends no frame before it has read the 101.
+    They are never used again once the websocket reads and writes the
+    socket itself, yet live as long as the connection: eventlet.wsgi's
+    reader is 8 KiB and its writer 16 KiB (reachable here only for an
+    ``Expect: 100-continue`` request), gevent pywsgi's reader 8 KiB. Only
+    the pages a buffer touched count in memory (the request's headers), so
+    this saves a little per idle socket, not the buffers' whole size
+    (docs/performance.rst). Closing a socket file frees its buffer, not the
+    socket, and both servers check ``closed`` before touching them again
+    when the request ends. Nothing is lost: a client sends no frame before
+    it has read the 101.
     """
     wsgi_input = environ.get("wsgi.input")
     if wsgi_input is None:
