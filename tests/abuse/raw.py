@@ -3,6 +3,7 @@ websocket (websocket-client) and polling requests (requests), with no
 socket.io client library in between to tidy up what we send."""
 
 import json
+import socket
 import time
 
 import requests
@@ -12,14 +13,21 @@ import websocket
 class RawSocket:
     """An Engine.IO v4 websocket session, opened and joined to ``/``."""
 
-    def __init__(self, base_url, connect_namespace=True, timeout=5):
+    def __init__(self, base_url, connect_namespace=True, timeout=5,
+                 receive_buffer=None):
+        """``receive_buffer``: the socket's SO_RCVBUF in bytes, small for a
+        client whose unread data should back up on the server."""
         url = base_url.replace("http://", "ws://") + \
             "/socket.io/?EIO=4&transport=websocket"
+        options = [] if receive_buffer is None else [
+            (socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)]
         self.ws = websocket.create_connection(url, timeout=timeout,
-                                              suppress_origin=True)
+                                              suppress_origin=True,
+                                              sockopt=options)
         opening = self.ws.recv()
         assert opening.startswith("0{"), opening
         self.handshake = json.loads(opening[1:])
+        self.eio_sid = self.handshake["sid"]
         self.sid = None
         if connect_namespace:
             self.ws.send("40")
@@ -31,6 +39,11 @@ class RawSocket:
             self.ws.send_binary(message)
         else:
             self.ws.send(message)
+
+    def join_room(self, room_id):
+        """Join a built-in room and wait for ``join-ok``."""
+        self.send("42" + json.dumps(["join-room", {"roomId": room_id}]))
+        return self.recv_until(lambda m: m.startswith('42["join-ok"'))
 
     def recv_until(self, wanted, timeout=5.0):
         """Messages until one matches; answers Engine.IO pings meanwhile."""

@@ -7,7 +7,6 @@ socket upgraded from polling gets what was sent meanwhile; pings come from
 timers, on time, and a silent client is still closed."""
 
 import json
-import socket
 import time
 
 import pytest
@@ -21,11 +20,6 @@ APP = "tests.apps.network_app:create_app"
 ROOM = "direct"
 MODES = ["eventlet", "gevent"]
 PREFIX = '42["#rtcio:message",'
-
-
-def _join(raw):
-    raw.send(json.dumps(["join-room", {"roomId": ROOM}]).join(["42", ""]))
-    raw.recv_until(lambda m: m.startswith('42["join-ok"'))
 
 
 def _envelope(target, seq, pad=""):
@@ -44,21 +38,12 @@ def _seqs(raw, count, timeout):
             ["data"]["candidate"]["seq"] for _ in range(count)]
 
 
-class StalledReader(RawSocket):
+def stalled_reader(base_url):
     """A joined websocket with a 4 KiB receive buffer that reads nothing
     until told, so the server's writes to it back up."""
-
-    def __init__(self, base_url):
-        url = base_url.replace("http://", "ws://") + \
-            "/socket.io/?EIO=4&transport=websocket"
-        self.ws = websocket.create_connection(
-            url, timeout=10, suppress_origin=True,
-            sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
-        self.handshake = json.loads(self.ws.recv()[1:])
-        self.ws.send("40")
-        self.sid = json.loads(self.recv_until(
-            lambda m: m.startswith("40"))[2:])["sid"]
-        _join(self)
+    raw = RawSocket(base_url, timeout=10, receive_buffer=4096)
+    raw.join_room(ROOM)
+    return raw
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -81,11 +66,11 @@ def test_a_stalled_receiver_blocks_nobody_and_loses_nothing(server):
     flusher, below the 4 MiB outgoing cap. The sender
     goes on relaying to someone else at once, and once the stalled client
     reads it gets every envelope, once, in order."""
-    stalled = StalledReader(server.url)
+    stalled = stalled_reader(server.url)
     sender, other = RawSocket(server.url), RawSocket(server.url)
     try:
-        _join(sender)
-        _join(other)
+        sender.join_room(ROOM)
+        other.join_room(ROOM)
         pad = "x" * 60_000
         for seq in range(100):
             _send(sender, stalled.sid, seq, pad)
@@ -107,7 +92,7 @@ def test_sent_during_an_upgrade_from_polling_arrives(server):
     envelopes relayed while it upgrades come out of the queue before the
     session goes direct, none lost or doubled."""
     sender = RawSocket(server.url)
-    _join(sender)
+    sender.join_room(ROOM)
     receiver = Recorder(events=["#rtcio:message"])
     receiver.connect(server.url, transports=("polling", "websocket"))
     try:
@@ -186,10 +171,10 @@ def test_a_stalled_receiver_is_cut_off_at_its_ping_timeout(
     """A client that stops reading stops answering pings too: at its pong
     deadline the session ends (its room hears it left) even while the
     flusher is stuck writing to it."""
-    stalled = StalledReader(short_ping_server.url)
+    stalled = stalled_reader(short_ping_server.url)
     sender = RawSocket(short_ping_server.url)
     try:
-        _join(sender)
+        sender.join_room(ROOM)
         pad = "x" * 60_000
         for seq in range(100):
             _send(sender, stalled.sid, seq, pad)

@@ -5,15 +5,12 @@ connection with one WARNING once its outgoing queue passes the cap
 (4 MiB / 4,096 packets by default), the others hear it left, and the memory
 its queue held is given back."""
 
-import json
 import logging
 import re
-import socket
 import time
 from pathlib import Path
 
-import websocket
-
+from tests.abuse.raw import RawSocket
 from tests.support.clients import Recorder
 from tests.support.servers import serve_app
 
@@ -29,35 +26,17 @@ def rss_mib(pid):
     raise AssertionError("no VmRSS")
 
 
-class NonReader:
+def non_reader(base_url):
     """A raw socket.io websocket client that joins a room, then never reads
     again (a tiny receive buffer, so the kernel holds little for it)."""
-
-    def __init__(self, base_url):
-        url = base_url.replace("http://", "ws://") + \
-            "/socket.io/?EIO=4&transport=websocket"
-        self.ws = websocket.create_connection(
-            url, timeout=10, suppress_origin=True,
-            sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
-        self.eio_sid = json.loads(self.ws.recv()[1:])["sid"]
-        self.ws.send("40")
-        self.sid = json.loads(self._until("40")[2:])["sid"]
-        self.ws.send(json.dumps(["join-room", {"roomId": ROOM}])
-                     .join(["42", ""]))
-        self._until('42["join-ok"')
-
-    def _until(self, prefix):
-        while True:
-            message = self.ws.recv()
-            if message == "2":
-                self.ws.send("3")
-            elif message.startswith(prefix):
-                return message
+    raw = RawSocket(base_url, timeout=10, receive_buffer=4096)
+    raw.join_room(ROOM)
+    return raw
 
 
 def test_client_that_never_reads_is_closed_and_its_memory_released():
     with serve_app(APP, "eventlet") as server:
-        victim = NonReader(server.url)
+        victim = non_reader(server.url)
         senders = [Recorder().connect(server.url) for _ in range(3)]
         for sender in senders:
             assert sender.call("join-room", {"roomId": ROOM}) is None
