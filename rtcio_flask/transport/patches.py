@@ -784,29 +784,31 @@ def patch_engineio_sockets() -> None:
 
 def _direct_send(eio_socket: Any, ws: Any, pkt: Any) -> None:
     """``Socket.send`` on a direct session: python-engineio's checks and
-    log line, then the websocket instead of the queue."""
-    if not eio_socket.check_ping_timeout():
+    log line, with the websocket instead of the queue."""
+    if not _write_direct(eio_socket, ws, pkt.encode()):
         return
-    if getattr(eio_socket, "_rtcio_overflowed", False):
-        return  # being closed for not reading: drop
     logger_ = eio_socket.server.logger
     if logger_.isEnabledFor(logging.INFO):
         logger_.info("%s: Sending packet %s data %s", eio_socket.sid,
                      eio_packet.packet_names[pkt.packet_type],
                      pkt.data if not isinstance(pkt.data, bytes)
                      else "<binary>")
-    _write_direct(eio_socket, ws, pkt.encode())
 
 
-def _write_direct(eio_socket: Any, ws: Any, message: Any) -> None:
-    """One encoded Engine.IO packet to a direct session's websocket; what
-    has to wait for the flusher is held to the outgoing caps."""
+def _write_direct(eio_socket: Any, ws: Any, message: Any) -> bool:
+    """One encoded Engine.IO packet to a direct session's websocket, after
+    python-engineio's ping-timeout check; what has to wait for the flusher
+    is held to the outgoing caps. False if nothing was sent."""
+    if not eio_socket.check_ping_timeout() or \
+            getattr(eio_socket, "_rtcio_overflowed", False):
+        return False  # timed out, or being closed for not reading: drop
     try:
         ws.send(message)
     except OSError:
-        return  # the websocket closed: nothing more goes out
+        return False  # the websocket closed: nothing more goes out
     if ws.pending is not None:
         _over_caps(eio_socket, ws.pending_bytes, ws.pending_frames)
+    return True
 
 
 def send_text(eio: Any, eio_sid: str, text: str) -> None:
@@ -819,9 +821,6 @@ def send_text(eio: Any, eio_sid: str, text: str) -> None:
     if ws is None or eio_socket.closed or \
             eio.logger.isEnabledFor(logging.INFO):
         eio.send(eio_sid, text)
-        return
-    if not eio_socket.check_ping_timeout() or \
-            getattr(eio_socket, "_rtcio_overflowed", False):
         return
     _write_direct(eio_socket, ws, "4" + text)
 
