@@ -10,8 +10,8 @@ fixed, documented order instead of the last registration silently winning.
 import inspect
 import logging
 from collections import OrderedDict
-from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Sequence, Set,
-                    Tuple)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional,
+                    Sequence, Set, Tuple)
 
 from flask.ctx import RequestContext
 from socketio import exceptions as sio_exceptions
@@ -81,6 +81,11 @@ class Dispatcher:
         # sockets that disconnected, oldest first.
         self._gone: "OrderedDict[Key, Tuple[Dict[str, Any], Any]]" = \
             OrderedDict()
+        #: ``held_environ(sid, namespace)``: the handshake environ of a
+        #: socket connection state recovery holds (its connection dropped,
+        #: its departure may run at the window's end), else None.
+        self.held_environ: Callable[[str, str], Optional[Dict[str, Any]]] = \
+            lambda sid, namespace: None
 
     # -- registration -------------------------------------------------------
 
@@ -152,6 +157,10 @@ class Dispatcher:
         """
         environ = self.server.get_environ(sid, namespace)
         session = self._sessions.get(sid)
+        if environ is None:
+            # Held by connection state recovery: its Flask session stays in
+            # _sessions until it departs (on_disconnect forgets it).
+            environ = self.held_environ(sid, namespace)
         if environ is None:
             # python-socketio runs each event's handlers in a greenlet or
             # thread of their own, which may start after the socket's
@@ -226,12 +235,18 @@ class Dispatcher:
 
     def _forget(self, sid: str, namespace: str) -> None:
         session = self._sessions.pop(sid, None)
-        environ = self.server.get_environ(sid, namespace)
+        environ = self.server.get_environ(sid, namespace) or \
+            self.held_environ(sid, namespace)
         if environ is None:
             return
         self._gone[(namespace, sid)] = (environ, session)
         if len(self._gone) > GONE_KEPT:
             self._gone.popitem(last=False)
+
+    def forget_held(self, sid: str, namespace: str) -> None:
+        """A held socket that recovered on another process: its session
+        kept here for a departure that will not run here is dropped."""
+        self._sessions.pop(sid, None)
 
     def _event_entry(self, namespace: str, event: str) -> Handler:
         key = (namespace, event)

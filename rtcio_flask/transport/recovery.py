@@ -394,14 +394,17 @@ class Recovery:
         self._restoring: Dict[str, List[Tuple[Optional[str], str, str]]] = {}
         #: eio_sid -> last replayed offset (queued copies may still come).
         self._floor: Dict[str, str] = {}
-        #: (namespace, sid) -> rooms, while a held socket's departure runs.
-        self._departing: Dict[Tuple[str, str], FrozenSet[str]] = {}
+        #: (namespace, sid) -> the held session whose departure runs now.
+        self._departing: Dict[Tuple[str, str], HeldSession] = {}
         #: namespace -> ``hint(sid, rooms)``: the rtc.io protocol's
         #: ``#rtcio:peer-left``, sent at once when a socket is held.
         self._hints: Dict[str, Any] = {}
         self._running = False
         #: Called once per recovered socket (the metrics count it).
         self.on_recovered: Callable[[], None] = lambda: None
+        #: ``on_gone(sid, namespace)``: a held socket that came back on
+        #: another process; what this one kept for its handlers can go.
+        self.on_gone: Callable[[str, str], None] = lambda sid, ns: None
         patches.record_emits(server.manager, self)
 
     # -- connect --------------------------------------------------------------
@@ -601,9 +604,14 @@ class Recovery:
         with self.lock:
             rooms = frozenset(self.server.manager.get_rooms(sid, namespace))
             patches.drop_socket(self.server, sid, namespace)
+        # The handshake's environ stays with the held socket (only in this
+        # process's memory) so the app's handlers that run at its departure
+        # see flask.request as in any other event.
+        environ = self.server.environ.get(eio_sid) or {}
         session = HeldSession(pid=live.pid, sid=sid, namespace=namespace,
                               rooms=rooms | {sid}, seq_at_connect=0,
-                              reason=reason, extra={"start": live.start})
+                              reason=reason, extra={"start": live.start,
+                                                    "environ": environ})
         try:
             self.backend.hold(session)
         except Exception:
@@ -626,20 +634,35 @@ class Recovery:
     def rooms_of_gone(self, sid: str, namespace: str
                       ) -> Optional[FrozenSet[str]]:
         """The rooms of a held socket whose departure is running now."""
-        return self._departing.get((namespace, sid))
+        session = self._departing.get((namespace, sid))
+        return None if session is None else session.rooms
+
+    def environ_of(self, sid: str, namespace: str
+                   ) -> Optional[Dict[str, Any]]:
+        """The handshake environ of a socket held here or departing now
+        (python-socketio forgot it when the connection dropped): the app's
+        handlers run in its request context all the same."""
+        session = self._departing.get((namespace, sid)) or \
+            self.held.holding(sid, namespace)
+        if session is None:
+            return None
+        environ = session.extra.get("environ")
+        return environ if isinstance(environ, dict) and environ else None
 
     def _depart(self, session: HeldSession) -> None:
         """The window ended (or recovery failed): the normal departure."""
         self.held.pop(session.pid)
         try:
             if not self.backend.release(session):
-                return  # restored by another process
+                # restored by another process: nothing of it stays here
+                self.on_gone(session.sid, session.namespace)
+                return
         except Exception:
             logger.exception("rtcio: Redis unreachable ending the recovery "
                              "window of %s", session.sid)
         self._unmark(session.pid)
         key = (session.namespace, session.sid)
-        self._departing[key] = session.rooms
+        self._departing[key] = session
         try:
             patches.run_disconnect_handlers(self.server, session.sid,
                                             session.namespace,
@@ -809,6 +832,8 @@ def install_recovery(state: Any, value: Any = UNSET,
         state.rooms.departures.rooms_of = recovery.rooms_of_gone
     # state.metrics is installed after us: look it up at each recovery.
     recovery.on_recovered = lambda: state.metrics.recovered()
+    state.dispatcher.held_environ = recovery.environ_of
+    recovery.on_gone = state.dispatcher.forget_held
     state.recovery = recovery.start()
     # DEBUG: it is the default; the CLI's start-up line names the window.
     logger.debug("rtcio: connection state recovery on (window %.0f s%s)",

@@ -25,7 +25,9 @@ async function until(what, check, ms = 15000) {
 }
 
 const log = { a: [], b: [], aConnects: [], aDisconnects: [] };
-const a = io(process.env.PROXY_URL, opts);
+// COOKIE: A's handshake carries it (a logged-in user's Flask session)
+const aOpts = process.env.COOKIE ? { ...opts, extraHeaders: { cookie: process.env.COOKIE } } : opts;
+const a = io(process.env.PROXY_URL, aOpts);
 const b = io(process.env.DIRECT_URL, opts);
 a.on("connect", () => log.aConnects.push({ id: a.id, recovered: a.recovered }));
 a.on("disconnect", (reason) => log.aDisconnects.push(reason));

@@ -20,8 +20,9 @@ CLIENT = Path(__file__).with_name("recovery_client.mjs")
 class NodeClients:
     """recovery_client.mjs, driven one JSON line at a time."""
 
-    def __init__(self, direct_url, proxy_url, mode, transports):
-        env = dict(os.environ, DIRECT_URL=direct_url, PROXY_URL=proxy_url,
+    def __init__(self, direct_url, proxy_url, mode, transports, env=None):
+        env = dict(os.environ, **(env or {}), DIRECT_URL=direct_url,
+                   PROXY_URL=proxy_url,
                    MODE=mode, TRANSPORTS=transports,
                    ROOM=f"blip-{mode}-{transports}-{time.monotonic()}",
                    NODE_PATH=str(ROOT / "node_modules"))
@@ -71,9 +72,9 @@ def short_window_server():
 
 
 def run_blip(direct, upstream_port, mode, transports, gap=0.0,
-             switch_to=None):
+             switch_to=None, env=None):
     proxy = CuttingProxy(upstream_port)
-    node = NodeClients(direct, proxy.url, mode, transports)
+    node = NodeClients(direct, proxy.url, mode, transports, env)
     try:
         node.read("cut")
         assert proxy.cut() >= 1

@@ -1,0 +1,36 @@
+"""A Flask app with the built-in rooms and its own ``disconnect`` handler
+that reads ``flask.request`` and ``flask.session`` (as docs/own-app.rst
+shows), for the presence and recovery tests.
+
+The handler logs one line, ``APP-DISCONNECT sid=... addr=... user=...
+path=... reason=...``; a test reads the server log to see that it ran in
+the socket's own context. ``/login?user=NAME`` puts a user in the Flask
+session (the cookie then goes with the socket.io handshake).
+"""
+
+import flask
+
+from rtcio_flask import RTCIO
+
+rtcio = RTCIO()
+
+
+@rtcio.on("disconnect")
+def disconnect(sid, reason=None):
+    request = flask.request
+    print(f"APP-DISCONNECT sid={request.sid} same={request.sid == sid} "
+          f"addr={request.remote_addr} user={flask.session.get('user')} "
+          f"path={request.path} reason={reason}", flush=True)
+
+
+def create_app():
+    app = flask.Flask("presence_app")
+    app.secret_key = "presence-test-secret"
+
+    @app.get("/login")
+    def login():
+        flask.session["user"] = flask.request.args.get("user", "alice")
+        return {"ok": True}
+
+    rtcio.init_app(app, rooms=True)
+    return app
