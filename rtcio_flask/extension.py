@@ -12,7 +12,7 @@ import logging
 import os
 import weakref
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List,
-                    Optional, Tuple, TypeVar, overload)
+                    Mapping, Optional, Tuple, TypeVar, overload)
 
 import engineio
 import flask
@@ -22,6 +22,7 @@ from . import config as config_mod
 from .access import AccessHooks
 from .core.limits import resolve_limits
 from .core.origins import build_policy
+from .core.protection import request_address
 from .core.values import UNSET
 from .core.turn import resolve_turn
 from .deploy import admin as admin_mod
@@ -107,6 +108,21 @@ class AppState:
     def __repr__(self) -> str:
         return (f"<rtcio AppState {self.app.name!r} "
                 f"async_mode={self.server.async_mode!r}>")
+
+    def client_address(self, environ: Mapping[str, Any]) -> str:
+        """The client address of a WSGI request or a socket's handshake
+        environ (``server.get_environ(sid)``), by the one rule every
+        feature uses: ``trusted_proxy_hops`` entries of X-Forwarded-For,
+        else the TCP peer (:func:`rtcio_flask.core.protection.
+        request_address`)."""
+        hops = self.protection.trusted_proxy_hops if self.protection else 0
+        return request_address(environ, hops)
+
+    def socket_address(self, sid: str, namespace: str = "/") -> str:
+        """The client address of a connected socket (see
+        :meth:`client_address`)."""
+        return self.client_address(
+            self.server.get_environ(sid, namespace) or {})
 
 
 def _mounted_socketio_apps(wsgi_app: Any) -> Iterator[Any]:

@@ -29,7 +29,7 @@ The numbers and why:
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, Mapping, Optional, Set
 
 from .values import positive_number
 
@@ -141,6 +141,28 @@ def client_address(remote_addr: Optional[str], forwarded_for: Optional[str],
         if hops:
             return hops[-min(trusted_hops, len(hops))]
     return remote_addr or "?"
+
+
+#: The WSGI environ key holding a request's client address, set by the
+#: outermost layer in front of Engine.IO (the session cap) on every
+#: ``/socket.io/`` request, so a socket's handshake environ carries it.
+ADDRESS_KEY = "rtcio.client_address"
+
+
+def request_address(environ: Mapping[str, Any], trusted_hops: int = 0
+                    ) -> str:
+    """The one client-address rule for a WSGI request: the session cap,
+    the password throttle, admin logins and every log line naming a client
+    call this, so they never disagree about who a client is behind a
+    proxy. A ``/socket.io/`` request (and a socket's handshake environ)
+    already carries the address under :data:`ADDRESS_KEY`; any other
+    request is resolved with ``trusted_hops`` (the app's
+    ``trusted_proxy_hops``)."""
+    stamped = environ.get(ADDRESS_KEY)
+    if stamped is not None:
+        return str(stamped)
+    return client_address(environ.get("REMOTE_ADDR"),
+                          environ.get("HTTP_X_FORWARDED_FOR"), trusted_hops)
 
 
 class AddressCounter:

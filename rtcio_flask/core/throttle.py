@@ -1,5 +1,6 @@
-"""Failed attempts counted per key (a room, a client address), so guessing
-a room password costs time.
+"""Failed attempts counted per key (a client address, a socket, a room),
+so guessing a room password costs time, and :class:`PasswordGuesses`, which
+throttles the guesser rather than the room it guesses at.
 
 Without it one client found a 4-character room password at 673 guesses a
 second from 30 connections. Each key gets a bucket of ``allowance`` failed
@@ -10,8 +11,9 @@ nothing. Pure: the rooms feature (:mod:`rtcio_flask.rooms.handlers`) feeds
 it keys and outcomes.
 """
 
+import ipaddress
 import time
-from typing import Callable, Dict, Hashable, Optional
+from typing import Callable, Dict, Hashable, List, Optional, Tuple
 
 from .limits import TokenBucket
 
@@ -43,9 +45,21 @@ class AttemptThrottle:
             return None
         return (1.0 - tokens) / bucket.rate
 
-    def failed(self, key: Hashable) -> bool:
-        """Count one failure; True when it used the key's last attempt (so
-        the caller can log the moment a key becomes throttled, once)."""
+    def refilled_in(self, key: Hashable) -> Optional[float]:
+        """None when ``key`` has no failure left on its books (its bucket
+        is full); else the seconds until it has none."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return None
+        tokens = bucket.tokens + (self.clock() - bucket.stamp) * bucket.rate
+        if tokens >= bucket.capacity:
+            return None
+        return (bucket.capacity - tokens) / bucket.rate
+
+    def failed(self, key: Hashable, drain: bool = False) -> bool:
+        """Count one failure (``drain``: one that costs the key its whole
+        allowance); True when it used the key's last attempt (so the caller
+        can log the moment a key becomes throttled, once)."""
         now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -53,8 +67,13 @@ class AttemptThrottle:
                 self._sweep(now)
             bucket = self._buckets[key] = TokenBucket(self.rate,
                                                       self.allowance, now)
-        bucket.take(now)
-        return bucket.tokens < 1.0
+        was_open = bucket.take(now)
+        if drain:
+            bucket.tokens = 0.0
+        return was_open and bucket.tokens < 1.0
+
+    def forget(self, key: Hashable) -> None:
+        self._buckets.pop(key, None)
 
     def _sweep(self, now: float) -> None:
         """Forget keys whose bucket has refilled (they hold nothing); if
@@ -70,3 +89,92 @@ class AttemptThrottle:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+def guesser_key(address: str) -> str:
+    """The key a client address is throttled under: the address itself, or
+    for IPv6 its /64 network (one subscriber line gets a whole /64, so
+    per-address keys would give a guesser billions of fresh buckets)."""
+    if ":" not in address:
+        return address
+    try:
+        parsed = ipaddress.IPv6Address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.IPv6Network(f"{parsed}/64", strict=False))
+
+
+class PasswordGuesses:
+    """Wrong room passwords, throttled by who guesses, never by room alone.
+
+    - Each client address (:func:`guesser_key`) and each socket has its own
+      allowance of failures; while either is used up, that guesser's
+      attempts are refused, right or wrong (the refusal tells nothing).
+    - Each room has an allowance too, but an exhausted room (under attack
+      from many addresses) refuses only the guessers: an address or socket
+      with a wrong guess still on its books. A member who knows the
+      password, from an address that has not been guessing, goes straight
+      in. While a room is under attack, a wrong guess costs its address
+      and socket their whole allowance (a window each), so many addresses
+      together get about one guess per address per window instead of the
+      address allowance each.
+
+    ``None`` for an allowance turns that throttle off.
+    """
+
+    def __init__(self, per_address: Optional[int], per_socket: Optional[int],
+                 per_room: Optional[int], window: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        def throttle(allowance: Optional[int]) -> Optional[AttemptThrottle]:
+            return None if allowance is None else AttemptThrottle(
+                allowance, window, clock)
+        self.by_address = throttle(per_address)
+        self.by_socket = throttle(per_socket)
+        self.by_room = throttle(per_room)
+
+    def _guessers(self, address: str, sid: str
+                  ) -> List[Tuple[AttemptThrottle, Hashable, str]]:
+        found: List[Tuple[AttemptThrottle, Hashable, str]] = []
+        if self.by_address is not None:
+            found.append((self.by_address, guesser_key(address), "address"))
+        if self.by_socket is not None:
+            found.append((self.by_socket, sid, "socket"))
+        return found
+
+    def under_attack(self, room: str) -> bool:
+        return self.by_room is not None and \
+            self.by_room.blocked_for(room) is not None
+
+    def blocked_for(self, address: str, sid: str,
+                    room: str) -> Optional[float]:
+        """None when this guesser may try a password on ``room`` now; else
+        the seconds until it may."""
+        attack = self.under_attack(room)
+        waits = []
+        for throttle, key, _ in self._guessers(address, sid):
+            waits.append(throttle.refilled_in(key) if attack
+                         else throttle.blocked_for(key))
+        blocked = [wait for wait in waits if wait is not None]
+        return max(blocked) if blocked else None
+
+    def failed(self, address: str, sid: str,
+               room: str) -> List[Tuple[str, Hashable]]:
+        """Count one wrong password; returns ``(what, key)`` for each
+        throttle ("address", "socket", "room") this failure used up, so the
+        caller logs the moment once."""
+        attack = self.under_attack(room)
+        spent = []
+        for throttle, key, what in self._guessers(address, sid):
+            if throttle.failed(key, drain=attack) and not attack:
+                spent.append((what, key))
+        if self.by_room is not None and not attack and \
+                self.by_room.failed(room):
+            spent.append(("room", room))
+        return spent
+
+    def forget_socket(self, sid: str) -> None:
+        """A socket that is gone holds no bucket."""
+        if self.by_socket is not None:
+            self.by_socket.forget(sid)

@@ -85,10 +85,17 @@ class RoomsConfig:
     #: Wrong room passwords one client address may send in a row before
     #: it gets ``join-error {reason: "too-many-attempts"}``...
     password_attempts_per_address: Optional[int] = 10
-    #: ... and one room may receive, from everyone together...
+    #: ... one socket may send (a guesser behind a shared address is
+    #: stopped before it uses up its neighbours' allowance)...
+    password_attempts_per_socket: Optional[int] = 5
+    #: ... and one room may receive, from everyone together, before it
+    #: counts as under attack: then only sockets and addresses with a
+    #: wrong guess on their books are refused (a member with the right
+    #: password still gets in), and each wrong guess costs its guesser a
+    #: whole window (see rtcio_flask.core.throttle.PasswordGuesses)...
     password_attempts_per_room: Optional[int] = 30
-    #: ... each allowance refilled evenly over this many seconds (so 10
-    #: and 30 guesses a minute, sustained). None switches a throttle off.
+    #: ... each allowance refilled evenly over this many seconds (so 10,
+    #: 5 and 30 guesses a minute, sustained). None switches a throttle off.
     password_attempt_window: float = 60.0
 
     def __post_init__(self) -> None:
@@ -98,6 +105,7 @@ class RoomsConfig:
             setattr(self, name, positive_number(getattr(self, name),
                                                 f"RoomsConfig.{name}"))
         for name in ("password_attempts_per_address",
+                     "password_attempts_per_socket",
                      "password_attempts_per_room"):
             if getattr(self, name) is not None:
                 setattr(self, name, positive_number(

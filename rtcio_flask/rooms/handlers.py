@@ -28,8 +28,9 @@ Events served (``id`` is always the sender's real sid, stamped here)::
     (disconnect)                 -> user-disconnected {id, roomId} per room
     check-room {roomId, password?}
         -> room-check-ok {roomId, passwordRequired} or join-error
-    (wrong passwords are throttled per client address and per room: past
-    the allowance, join-error {reason: "too-many-attempts"})
+    (wrong passwords are throttled per guesser, its client address and
+    socket; a room under attack refuses only guessers: past the allowance,
+    join-error {reason: "too-many-attempts"})
     media-state {roomId, mic, cam}  booleans; cached, forwarded with id
     stopScreenShare {roomId}, chat-message {roomId, ...}  forwarded with id
 
@@ -48,7 +49,8 @@ from ..access import AccessDenied
 from ..core.acks import ack_error
 from ..core.envelope import EnvelopeError
 from ..core.events import USER_CONNECTED, RtcioEvents, sio_room
-from ..core.throttle import AttemptThrottle
+from ..core.protection import request_address
+from ..core.throttle import PasswordGuesses
 from ..protocol.departure import Departures
 from .config import (RoomInputError, echo_room_id, parse_join,
                      parse_password, parse_room_id, resolve_rooms)
@@ -102,7 +104,9 @@ class Rooms:
 
     def __init__(self, server: Any, dispatcher: "Dispatcher",
                  config: RoomsConfig,
-                 join_hooks: Sequence[JoinHook] = ()) -> None:
+                 join_hooks: Sequence[JoinHook] = (),
+                 address_of: Optional[Callable[[str, str], str]] = None
+                 ) -> None:
         self.server = server
         self.dispatcher = dispatcher
         self.config = config
@@ -127,14 +131,14 @@ class Rooms:
         #: The raw-packet hook whose relay budgets follow room sizes (set by
         #: install_rooms).
         self.packet_hook: Any = None
-        window = config.password_attempt_window
-        self._address_attempts = self._room_attempts = None
-        if config.password_attempts_per_address is not None:
-            self._address_attempts = AttemptThrottle(
-                config.password_attempts_per_address, window)
-        if config.password_attempts_per_room is not None:
-            self._room_attempts = AttemptThrottle(
-                config.password_attempts_per_room, window)
+        #: ``address_of(sid, namespace)``: a socket's client address by the
+        #: app's one rule (AppState.socket_address: trusted proxies).
+        self._address_of = address_of or self._peer_address
+        self._guesses = PasswordGuesses(
+            config.password_attempts_per_address,
+            config.password_attempts_per_socket,
+            config.password_attempts_per_room,
+            config.password_attempt_window)
 
     def __repr__(self) -> str:
         return (f"<rtcio Rooms namespace={self.namespace!r} "
@@ -222,40 +226,35 @@ class Rooms:
         if self.packet_hook is not None:
             self.packet_hook.peers_changed()
 
+    def _peer_address(self, sid: str, namespace: str) -> str:
+        environ = self.server.get_environ(sid, namespace) or {}
+        return request_address(environ)
+
     def _address(self, sid: str) -> str:
-        environ = self.server.get_environ(sid, self.namespace) or {}
-        return str(environ.get("REMOTE_ADDR") or "unknown")
+        return self._address_of(sid, self.namespace)
 
     def _password_blocked(self, sid: str,
                           room_id: str) -> Optional[float]:
-        """Seconds until a password may be tried again from this socket's
-        address on this room, or None if it may be tried now."""
-        waits = []
-        if self._address_attempts is not None:
-            waits.append(self._address_attempts.blocked_for(
-                self._address(sid)))
-        if self._room_attempts is not None:
-            waits.append(self._room_attempts.blocked_for(room_id))
-        blocked = [w for w in waits if w is not None]
-        return max(blocked) if blocked else None
+        """Seconds until this socket (and its client address) may try a
+        password on this room again, or None if it may now."""
+        return self._guesses.blocked_for(self._address(sid), sid, room_id)
 
     def _password_failed(self, sid: str, room_id: str) -> None:
-        """Count a wrong password; one WARNING when an address or a room
-        runs out of attempts."""
+        """Count a wrong password; one WARNING when an address, a socket
+        or a room runs out of attempts."""
         cfg = self.config
-        throttles: list = [
-            (self._address_attempts, self._address(sid), "address",
-             cfg.password_attempts_per_address, "per_address"),
-            (self._room_attempts, room_id, "room",
-             cfg.password_attempts_per_room, "per_room")]
-        for throttle, key, what, allowance, field_name in throttles:
-            if throttle is not None and throttle.failed(key):
-                logger.warning(
-                    "rtcio: too many wrong room passwords for %s %r "
-                    "(%s in %.0f s); further attempts are refused with "
-                    "too-many-attempts (RoomsConfig.password_attempts_%s)",
-                    what, key, allowance, cfg.password_attempt_window,
-                    field_name)
+        for what, key in self._guesses.failed(self._address(sid), sid,
+                                              room_id):
+            allowance = getattr(cfg, f"password_attempts_per_{what}")
+            consequence = (
+                "only sockets and addresses that guessed wrong are refused "
+                "there now" if what == "room" else
+                "further attempts are refused")
+            logger.warning(
+                "rtcio: too many wrong room passwords for %s %r (%s in "
+                "%.0f s); %s with too-many-attempts "
+                "(RoomsConfig.password_attempts_per_%s)", what, key,
+                allowance, cfg.password_attempt_window, consequence, what)
 
     def _too_many_attempts(self, sid: str, room_id: str,
                            wait: float) -> Any:
@@ -415,6 +414,7 @@ class Rooms:
         departure announcement is the caller's. Runs while python-socketio
         still knows the socket's rooms; the store is the authority, so this
         also covers rooms joined through another process's view."""
+        self._guesses.forget_socket(sid)
         with self._lock:
             self._local.pop(sid, None)
             left = self.store.leave_all(sid)
@@ -622,7 +622,8 @@ def install_rooms(state: "AppState", value: Any,
     config = resolve_rooms(value, state.app.config)
     if config is None:
         return None
-    rooms = Rooms(state.server, state.dispatcher, config, join_hooks)
+    rooms = Rooms(state.server, state.dispatcher, config, join_hooks,
+                  state.socket_address)
     if state.packet_hook is not None:
         rooms.packet_hook = state.packet_hook
         state.packet_hook.add_peer_counter(config.namespace, rooms.peers_of)

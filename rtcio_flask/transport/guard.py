@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable, List, Optional, Tuple
 from ..core.eio_requests import (first, is_websocket_request, long_poll_sid,
                                  packet_problem, parse_query,
                                  request_problem)
+from ..core.protection import request_address
 from .hangup import watcher_for
 from .patches import end_session, session_gone, upgrade_taken
 from .sockets import client_socket
@@ -70,7 +71,7 @@ class TransportGuard:
         problem = request_problem(method, query, self.eio.transports)
         if problem:
             logger.info("rtcio: refused a %s request from %s: %s", method,
-                        environ.get("REMOTE_ADDR"), problem)
+                        request_address(environ), problem)
             return _refuse(start_response, "400 Bad Request",
                            problem.encode())
         sid = first(query, "sid")
@@ -116,7 +117,7 @@ class TransportGuard:
         problem = polling_payload_problem(body)
         if problem:
             logger.warning("rtcio: refused a polling POST from %s: %s",
-                           environ.get("REMOTE_ADDR"), problem)
+                           request_address(environ), problem)
             return _refuse(start_response, "400 Bad Request",
                            problem.encode())
         environ["wsgi.input"] = io.BytesIO(body)

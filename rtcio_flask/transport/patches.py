@@ -64,6 +64,7 @@ from socketio import exceptions as sio_exceptions
 from socketio import packet as sio_packet
 
 from ..core.decoding import strict_loads
+from ..core.protection import request_address
 from ..core.eio_requests import advertised_ping_interval_ms, packet_problem
 
 logger = logging.getLogger("rtcio_flask")
@@ -518,7 +519,7 @@ def check_websocket_frames(eio: Any) -> None:
     def websocket(handler: Callable[[Any], Any], server: Any) -> Any:
         def app(environ: Dict[str, Any],
                 start_response: Callable[..., Any]) -> Iterable[bytes]:
-            peer = str(environ.get("REMOTE_ADDR") or "?")
+            peer = request_address(environ)
             ws_app = original(lambda ws: handler(_CheckedFrames(ws, peer)),
                               server)
             return ws_app(environ, start_response)

@@ -13,8 +13,9 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 from urllib.parse import parse_qs
 
 from ..config import UNSET, pick
-from ..core.protection import (AddressCounter, ProtectionSettings,
-                               build_settings, client_address)
+from ..core.protection import (ADDRESS_KEY, AddressCounter,
+                               ProtectionSettings, build_settings,
+                               request_address)
 from . import patches
 
 logger = logging.getLogger("rtcio_flask")
@@ -97,9 +98,7 @@ class SessionCap:
         eio.on("disconnect", disconnect)
 
     def address(self, environ: Mapping[str, Any]) -> str:
-        return client_address(environ.get("REMOTE_ADDR"),
-                              environ.get("HTTP_X_FORWARDED_FOR"),
-                              self.settings.trusted_proxy_hops)
+        return request_address(environ, self.settings.trusted_proxy_hops)
 
     def _release(self, eio_sid: str) -> None:
         with self._lock:
@@ -123,6 +122,9 @@ class SessionCap:
 
     def __call__(self, environ: Dict[str, Any],
                  start_response: StartResponse) -> Iterable[bytes]:
+        # Every layer behind this one (and the socket's handshake environ,
+        # which rooms and logins read later) finds the address here.
+        environ[ADDRESS_KEY] = self.address(environ)
         if self.counter.cap is not None and \
                 "sid" not in parse_qs(environ.get("QUERY_STRING", "")):
             address = self.address(environ)
