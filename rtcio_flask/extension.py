@@ -8,6 +8,7 @@ every app it is initialised with.
 """
 
 import functools
+import inspect
 import logging
 import os
 import weakref
@@ -20,11 +21,13 @@ import socketio
 
 from . import config as config_mod
 from .access import AccessHooks
-from .core.limits import resolve_limits
+from .core.limits import CONFIG_KEYS as LIMITS_CONFIG_KEYS, resolve_limits
+from .core.options import (UnknownOptionError, check_known,
+                           unknown_config_keys, unknown_message)
 from .core.origins import build_policy
 from .core.protection import request_address
-from .core.values import UNSET
-from .core.turn import resolve_turn
+from .core.values import UNSET, config_key
+from .core.turn import CONFIG_KEYS as TURN_CONFIG_KEYS, resolve_turn
 from .deploy import admin as admin_mod
 from .deploy import metrics as metrics_mod
 from .deploy import settings as deploy_mod
@@ -50,8 +53,11 @@ if TYPE_CHECKING:
     from .core.protection import ProtectionSettings
     from .rooms.handlers import Rooms
     from .transport.recovery import Recovery
+from .rooms.config import FIELDS as ROOMS_FIELDS, resolve_rooms
+from .transport.protection import OPTIONS as PROTECTION_OPTIONS
 from .transport.protection import (SessionCap, install_protection,
                                    resolve_protection)
+from .transport.recovery import OPTIONS as RECOVERY_KEYS
 from .transport.recovery import (install_recovery, resolve_recovery,
                                  wire_protocol)
 
@@ -67,6 +73,60 @@ _OWNED_SERVER_OPTIONS = {
     "cors_allowed_origins": "cors=",
     "socketio_path": "path=",
 }
+
+#: RTCIO's own options, besides those a feature module lists in its
+#: ``OPTIONS`` (deploy.settings, transport.protection). An option missing
+#: from both is refused by ``RTCIO(...)`` as unknown: add a new one here.
+_CORE_OPTIONS = ("cors", "cors_credentials", "path", "async_mode",
+                 "max_envelope_bytes", "protocol_namespaces", "rooms", "turn",
+                 "limits", "server", "metrics", "admin", "recovery",
+                 "websocket")
+
+
+def rtcio_options() -> Tuple[str, ...]:
+    """Every option RTCIO itself takes (each also ``RTCIO_<NAME>``)."""
+    return _CORE_OPTIONS + tuple(deploy_mod.OPTIONS) + \
+        tuple(PROTECTION_OPTIONS)
+
+
+def socketio_options() -> Tuple[str, ...]:
+    """The keyword arguments ``socketio.Server`` reads (its own, those it
+    hands to ``engineio.Server``, and ``engineio_logger``), from their
+    public signatures; RTCIO passes these through."""
+    names = {"engineio_logger"}
+    for cls in (socketio.Server, engineio.Server):
+        params = inspect.signature(cls.__init__).parameters.values()
+        names.update(p.name for p in params
+                     if p.kind is p.POSITIONAL_OR_KEYWORD
+                     and p.name != "self")
+    return tuple(sorted(names))
+
+
+def known_config_keys() -> Tuple[str, ...]:
+    """Every ``RTCIO_*`` key of ``app.config`` some setting reads."""
+    keys = {config_key(name) for name in rtcio_options()
+            if name != "server"}
+    keys.update(config_key("rooms_" + name) for name in ROOMS_FIELDS)
+    keys.update(config_key("recovery_" + name) for name in RECOVERY_KEYS)
+    keys.update(LIMITS_CONFIG_KEYS)
+    keys.update(TURN_CONFIG_KEYS)
+    return tuple(sorted(keys))
+
+
+def check_options(given: Dict[str, Any], where: str) -> None:
+    """Refuse an option that neither RTCIO nor socketio.Server reads
+    (``cros="*"`` used to start a server that refused browsers later)."""
+    check_known(given, rtcio_options() + socketio_options(), where)
+
+
+def check_config_keys(config: Mapping[str, Any]) -> None:
+    """Refuse an ``RTCIO_*`` key of ``app.config`` that no setting reads:
+    the prefix is RTCIO's, so such a key is a typo (``RTCIO_CROS``)."""
+    known = known_config_keys()
+    unknown = unknown_config_keys(config, known)
+    if unknown:
+        raise UnknownOptionError(unknown_message(
+            unknown, known, "app.config", what="RTCIO_* key"))
 
 
 class AppState:
@@ -216,10 +276,14 @@ class RTCIO(AccessHooks):
             raise RuntimeError(
                 f"RTCIO is already initialised on app {app.name!r}; call "
                 f"init_app once per app.")
+        # Checked first, so a typo changes nothing and says what to write.
+        check_options(self._options, "RTCIO(...)")
+        check_options(options, "init_app(...)")
+        check_config_keys(app.config)
         opts = dict(self._options)
         opts.update(options)
         turn = resolve_turn(opts.pop("turn", None), app.config)
-        rooms_option = opts.pop("rooms", None)
+        rooms_option = resolve_rooms(opts.pop("rooms", None), app.config)
         metrics_option = opts.pop("metrics", config_mod.UNSET)
         admin_option = opts.pop("admin", config_mod.UNSET)
         # Checked before anything is built, so a mistake changes nothing.
@@ -251,7 +315,8 @@ class RTCIO(AccessHooks):
     def _build_state(self, app: flask.Flask,
                      opts: Dict[str, Any]) -> AppState:
         server = opts.pop("server", None)
-        limits = opts.pop("limits", None)
+        # Resolved before anything is built, so a mistake changes nothing.
+        limits = resolve_limits(app.config, opts.pop("limits", None))
         protection = resolve_protection(app.config, opts)
         websocket = websocket_mod.resolve(opts.pop("websocket", UNSET),
                                           app.config)
@@ -316,8 +381,7 @@ class RTCIO(AccessHooks):
         dispatcher = Dispatcher(server, app)
         state = AppState(app, server, cfg, dispatcher, gate)
         # Event limits, shape checks and fast paths sit on the raw packets.
-        state.packet_hook = PacketHook(server,
-                                       resolve_limits(app.config, limits))
+        state.packet_hook = PacketHook(server, limits)
         state.limits = state.packet_hook.limiter
         gate.socketio_app = TransportGuard(gate.socketio_app, server)
         advertise_exact_ping_interval(server)

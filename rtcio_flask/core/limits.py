@@ -30,6 +30,7 @@ from typing import (Any, Callable, Dict, Hashable, Mapping, Optional, Set,
 
 from .decoding import DEFAULT_MAX_DEPTH
 from .events import RtcioEvents
+from .options import check_known
 from .values import UNSET, Number, pick, positive_number
 
 #: The Node docs call 50 events/s per socket comfortable for signaling.
@@ -172,10 +173,7 @@ def build_limits(value: Union[None, bool, Limits, Dict[str, Any]] = None,
     elif isinstance(value, Limits):
         base, given = value, {}
     elif isinstance(value, dict):
-        unknown = sorted(set(value) - set(_FIELDS))
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; known keys "
-                             f"are {', '.join(_FIELDS)}.")
+        check_known(value, _FIELDS, where, what="key")
         base, given = Limits(), dict(value)
     else:
         raise ValueError(f"{where} takes a dict such as {{'rate': 50, "

@@ -186,6 +186,49 @@ class OriginPolicy:
                 return Decision(True)
         return Decision(False, f"it is not in {self.described}")
 
+    def drops_credentials(self, origin: Optional[str],
+                          environ: Mapping[str, Any]) -> bool:
+        """Whether the browser will drop our answer because the request was
+        sent with credentials (``withCredentials``, fetch's ``credentials:
+        "include"``) and this policy allows none.
+
+        A browser sends cookies to another origin only in that mode, so a
+        cross-origin request carrying a ``Cookie`` header is one; without
+        ``Access-Control-Allow-Credentials`` the page sees nothing but
+        ``xhr poll error``, which reads like a refused origin. Requests
+        without an Origin (non-browser clients) are never affected."""
+        if self.mode == "off" or self.credentials or origin is None:
+            return False
+        if not environ.get("HTTP_COOKIE"):
+            return False
+        return origin.lower() not in same_origins(environ)
+
+    def refusal(self, origin: Optional[str], reason: Optional[str],
+                credentials: bool) -> Tuple[str, str]:
+        """``(error code, message)`` of a refused request: the origin
+        (``reason`` from :meth:`check`), credentials (see
+        :meth:`drops_credentials`), or both, each with what to write."""
+        turn_on = ("turn credentials on: rtcio-flask --credentials "
+                   "(RTCIO_CORS_CREDENTIALS=1) or RTCIO(app, cors={'origin': "
+                   "[...], 'credentials': True})")
+        if self.mode == "any":
+            turn_on += " ('*' cannot carry credentials: list the origins)"
+        sends = ("it sends credentials (cookies: the page connects with "
+                 "withCredentials), which this server does not accept")
+        if reason and credentials:
+            return ("origin-and-credentials-not-allowed",
+                    f"Origin {origin!r} may not connect to the signaling "
+                    f"server: {reason}, and {sends}. To allow it, add it to "
+                    f"{self.setting} and {turn_on}.")
+        if credentials:
+            return ("credentials-not-allowed",
+                    f"Origin {origin!r} is allowed, but {sends}, so the "
+                    f"browser would drop every answer. To allow it, "
+                    f"{turn_on}; or connect without withCredentials.")
+        return ("origin-not-allowed",
+                f"Origin {origin!r} may not connect to the signaling "
+                f"server: {reason}. To allow it, add it to {self.setting}.")
+
     def headers(self, origin: Optional[str]) -> List[Tuple[str, str]]:
         """CORS response headers for an allowed browser request."""
         if self.mode == "off" or origin is None:

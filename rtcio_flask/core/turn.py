@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
                     Tuple, Union)
 
+from .options import check_known
 from .values import positive_number
 
 #: The shared secret: text, or raw bytes.
@@ -215,10 +216,7 @@ class TurnConfig:
             return value
         if isinstance(value, dict):
             known = {"secret", "urls", "ttl", "stun_urls", "user_id"}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                raise ValueError(f"{where}: unknown keys {unknown}; the keys "
-                                 f"are {sorted(known)}.")
+            check_known(value, known, where, what="key")
             if "secret" not in value or "urls" not in value:
                 raise ValueError(f"{where}: a TURN dict needs 'secret' and "
                                  f"'urls', for example {{'secret': '...', "
@@ -232,8 +230,7 @@ class TurnConfig:
         """A TurnConfig from ``app.config`` (``RTCIO_TURN_SECRET``,
         ``RTCIO_TURN_URLS``, ``RTCIO_TURN_TTL``, ``RTCIO_STUN_URLS``), or
         None when no TURN key is set."""
-        keys = ("RTCIO_TURN_SECRET", "RTCIO_TURN_URLS", "RTCIO_TURN_TTL",
-                "RTCIO_STUN_URLS")
+        keys = CONFIG_KEYS
         present = [key for key in keys if config.get(key) not in (None, "")]
         if not present:
             return None
@@ -250,10 +247,19 @@ class TurnConfig:
                    where="app.config['RTCIO_TURN_*']")
 
 
+#: The app.config keys of TURN (besides ``RTCIO_TURN``, the dict form).
+CONFIG_KEYS = ("RTCIO_TURN_SECRET", "RTCIO_TURN_URLS", "RTCIO_TURN_TTL",
+               "RTCIO_STUN_URLS")
+
+
 def resolve_turn(value: Any, config: Mapping[str, Any]
                  ) -> Optional[TurnConfig]:
     """The app's TurnConfig: the ``turn=`` argument when given, else
-    ``app.config``; None when TURN is not configured."""
+    ``app.config["RTCIO_TURN"]`` (the same dict or TurnConfig), else the
+    ``RTCIO_TURN_*`` keys; None when TURN is not configured."""
     if value is not None:
         return TurnConfig.from_value(value)
+    if config.get("RTCIO_TURN") is not None:
+        return TurnConfig.from_value(config["RTCIO_TURN"],
+                                     where="app.config['RTCIO_TURN']")
     return TurnConfig.from_config(config)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from ..config import is_redis_url
+from ..core.options import check_known
 from ..core.values import UNSET, config_key, parse_flag, pick, positive_number
 
 if TYPE_CHECKING:
@@ -149,6 +150,8 @@ class RoomsConfig:
 
 
 _FIELDS = tuple(f.name for f in fields(RoomsConfig))
+#: The keys of ``rooms={...}`` (each also ``RTCIO_ROOMS_<KEY>``).
+FIELDS = _FIELDS
 
 
 def resolve_rooms(value: Any, config: Mapping[str, Any]
@@ -161,8 +164,9 @@ def resolve_rooms(value: Any, config: Mapping[str, Any]
     keys (``RTCIO_ROOMS_MAX_MEMBERS``, ``RTCIO_ROOMS_STORE_URL``...) fill in
     the fields the dict leaves out.
     """
-    value = pick("rooms", UNSET if value is None else value, config,
-                 default=None).value
+    found = pick("rooms", UNSET if value is None else value, config,
+                 default=None)
+    value, where = found.value, found.where or "rooms="
     if isinstance(value, str):
         value = parse_flag(value)
     if value is None or value is False:
@@ -174,10 +178,7 @@ def resolve_rooms(value: Any, config: Mapping[str, Any]
     if not isinstance(value, dict):
         raise ValueError(f"rooms= takes True, a dict of RoomsConfig fields or "
                          f"a RoomsConfig, not {type(value).__name__}.")
-    unknown = sorted(set(value) - set(_FIELDS))
-    if unknown:
-        raise ValueError(f"rooms=: unknown settings {unknown}; known ones "
-                         f"are {list(_FIELDS)}.")
+    check_known(value, _FIELDS, where, what="key")
     merged: Dict[str, Any] = {}
     for name in _FIELDS:
         key = config_key("rooms_" + name)

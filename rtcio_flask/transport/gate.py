@@ -65,7 +65,7 @@ class SocketIOGate:
         self.wrapped = wrapped
         self.prefix = "/" + path.strip("/")
         self.policy = policy
-        self._logged_origins: Set[Optional[str]] = set()
+        self._logged_origins: Set[Tuple[Optional[str], str]] = set()
         #: Refused requests since start (read by the metrics).
         self.refused = 0
 
@@ -85,8 +85,10 @@ class SocketIOGate:
 
         origin = environ.get("HTTP_ORIGIN")
         decision = policy.check(origin, environ)
-        if not decision.allowed:
-            return self._refuse(origin, decision.reason, start_response)
+        credentials = policy.drops_credentials(origin, environ)
+        if not decision.allowed or credentials:
+            reason = None if decision.allowed else decision.reason
+            return self._refuse(origin, reason, credentials, start_response)
 
         if (environ.get("REQUEST_METHOD") == "OPTIONS"
                 and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ):
@@ -106,21 +108,20 @@ class SocketIOGate:
 
         return self.socketio_app(environ, start_with_cors)
 
-    def _refuse(self, origin: Optional[str], reason: str,
+    def _refuse(self, origin: Optional[str], reason: Optional[str],
+                credentials: bool,
                 start_response: StartResponse) -> List[bytes]:
+        """400 with a JSON body naming the cause (origin, credentials or
+        both), logged once per origin and cause."""
         self.refused += 1
-        message = (
-            f"Origin {origin!r} may not connect to the signaling server: "
-            f"{reason}. To allow it, add it to "
-            f"{self.policy.setting}.")
-        if origin in self._logged_origins:
+        error, message = self.policy.refusal(origin, reason, credentials)
+        if (origin, error) in self._logged_origins:
             logger.debug(message)
         else:
             if len(self._logged_origins) < _MAX_LOGGED_ORIGINS:
-                self._logged_origins.add(origin)
+                self._logged_origins.add((origin, error))
             logger.warning(message)
-        body = json.dumps({"error": "origin-not-allowed",
-                           "message": message}).encode()
+        body = json.dumps({"error": error, "message": message}).encode()
         start_response("400 Bad Request", [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),

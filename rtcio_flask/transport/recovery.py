@@ -45,6 +45,7 @@ from ..core.recovery_log import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS,
                                  DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW,
                                  HeldSession, HeldSessions, PacketLog,
                                  as_rooms, as_skip, reaches)
+from ..core.options import check_known
 from ..core.values import positive_number
 from . import patches
 
@@ -67,6 +68,10 @@ class RecoverySettings:
     max_packets: int = DEFAULT_MAX_PACKETS
 
 
+#: The keys of ``recovery={...}`` (each also ``RTCIO_RECOVERY_<KEY>``).
+OPTIONS = ("window", "max_sessions", "max_bytes", "max_packets")
+
+
 def resolve_recovery(value: Any, config: Mapping[str, Any],
                      environ: Mapping[str, str]
                      ) -> Optional[RecoverySettings]:
@@ -76,12 +81,7 @@ def resolve_recovery(value: Any, config: Mapping[str, Any],
     ``_MAX_PACKETS`` in app.config, then the environment. None means off."""
     options: Dict[str, Any] = {}
     if isinstance(value, dict):
-        unknown = set(value) - {"window", "max_sessions", "max_bytes",
-                                "max_packets"}
-        if unknown:
-            raise ValueError(
-                f"RTCIO(recovery=...): unknown keys {sorted(unknown)}; "
-                f"write window, max_sessions, max_bytes or max_packets.")
+        check_known(value, OPTIONS, "RTCIO(recovery=...)", what="key")
         options = dict(value)
     elif value is True:
         pass

@@ -220,3 +220,24 @@ def test_credentials_off_on_the_server_is_reported_by_the_browser(tabs):
             "'Access-Control-Allow-Credentials' header in the response is ''")
             if signaling.url in m[2]]
         assert complaint, tabs.console
+        # The page names credentials, not the origin (which is allowed).
+        says_credentials = (
+            f"connect_error: xhr poll error (the server at {signaling.url} "
+            f"allows this page's origin http://127.0.0.1:{page_port} but "
+            f"not credentials, and this page connects with withCredentials "
+            f"to send its login cookie; start the server with credentials "
+            f"on: rtcio-flask --credentials, or cors={{'origin': [...], "
+            f"'credentials': True}})")
+        expect(page.locator("#status")).to_have_text(says_credentials)
+
+        # With a cookie for the server's host (cookies ignore ports), the
+        # server sees the credentials and its log line says so too.
+        page.evaluate("document.cookie = 'demo=1; path=/'")
+        page.reload()
+        page.wait_for_function("demo.connectError !== null")
+        expect(page.locator("#status")).to_have_text(says_credentials)
+        log = signaling.log_with("but it sends credentials")
+        assert (f"Origin 'http://127.0.0.1:{page_port}' is allowed, but it "
+                f"sends credentials (cookies: the page connects with "
+                f"withCredentials)") in log
+        assert "may not connect" not in log

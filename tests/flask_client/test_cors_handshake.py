@@ -171,3 +171,68 @@ def test_off_leaves_cors_to_a_proxy():
 def test_no_origin_header_is_let_through():
     resp = handshake(make_app([A]).test_client())
     assert resp.status_code == 200 and acao(resp) == []
+
+
+# -- credentials: a browser sends cookies to another origin only when the
+# page connects with withCredentials, and drops the answer unless it says
+# Access-Control-Allow-Credentials; the refusal names that, not the origin.
+
+def with_cookie(app):
+    """A test client holding a session cookie, as a logged-in browser."""
+    client = app.test_client()
+    client.set_cookie("session", "abc")
+    return client
+
+
+def test_allowed_origin_sending_cookies_without_credentials_is_told_so(
+        caplog):
+    app = make_app(A)
+    client = with_cookie(app)
+    with caplog.at_level(logging.WARNING, logger="rtcio_flask"):
+        resp = handshake(client, A)
+        again = handshake(client, A)
+    assert resp.status_code == again.status_code == 400
+    assert resp.json["error"] == "credentials-not-allowed"
+    message = resp.json["message"]
+    assert message.startswith(f"Origin {A!r} is allowed, but it sends "
+                              f"credentials (cookies: the page connects with "
+                              f"withCredentials)")
+    assert "rtcio-flask --credentials" in message
+    assert "'credentials': True" in message
+    assert "not in" not in message   # nothing about the origin list
+    assert app.connect_calls == []
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [message]        # one line for two refusals
+    # Without the cookie the same origin connects as before.
+    assert handshake(app.test_client(), A).status_code == 200
+
+
+def test_refused_origin_sending_cookies_is_told_both():
+    app = make_app(A)
+    resp = handshake(with_cookie(app), B)
+    assert resp.status_code == 400
+    assert resp.json["error"] == "origin-and-credentials-not-allowed"
+    message = resp.json["message"]
+    assert f"it is not in the allowed origins ['{A}']" in message
+    assert "and it sends credentials" in message
+    assert "add it to RTCIO(cors=...) and turn credentials on" in message
+
+
+def test_star_with_cookies_says_star_cannot_carry_credentials():
+    resp = handshake(with_cookie(make_app("*")), A)
+    assert resp.json["error"] == "credentials-not-allowed"
+    assert "'*' cannot carry credentials: list the origins" in \
+        resp.json["message"]
+
+
+def test_cookies_pass_when_credentials_are_on_or_not_cross_origin():
+    app = make_app([A], credentials=True)
+    resp = handshake(with_cookie(app), A)
+    assert resp.status_code == 200
+    assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+    plain = make_app(A)
+    # Non-browser clients (no Origin) and the server's own pages are not
+    # subject to CORS, cookies or not.
+    assert handshake(with_cookie(plain), None).status_code == 200
+    own = make_app(None)   # the default: the server's own origin
+    assert handshake(with_cookie(own), "http://localhost").status_code == 200

@@ -51,7 +51,7 @@ def test_resolve_rooms_forms_and_precedence():
     # A dict argument wins over app.config, field by field.
     merged = resolve_rooms({"max_members": 4}, config)
     assert (merged.max_members, merged.relay_scope) == (4, "any")
-    with pytest.raises(ValueError, match="unknown settings"):
+    with pytest.raises(ValueError, match="unknown key"):
         resolve_rooms({"max_member": 4}, {})
     with pytest.raises(ValueError, match="rooms= takes"):
         resolve_rooms(5, {})

@@ -141,7 +141,7 @@ def test_resolve_from_a_dict():
 
 @pytest.mark.parametrize("value, message", [
     ({"secret": "s"}, "needs 'secret' and 'urls'"),
-    ({"secret": "s", "urls": "turn:a", "lifetime": 5}, "unknown keys"),
+    ({"secret": "s", "urls": "turn:a", "lifetime": 5}, "unknown key 'lifetime'"),
     ("s3cret", "takes a TurnConfig or a dict"),
 ])
 def test_resolve_refuses_bad_turn_values(value, message):

@@ -86,7 +86,8 @@ def test_settings_default_and_off_and_errors():
     assert resolve_recovery({"max_sessions": 5}, {}, {}).max_sessions == 5
     with pytest.raises(ValueError, match="RTCIO_RECOVERY_WINDOW"):
         resolve_recovery(None, {}, {"RTCIO_RECOVERY_WINDOW": "soon"})
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="unknown key 'windw' .did you "
+                                         "mean 'window'"):
         resolve_recovery({"windw": 3}, {}, {})
 
 

@@ -325,20 +325,35 @@
 
   // What the user can do about a refused connection. The server's own
   // refusals carry their message ("login required..."); a refused origin
-  // reaches the page only as "xhr poll error" or "websocket error" (the
-  // browser hides the answer), so the server's health route, fetched
-  // without CORS, tells a refused origin from a server that is down.
+  // or refused credentials reach the page only as "xhr poll error" or
+  // "websocket error" (the browser hides the answer). A request the
+  // server answers with a 400 tells them apart: read without credentials
+  // it fails only for a refused origin, read with them it fails also when
+  // the server allows no credentials (this page connects with
+  // withCredentials). The health route, fetched without CORS, tells a
+  // refused origin from a server that is down.
   function explainRefusal(message) {
     if (/login required/i.test(message)) {
       return Promise.resolve(" (press \u201cLog in and join\u201d: the server only lets logged-in users connect)");
     }
     if (!/xhr poll error|websocket error|timeout/i.test(message)) return Promise.resolve("");
-    return fetch(serverUrl + "/api/health", { mode: "no-cors" }).then(function () {
-      return " (this page's origin " + location.origin + " is not in ALLOWED_ORIGINS on " +
-        serverUrl + "; add it there, and the server's log names the refused origin)";
-    }, function () {
-      return " (nothing answers at " + serverUrl + ": is the server running?)";
-    });
+    var probe = serverUrl + "/socket.io/?EIO=4&transport=cors-check";
+    function refusedOrigin() {
+      return fetch(serverUrl + "/api/health", { mode: "no-cors" }).then(function () {
+        return " (this page's origin " + location.origin + " is not in ALLOWED_ORIGINS on " +
+          serverUrl + "; add it there, and the server's log names the refused origin)";
+      }, function () {
+        return " (nothing answers at " + serverUrl + ": is the server running?)";
+      });
+    }
+    return fetch(probe, { credentials: "omit" }).then(function () {
+      return fetch(probe, { credentials: "include" }).then(function () { return ""; }, function () {
+        return " (the server at " + serverUrl + " allows this page's origin " + location.origin +
+          " but not credentials, and this page connects with withCredentials to send its login" +
+          " cookie; start the server with credentials on: rtcio-flask --credentials, or" +
+          " cors={'origin': [...], 'credentials': True})";
+      });
+    }, refusedOrigin);
   }
 
   function start(withLogin) {

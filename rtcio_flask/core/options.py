@@ -1,0 +1,66 @@
+"""Refusing a setting nobody reads: a misspelled option must fail at start-up
+with the closest right name, not start a server that refuses browsers later
+(``RTCIO(app, cros="*")`` used to start and serve only its own origin).
+
+Pure: the callers hand in the names they know (RTCIO's own options, the
+keys of ``rooms={...}``, ``limits={...}``, ``turn={...}``, the ``RTCIO_*``
+keys of ``app.config``), so every refusal reads the same: what was
+unknown, where it was written, the closest known name, and the rest.
+"""
+
+import difflib
+from typing import Iterable, List, Optional
+
+
+class UnknownOptionError(TypeError, ValueError):
+    """An option or key RTCIO does not know. A TypeError, as Python raises
+    for an unexpected keyword argument; also a ValueError, which the
+    dict-form checks raised before, so existing ``except ValueError``
+    handlers still catch it."""
+
+
+def closest(name: str, known: Iterable[str]) -> Optional[str]:
+    """The known name ``name`` was most likely meant to be, or None when
+    none is close (difflib's ratio of at least 0.6, its default; case
+    is ignored so ``RTCIO_Cors`` finds ``RTCIO_CORS``)."""
+    by_lower = {k.lower(): k for k in known}
+    match = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+    return by_lower[match[0]] if match else None
+
+
+def unknown_message(unknown: Iterable[str], known: Iterable[str],
+                    where: str, what: str = "option") -> str:
+    """``<where>: unknown <what> 'cros' (did you mean 'cors'?); the known
+    <what>s are: ...`` for one or several unknown names."""
+    names = sorted(unknown)
+    known_list = sorted(set(known))
+    parts: List[str] = []
+    for name in names:
+        guess = closest(name, known_list)
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        parts.append(f"{name!r}{hint}")
+    plural = "s" if len(names) > 1 else ""
+    return (f"{where}: unknown {what}{plural} {', '.join(parts)}; the known "
+            f"{what}s are: {', '.join(known_list)}.")
+
+
+def check_known(given: Iterable[str], known: Iterable[str], where: str,
+                what: str = "option") -> None:
+    """Raise :class:`UnknownOptionError` when ``given`` holds a name that
+    is not in ``known``."""
+    known_set = set(known)
+    unknown = [name for name in given if name not in known_set]
+    if unknown:
+        raise UnknownOptionError(unknown_message(unknown, known_set, where,
+                                                 what))
+
+
+def unknown_config_keys(config_keys: Iterable[str], known: Iterable[str],
+                        prefix: str = "RTCIO_") -> List[str]:
+    """The keys of an app's config that carry RTCIO's prefix but that no
+    setting reads (the prefix is RTCIO's: a key under it that nothing
+    reads is a typo, such as ``RTCIO_CROS``)."""
+    known_set = set(known)
+    return sorted(key for key in config_keys
+                  if isinstance(key, str) and key.startswith(prefix)
+                  and key not in known_set)

@@ -1,0 +1,135 @@
+"""A misspelled option, dict key or ``RTCIO_*`` config key stops
+``RTCIO(app, ...)`` / ``init_app`` with a TypeError naming it and the
+closest right name, before anything is built: ``RTCIO(app, cros="*")``
+used to start and refuse every other origin later."""
+
+import pytest
+from flask import Flask
+
+from rtcio_flask import RTCIO
+from tests.flask_client.polling import handshake
+
+A = "https://a.example.com"
+
+
+def _app(**config):
+    app = Flask(__name__)
+    app.config.update(config)
+    return app
+
+
+@pytest.mark.parametrize("option, meant", [
+    ("cros", "cors"), ("metrcis", "metrics"), ("romos", "rooms"),
+    ("cors_credential", "cors_credentials"), ("ping_intervall", "ping_interval"),
+])
+def test_misspelled_constructor_option_is_a_type_error(option, meant):
+    app = _app()
+    with pytest.raises(TypeError) as info:
+        RTCIO(app, **{option: True})
+    message = str(info.value)
+    assert message.startswith(f"RTCIO(...): unknown option {option!r} "
+                              f"(did you mean {meant!r}?); the known options "
+                              f"are: ")
+    # The rest is listed: RTCIO's own options and socketio.Server's.
+    for name in ("cors", "rooms", "limits", "turn", "message_queue",
+                 "ping_timeout"):
+        assert f" {name}," in message or f" {name}." in message
+    # Nothing was built: the app serves no socket.io and can be set up again.
+    assert "rtcio" not in app.extensions
+    assert handshake(app.test_client(), A).status_code == 404
+    RTCIO(app, cors=A)
+    assert handshake(app.test_client(), A).status_code == 200
+
+
+def test_init_app_names_itself_and_every_unknown_option():
+    rtcio = RTCIO()
+    with pytest.raises(TypeError, match=r"^init_app\(\.\.\.\): unknown "
+                       r"options 'limts' \(did you mean 'limits'\?\), "
+                       r"'zzz'; the known"):
+        rtcio.init_app(_app(), limts=False, zzz=1)
+
+
+def test_constructor_typo_is_reported_at_init_app():
+    rtcio = RTCIO(romos=True)
+    with pytest.raises(TypeError, match=r"RTCIO\(\.\.\.\): unknown option "
+                       r"'romos' \(did you mean 'rooms'\?\)"):
+        rtcio.init_app(_app())
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("rooms", {"max_member": 3},
+     "RTCIO(rooms=...): unknown key 'max_member' (did you mean "
+     "'max_members'?); the known keys are: max_chat_bytes, max_members,"),
+    ("limits", {"rat": 5, "burst": 10},
+     "RTCIO(limits=...): unknown key 'rat' (did you mean 'rate'?); the "
+     "known keys are: burst, disconnect_after,"),
+    ("turn", {"secrt": "s", "urls": "turn:turn.example.com:3478"},
+     "RTCIO(turn=...): unknown key 'secrt' (did you mean 'secret'?); the "
+     "known keys are: secret, stun_urls, ttl, urls, user_id."),
+    ("recovery", {"windw": 5},
+     "RTCIO(recovery=...): unknown key 'windw' (did you mean 'window'?)"),
+])
+def test_misspelled_dict_key(option, value, message):
+    app = _app()
+    with pytest.raises(TypeError) as info:
+        RTCIO(app, **{option: value})
+    assert str(info.value).startswith(message), info.value
+    assert isinstance(info.value, ValueError)  # what these raised before
+    assert "rtcio" not in app.extensions
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("RTCIO_ROOMS", {"max_member": 3},
+     "app.config['RTCIO_ROOMS']: unknown key 'max_member' (did you mean "
+     "'max_members'?)"),
+    ("RTCIO_LIMITS", {"brust": 3},
+     "app.config['RTCIO_LIMITS']: unknown key 'brust' (did you mean "
+     "'burst'?)"),
+    ("RTCIO_TURN", {"secret": "s", "url": "turn:a"},
+     "app.config['RTCIO_TURN']: unknown key 'url' (did you mean 'urls'?)"),
+])
+def test_misspelled_key_in_the_config_dict_forms(key, value, message):
+    with pytest.raises(TypeError) as info:
+        RTCIO(_app(**{key: value}))
+    assert str(info.value).startswith(message), info.value
+
+
+@pytest.mark.parametrize("key, meant", [
+    ("RTCIO_CROS", "RTCIO_CORS"),
+    ("RTCIO_ROOMS_MAX_MEMBER", "RTCIO_ROOMS_MAX_MEMBERS"),
+    ("RTCIO_TURN_SECERT", "RTCIO_TURN_SECRET"),
+    ("RTCIO_RATE_LIMTI", "RTCIO_RATE_LIMIT"),
+])
+def test_misspelled_config_key_fails_at_start(key, meant):
+    app = _app(**{key: "x"})
+    with pytest.raises(TypeError) as info:
+        RTCIO(app)
+    assert str(info.value).startswith(
+        f"app.config: unknown RTCIO_* key {key!r} (did you mean {meant!r}?); "
+        f"the known RTCIO_* keys are: RTCIO_ABUSE_DISCONNECT_AFTER,")
+
+
+def test_every_documented_config_key_is_accepted():
+    """The config forms the docs show all start, and keys without the
+    prefix are the app's own business."""
+    app = _app(RTCIO_CORS=A, RTCIO_CORS_CREDENTIALS=True,
+               RTCIO_ROOMS={"max_members": 3}, RTCIO_ROOMS_MAX_CHAT_BYTES=100,
+               RTCIO_RATE_LIMIT=5, RTCIO_RATE_BURST=10,
+               RTCIO_TURN_SECRET="s", RTCIO_TURN_URLS="turn:a.example:3478",
+               RTCIO_RECOVERY_WINDOW=30, RTCIO_MAX_CONNECTIONS_PER_ADDRESS=9,
+               RTCIO_HEALTH_PATH="/healthz", RTCIO_WEBSOCKET="stack",
+               MY_OWN_SETTING=1, RTCIOX=2)
+    state = RTCIO(app).state_for(app)
+    assert state.rooms.config.max_members == 3
+    assert state.turn is not None and state.limits is not None
+    turn_app = _app(RTCIO_TURN={"secret": "s", "urls": "turn:b.example:3478"})
+    assert list(RTCIO(turn_app).state_for(turn_app).turn.urls) == [
+        "turn:b.example:3478"]
+
+
+def test_socketio_server_options_pass_through():
+    app = _app()
+    state = RTCIO(app, ping_interval=7, engineio_logger=False,
+                  always_connect=True).state_for(app)
+    assert state.server.eio.ping_interval == 7
+    assert state.server.always_connect is True
