@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, \
-    Tuple
+    Set, Tuple
 
 from ..core.protection import AddressCounter, ProtectionSettings
 
@@ -60,6 +60,9 @@ class ConnectionWatch:
         self._deadlines: Dict[Any, Tuple[float, Any, str]] = {}
         self._lock = threading.Lock()
         self._timed_out: Dict[str, float] = {}
+        #: Connections shut down at their deadline whose server may still
+        #: parse what had arrived (see :meth:`wrap`).
+        self._expired: Set[Any] = set()
         self._running = True
 
     # -- the accept loop's side --------------------------------------------
@@ -107,8 +110,10 @@ class ConnectionWatch:
         self._arm(self.settings.header_timeout, sock, address)
 
     def closed(self) -> None:
+        key = self.key()
         with self._lock:
-            self._deadlines.pop(self.key(), None)
+            self._deadlines.pop(key, None)
+            self._expired.discard(key)
 
     @contextlib.contextmanager
     def serving(self, sock: Any, address: str) -> Iterator[None]:
@@ -135,12 +140,25 @@ class ConnectionWatch:
     def wrap(self, app: Callable[..., Iterable[bytes]]
              ) -> Callable[..., Iterable[bytes]]:
         """``app`` with the deadline lifted while a request runs (its
-        headers are in), and the idle limit armed when its response ends."""
+        headers are in), and the idle limit armed when its response ends.
+
+        A connection shut down at its deadline never reaches ``app``: the
+        shutdown wakes the server's reader with end-of-file, and eventlet,
+        gevent and werkzeug all take end-of-file as the end of the headers
+        and serve whatever part had arrived (20 half-sent polling
+        handshakes became 20 Engine.IO sessions, counted against their
+        address). Such a request gets an empty 408 on a socket that is
+        already shut, and nothing else."""
         def watched(environ: Dict[str, Any],
                     start_response: Callable[..., Any]) -> Iterable[bytes]:
             key = self.key()
             with self._lock:
                 entry = self._deadlines.pop(key, None)
+                expired = key in self._expired
+            if expired:
+                start_response("408 Request Timeout", [
+                    ("Content-Length", "0"), ("Connection", "close")])
+                return []
             result = app(environ, start_response)
             if entry is None or self.settings.keepalive_timeout is None:
                 return result
@@ -161,6 +179,7 @@ class ConnectionWatch:
                     self._deadlines.items()):
                 if deadline <= now:
                     del self._deadlines[key]
+                    self._expired.add(key)
                     expired.append((sock, address))
         per_address: Dict[str, int] = {}
         for sock, address in expired:
