@@ -48,7 +48,9 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional,
 from ..access import AccessDenied
 from ..core.acks import ack_error
 from ..core.envelope import EnvelopeError
-from ..core.events import USER_CONNECTED, RtcioEvents, sio_room
+from ..core.events import (USER_CONNECTED, USER_RECONNECTED,
+                           USER_RECONNECTING, RtcioEvents, room_ids,
+                           sio_room)
 from ..core.protection import request_address
 from ..core.throttle import PasswordGuesses
 from ..protocol.departure import Departures
@@ -126,6 +128,10 @@ class Rooms:
         #: room: enough to put them back if the store loses its data
         #: (:meth:`restore_local`).
         self._local: Dict[str, Dict[str, Dict[str, Any]]] = {}
+        #: ``held(sid)``: whether connection state recovery holds the
+        #: socket (its connection dropped; it may come back). Set by
+        #: install_recovery; presence marks such members ``reconnecting``.
+        self.held: Callable[[str], bool] = lambda sid: False
         #: True while the store is unreachable (logged once per outage).
         self._store_down = False
         #: The raw-packet hook whose relay budgets follow room sizes (set by
@@ -365,9 +371,7 @@ class Rooms:
                 local["password"] = self.store.password_hash(room_id)
         others = result.others
         for member in others:
-            self._emit(USER_CONNECTED, {"id": member.sid,
-                                          "name": member.name,
-                                          "roomId": room_id}, sid)
+            self._emit(USER_CONNECTED, self._presence(member, room_id), sid)
         for member in others:
             if member.has_media_state:
                 self._emit("media-state", {"id": member.sid,
@@ -389,6 +393,29 @@ class Rooms:
                            offer_to)
         self._emit("join-ok", {"roomId": room_id}, sid)
         return None
+
+    def _presence(self, member: Member, room_id: str) -> Dict[str, Any]:
+        """A member as the join answer and :meth:`members` show it: a held
+        one (connection dropped, recovery window open) is marked
+        ``reconnecting: true``."""
+        shown: Dict[str, Any] = {"id": member.sid, "name": member.name,
+                                 "roomId": room_id}
+        if self.held(member.sid):
+            shown["reconnecting"] = True
+        return shown
+
+    def reconnecting(self, sid: str, sio_rooms: Sequence[str]) -> None:
+        """Recovery holds ``sid``: each of its built-in rooms hears
+        ``user-reconnecting {id, roomId}`` once."""
+        for room_id in room_ids(sio_rooms):
+            self._emit(USER_RECONNECTING, {"id": sid, "roomId": room_id},
+                       sio_room(room_id), skip_sid=sid)
+
+    def reconnected(self, sid: str, sio_rooms: Sequence[str]) -> None:
+        """``sid`` recovered: its rooms hear ``user-reconnected``."""
+        for room_id in room_ids(sio_rooms):
+            self._emit(USER_RECONNECTED, {"id": sid, "roomId": room_id},
+                       sio_room(room_id), skip_sid=sid)
 
     def _on_leave(self, sid: str, data: Any = None, *extra: Any) -> Ack:
         room_id = parse_room_id(data, self.config)
@@ -569,17 +596,27 @@ class Rooms:
         return self.store.rooms()
 
     def members(self, room_id: str) -> List[Dict[str, Any]]:
-        """``[{"id": sid, "name": name}]`` in join order."""
-        return [{"id": m.sid, "name": m.name}
-                for m in self.store.members(room_id)]
+        """``[{"id": sid, "name": name}]`` in join order; a member whose
+        connection dropped and may come back (connection state recovery
+        holds it) also has ``"reconnecting": True``."""
+        shown = []
+        for m in self.store.members(room_id):
+            member = self._presence(m, room_id)
+            del member["roomId"]
+            shown.append(member)
+        return shown
 
     def member(self, room_id: str, sid: str) -> Optional[Dict[str, Any]]:
         """``{"id", "name", "mic", "cam"}`` of one member (mic/cam None until
-        it reported its media state), or None if it is not in the room."""
+        it reported its media state; ``reconnecting`` as in
+        :meth:`members`), or None if it is not in the room."""
         m = self.store.member(room_id, sid)
         if m is None:
             return None
-        return {"id": m.sid, "name": m.name, "mic": m.mic, "cam": m.cam}
+        shown = {"id": m.sid, "name": m.name, "mic": m.mic, "cam": m.cam}
+        if self.held(sid):
+            shown["reconnecting"] = True
+        return shown
 
     def rooms_of(self, sid: str) -> List[str]:
         """Ids of the rooms ``sid`` is in."""

@@ -55,7 +55,27 @@ logger = logging.getLogger("rtcio_flask")
 RECOVERABLE_REASONS = frozenset(["transport close", "transport error",
                                  "ping timeout"])
 
+#: Websocket close codes a client sends when it means to leave: 1000
+#: (a normal close; 1005 is one without a code) and 1001 (going away:
+#: the page closes or navigates). A socket closed with one departs at once.
+GOODBYE_CLOSE_CODES = frozenset([1000, 1001, 1005])
+
+
+def said_goodbye(eio: Any, eio_sid: str) -> bool:
+    """Whether the Engine.IO session's websocket got a close frame that
+    means "I am leaving" (see :data:`GOODBYE_CLOSE_CODES`). A reset, a
+    read error or a silent peer leaves no close code: those are held.
+
+    Read from RTCIO's own websocket (``close_code``) under a direct
+    session (eventlet, gevent); other transports never say goodbye."""
+    sock = eio.sockets.get(eio_sid)
+    ws = getattr(sock, "_rtcio_direct", None)
+    return getattr(ws, "close_code", None) in GOODBYE_CLOSE_CODES
+
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+#: How long a held session's Redis key outlives the window (ms).
+HOLD_KEY_MARGIN_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,9 @@ class _MemoryBackend:
     """One process: the log and the held sessions in memory."""
 
     shared = False
+
+    def held_sid(self, namespace: str, sid: str) -> bool:
+        return False  # the local HeldSessions are the store
 
     def __init__(self, settings: RecoverySettings) -> None:
         self.log = PacketLog(settings.window, settings.max_packets,
@@ -244,14 +267,27 @@ class _RedisBackend:
                         "rooms": sorted(session.rooms),
                         "start": session.extra.get("start"),
                         "reason": session.reason})
-        self.redis.set(self.prefix + session.pid, value,
-                       px=max(1, int(self.settings.window * 1000)))
+        # Outlives the window by a margin: the process that holds it ends
+        # the window (its tick) and deletes the key; a key that expired
+        # first would read as "recovered elsewhere" and skip the departure.
+        ttl = int(self.settings.window * 1000) + HOLD_KEY_MARGIN_MS
+        self.redis.set(self.prefix + session.pid, value, px=ttl)
+        self.redis.set(self._sid_key(session.namespace, session.sid), "1",
+                       px=ttl)
+
+    def _sid_key(self, namespace: str, sid: str) -> str:
+        return f"{self.prefix}held:{namespace}:{sid}"
+
+    def held_sid(self, namespace: str, sid: str) -> bool:
+        """Whether some process holds socket ``sid`` (presence asks)."""
+        return bool(self.redis.exists(self._sid_key(namespace, sid)))
 
     def take(self, pid: str) -> Optional[HeldSession]:
         raw = self.redis.getdel(self.prefix + pid)
         if not raw:
             return None
         data = json.loads(str(raw))
+        self.redis.delete(self._sid_key(data["ns"], data["sid"]))
         return HeldSession(pid=pid, sid=data["sid"], namespace=data["ns"],
                            rooms=frozenset(data["rooms"]), seq_at_connect=0,
                            reason=data.get("reason") or "transport close",
@@ -259,7 +295,10 @@ class _RedisBackend:
 
     def release(self, session: HeldSession) -> bool:
         """Whether the session was still held (nobody restored it)."""
-        return bool(self.redis.delete(self.prefix + session.pid))
+        held = bool(self.redis.delete(self.prefix + session.pid))
+        if held:
+            self.redis.delete(self._sid_key(session.namespace, session.sid))
+        return held
 
     def missed(self, session: HeldSession, offset: Any
                ) -> Optional[List[Tuple[str, str]]]:
@@ -329,7 +368,7 @@ class _OutageGuard:
     _DEFAULTS: Dict[str, Any] = {
         "start_position": "0-0", "record": None, "hold": None, "live": None,
         "is_live": False, "take": None, "release": True, "missed": None,
-        "trim": None}
+        "trim": None, "held_sid": False}
 
     def __init__(self, backend: Any) -> None:
         import redis
@@ -405,6 +444,11 @@ class Recovery:
         #: ``on_gone(sid, namespace)``: a held socket that came back on
         #: another process; what this one kept for its handlers can go.
         self.on_gone: Callable[[str, str], None] = lambda sid, ns: None
+        #: ``(namespace, callback(sid, rooms))``: presence hears a socket
+        #: held (its connection dropped) and one recovered (see
+        #: :meth:`Rooms.reconnecting`).
+        self.on_held: List[Tuple[str, Callable[[str, Any], None]]] = []
+        self.on_back: List[Tuple[str, Callable[[str, Any], None]]] = []
         patches.record_emits(server.manager, self)
 
     # -- connect --------------------------------------------------------------
@@ -486,6 +530,7 @@ class Recovery:
         logger.info("rtcio: %s recovered (%d missed packet(s) replayed)",
                     sid, len(missed))
         self.on_recovered()
+        self._tell(self.on_back, namespace, sid, session.rooms)
 
     def _take(self, pid: str, namespace: str) -> Optional[HeldSession]:
         live = self._pids.get(pid)
@@ -567,8 +612,11 @@ class Recovery:
         to disconnect for them), else forget them."""
         # A client that takes no offsets (python-socketio's) cannot come
         # back as the same socket: its departure is not put off.
+        # A websocket closed with 1000/1001 (a tab closing, a page going
+        # away) is a departure the client meant: nothing to wait for.
         recoverable = str(reason) in RECOVERABLE_REASONS and \
-            eio_sid in self.offset_clients
+            eio_sid in self.offset_clients and \
+            not said_goodbye(self.server.eio, eio_sid)
         self.offset_clients.discard(eio_sid)
         self._floor.pop(eio_sid, None)
         manager = self.server.manager
@@ -622,14 +670,31 @@ class Recovery:
                 hint(sid, rooms)
             except Exception:
                 logger.exception("rtcio: peer-left hint for %s failed", sid)
+        self._tell(self.on_held, namespace, sid, rooms)
         for evicted in self.held.hold(session, self.settings.window):
             logger.warning("rtcio: more than %d sockets held for recovery; "
                            "%s leaves now", self.settings.max_sessions,
                            evicted.sid)
             self._depart(evicted)
 
+    @staticmethod
+    def _tell(callbacks: List[Tuple[str, Callable[[str, Any], None]]],
+              namespace: str, sid: str, rooms: Any) -> None:
+        for ns, callback in callbacks:
+            if ns == namespace:
+                try:
+                    callback(sid, rooms)
+                except Exception:
+                    logger.exception("rtcio: presence update for %s failed",
+                                     sid)
+
     def is_held(self, sid: str, namespace: str) -> bool:
-        return self.held.holding(sid, namespace) is not None
+        """Whether ``sid`` dropped and is held for recovery (here, or with
+        Redis on any process)."""
+        if self.held.holding(sid, namespace) is not None:
+            return True
+        return bool(self.backend.shared and
+                    self.backend.held_sid(namespace, sid))
 
     def rooms_of_gone(self, sid: str, namespace: str
                       ) -> Optional[FrozenSet[str]]:
@@ -828,8 +893,12 @@ def install_recovery(state: Any, value: Any = UNSET,
     state.packet_hook.before_disconnect = recovery.disconnected
     for protocol in state.protocols.values():
         wire_protocol(recovery, protocol)
-    if state.rooms is not None:
-        state.rooms.departures.rooms_of = recovery.rooms_of_gone
+    rooms = state.rooms
+    if rooms is not None:
+        rooms.departures.rooms_of = recovery.rooms_of_gone
+        rooms.held = lambda sid: recovery.is_held(sid, rooms.namespace)
+        recovery.on_held.append((rooms.namespace, rooms.reconnecting))
+        recovery.on_back.append((rooms.namespace, rooms.reconnected))
     # state.metrics is installed after us: look it up at each recovery.
     recovery.on_recovered = lambda: state.metrics.recovered()
     state.dispatcher.held_environ = recovery.environ_of

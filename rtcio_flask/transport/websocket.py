@@ -118,6 +118,10 @@ class WebSocket:
         self.pending_frames = 0
         self._shut_when_flushed = False
         self.closed = False
+        #: The status code of the peer's close frame (1005 when it had
+        #: none), None while no close frame came (or the connection just
+        #: broke): connection state recovery holds only the latter.
+        self.close_code: Optional[int] = None
 
     # -- reading --------------------------------------------------------------
 
@@ -193,6 +197,7 @@ class WebSocket:
             if opcode == _CLOSE:
                 code = _unpack_short(payload, 0)[0] if len(payload) >= 2 \
                     else 1000
+                self.close_code = code if len(payload) >= 2 else 1005
                 self._send_close(code if 1000 <= code < 5000 else 1000)
                 raise _Closed()
             if opcode == _CONT:

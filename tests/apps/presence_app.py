@@ -34,3 +34,8 @@ def create_app():
 
     rtcio.init_app(app, rooms=True)
     return app
+
+
+@rtcio.on("api-members")
+def api_members(sid, room_id):
+    return rtcio.rooms.members(room_id)

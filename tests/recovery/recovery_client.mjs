@@ -4,25 +4,11 @@
 // MODE=recover: B relays envelopes 2..6 to A during the cut, A must come
 // back with the same id, recovered, and get them once each, in order.
 // MODE=expire: the cut outlasts the window; B must see A leave.
-import readline from "node:readline";
 import { io } from "socket.io-client";
+import { fastOptions, nextLine, out, sleep, until } from "./steps.mjs";
 
 const transports = (process.env.TRANSPORTS || "websocket").split(",");
-const opts = { transports, reconnectionDelay: 200, reconnectionDelayMax: 400,
-               randomizationFactor: 0, timeout: 5000, forceNew: true };
-const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
-const rl = readline.createInterface({ input: process.stdin });
-const queue = []; let waiter = null;
-rl.on("line", (l) => { if (waiter) { const w = waiter; waiter = null; w(l); } else queue.push(l); });
-const nextLine = () => queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => { waiter = r; });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, check, ms = 15000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("timeout waiting for " + what);
-    await sleep(20);
-  }
-}
+const opts = fastOptions(transports);
 
 const log = { a: [], b: [], aConnects: [], aDisconnects: [] };
 // COOKIE: A's handshake carries it (a logged-in user's Flask session)

@@ -3,22 +3,33 @@ with the real socket.io-client 4.8 (Node) through a cutting proxy."""
 
 import re
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from tests.support.servers import serve_app
 
-from .test_recovery import run_blip
+from .proxy import CuttingProxy
+from .test_recovery import NodeClients, run_blip
 
 APP = "tests.apps.presence_app:create_app"
 
 
-@pytest.fixture(scope="module")
-def short_window():
+def _serve(window):
     srv = serve_app(APP, "eventlet",
-                    env={"RTCIO_RECOVERY_WINDOW": "1.5"}).start()
+                    env={"RTCIO_RECOVERY_WINDOW": window}).start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def short_window():
+    yield from _serve("1.5")
+
+
+@pytest.fixture(scope="module")
+def long_window():
+    yield from _serve("120")
 
 
 def _login(server, user):
@@ -49,3 +60,65 @@ def test_app_disconnect_handler_at_window_end_has_its_request(
                   f"addr=127.0.0.1 user=carol-{transports} "
                   f"path=/socket.io/ reason=ping timeout"], log[-3000:]
     assert "Traceback" not in log
+
+
+PRESENCE_CLIENT = Path(__file__).with_name("presence_client.mjs")
+
+
+@pytest.mark.parametrize("code", [1000, 1001])
+def test_a_websocket_closed_on_purpose_departs_at_once(long_window, code):
+    """A page going away closes its websocket with 1001 (a plain close
+    1000) and sends nothing else: that is a departure, not a blip. The
+    room hears user-disconnected at once (the window is 120 s), the
+    members list no longer has it, and the app's handler ran."""
+    srv = long_window
+    node = NodeClients(srv.url, srv.url, "goodbye", "websocket",
+                       {"CODE": str(code)}, script=PRESENCE_CLIENT)
+    try:
+        done = node.read("done")
+    finally:
+        node.close()
+    a = done["aId"]
+    assert done["log"]["b"].count(["user-disconnected", a, False]) == 1
+    assert ["user-reconnecting", a, False] not in done["log"]["b"]
+    assert [m["id"] for m in done["members"]] == [
+        m["id"] for m in done["members"] if m["id"] != a]
+    assert len(done["members"]) == 1
+    log = srv.log_with(f"APP-DISCONNECT sid={a}")
+    assert f"APP-DISCONNECT sid={a} same=True" in log
+    assert "Traceback" not in log
+
+
+def test_a_held_member_is_marked_reconnecting_and_comes_back(long_window):
+    """Cut with no close frame: the room hears user-reconnecting once, the
+    members list and a newcomer's join answer mark the member
+    ``reconnecting``; after the recovery the room hears user-reconnected
+    once and the mark is gone. Nobody hears user-disconnected."""
+    srv = long_window
+    proxy = CuttingProxy(srv.port)
+    node = NodeClients(srv.url, proxy.url, "blip", "websocket",
+                       script=PRESENCE_CLIENT)
+    try:
+        node.read("cut")
+        assert proxy.cut() >= 1
+        node.go()
+        node.read("gap")
+        proxy.resume()
+        node.go()
+        done = node.read("done", timeout=90)
+    finally:
+        node.close()
+        proxy.close()
+    a, log = done["aId"], done["log"]
+    assert done["recovered"] is True and done["aIdAfter"] == a
+    assert log["b"].count(["user-reconnecting", a, False]) == 1
+    assert log["b"].count(["user-reconnected", a, False]) == 1
+    assert not [e for e in log["b"] + log["c"]
+                if e[0] == "user-disconnected"]
+    held = {m["id"]: m.get("reconnecting", False) for m in done["held"]}
+    assert held[a] is True and list(held.values()).count(True) == 1
+    # the newcomer's join answer: A listed, marked reconnecting
+    assert ["user-connected", a, True] in log["c"]
+    back = {m["id"]: m.get("reconnecting", False) for m in done["back"]}
+    assert a in back and not any(back.values())
+    assert "Traceback" not in srv.log()

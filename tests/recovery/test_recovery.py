@@ -20,13 +20,14 @@ CLIENT = Path(__file__).with_name("recovery_client.mjs")
 class NodeClients:
     """recovery_client.mjs, driven one JSON line at a time."""
 
-    def __init__(self, direct_url, proxy_url, mode, transports, env=None):
+    def __init__(self, direct_url, proxy_url, mode, transports, env=None,
+                 script=CLIENT):
         env = dict(os.environ, **(env or {}), DIRECT_URL=direct_url,
                    PROXY_URL=proxy_url,
                    MODE=mode, TRANSPORTS=transports,
                    ROOM=f"blip-{mode}-{transports}-{time.monotonic()}",
                    NODE_PATH=str(ROOT / "node_modules"))
-        self.proc = subprocess.Popen(["node", str(CLIENT)], cwd=ROOT, env=env,
+        self.proc = subprocess.Popen(["node", str(script)], cwd=ROOT, env=env,
                                      stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
