@@ -22,6 +22,8 @@ from typing import Any, Mapping, Optional, Tuple
 from urllib.parse import urlparse
 
 from .core.envelope import DEFAULT_MAX_ENVELOPE_BYTES
+from .core.redis_url import ALL_SCHEMES as ALL_REDIS_SCHEMES
+from .core.redis_url import is_redis_url
 from .core.origins import OriginPolicy, build_policy, parse_origins_env
 from .core.values import (FALSE_WORDS, TRUE_WORDS, UNSET, Found, config_key,
                           parse_flag, pick, positive_number, strict_flag)
@@ -38,18 +40,16 @@ ENV_ALLOWED_ORIGINS = "RTCIO_ALLOWED_ORIGINS"
 ASYNC_MODES = ("eventlet", "gevent", "gevent_uwsgi", "threading")
 
 
-#: URL schemes redis-py opens (and so the Redis room store and fleet use).
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: URL schemes that name a Redis (or Valkey) server, Sentinel included:
+#: the room store, the recovery log and the fleet heartbeat open every one
+#: (:mod:`rtcio_flask.deploy.redis_client`).
+REDIS_SCHEMES = ALL_REDIS_SCHEMES
+
 
 def url_scheme(url: str) -> str:
     """The lower-cased scheme of ``url`` (``redis`` for
     ``redis://host:6379/0``)."""
     return urlparse(url.strip()).scheme.lower()
-
-
-def is_redis_url(url: Any) -> bool:
-    """Whether redis-py can open ``url`` (for the room store and fleet)."""
-    return isinstance(url, str) and url_scheme(url) in REDIS_SCHEMES
 
 
 def monkey_patched(kind: str) -> bool:

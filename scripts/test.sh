@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests start for real. Installed when missing, and
 # always on CI (a fresh clone on a machine that may lack them).
-DEB_PACKAGES="chromium redis-server coturn"
+DEB_PACKAGES="chromium redis-server redis-sentinel coturn"
 need_apt=""
-for bin in /usr/bin/chromium /usr/bin/redis-server /usr/bin/turnserver; do
+for bin in /usr/bin/chromium /usr/bin/redis-server /usr/bin/redis-sentinel \
+        /usr/bin/turnserver; do
     [ -x "$bin" ] || need_apt=1
 done
 if [ -n "${CI:-}" ] || [ -n "$need_apt" ]; then
@@ -20,7 +21,7 @@ if [ -n "${CI:-}" ] || [ -n "$need_apt" ]; then
 fi
 # The Debian packages start their own daemons on default ports; the tests
 # start private instances on free ports and need none of them.
-systemctl disable --now redis-server coturn >/dev/null 2>&1 || true
+systemctl disable --now redis-server redis-sentinel coturn >/dev/null 2>&1 || true
 
 python -m pip install -q --disable-pip-version-check -e '.[test]'
 

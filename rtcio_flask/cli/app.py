@@ -10,6 +10,7 @@ from ..core.recovery_log import DEFAULT_WINDOW
 from ..core.origins import (ANY, OriginError, OriginPolicy, build_policy,
                             parse_origins_env)
 from ..deploy.message_queue import check_url, redact
+from ..deploy.redis_client import check_reachable
 from .args import _version
 
 if TYPE_CHECKING:
@@ -141,10 +142,4 @@ def check_queue(url: str) -> None:
     scheme = check_url(url, "--message-queue")
     if scheme not in REDIS_SCHEMES:
         return
-    import redis
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=5,
-                             socket_timeout=5).ping()
-    except redis.RedisError as exc:
-        raise ValueError(f"cannot reach the message queue at "
-                         f"{redact(url)}: {exc}") from None
+    check_reachable(url, "the message queue")

@@ -27,6 +27,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from ..core.values import positive_number
+from .redis_client import connect
 
 if TYPE_CHECKING:
     from ..extension import AppState
@@ -178,15 +179,12 @@ def start_fleet(state: "AppState") -> Optional[Fleet]:
 
 
 def _fleet_client(store: Any, interval: float) -> Any:
-    """A Redis client on the room store's server with timeouts, so a Redis
-    outage makes a heartbeat fail instead of hang."""
-    import redis
-
-    kwargs = dict(store.redis.connection_pool.connection_kwargs)
-    kwargs["socket_timeout"] = kwargs["socket_connect_timeout"] = max(
-        2.0, float(interval))
-    kwargs["decode_responses"] = True
-    pool = redis.ConnectionPool(
-        connection_class=store.redis.connection_pool.connection_class,
-        **kwargs)
-    return redis.Redis(connection_pool=pool)
+    """A Redis client of its own on the room store's server, with timeouts
+    shorter than a beat, so a Redis outage makes a heartbeat fail instead
+    of hang (and a busy store pool never delays a beat)."""
+    timeout = max(2.0, float(interval))
+    if store.url is None:  # RedisRoomStore(client=...): share that client
+        return store.redis
+    return connect(store.url, socket_timeout=timeout,
+                   socket_connect_timeout=timeout, max_connections=2,
+                   where="the room store URL")

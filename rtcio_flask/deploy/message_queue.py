@@ -8,15 +8,14 @@ python-socketio does the rest.
 """
 
 from typing import Any
-from urllib.parse import urlparse
 
 from ..config import REDIS_SCHEMES, url_scheme
+from ..core.redis_url import parse_redis_url, redact
+from .redis_client import pool_options
 
 #: Environment variable the standalone server reads (Heroku-style).
 ENV_REDIS_URL = "REDIS_URL"
 
-_REDIS_SCHEMES = REDIS_SCHEMES + ("redis+sentinel",)
-_VALKEY_SCHEMES = ("valkey", "valkeys", "valkey+sentinel")
 _KOMBU_SCHEMES = ("amqp", "amqps", "pyamqp", "kombu", "sqs")
 
 #: The channel every process of one deployment shares; python-socketio's
@@ -30,17 +29,18 @@ def check_url(url: Any, where: str = "message_queue") -> str:
         raise ValueError(f"{where} must be a URL such as "
                          f"'redis://127.0.0.1:6379/0', not {url!r}.")
     scheme = url_scheme(url)
-    if scheme in _REDIS_SCHEMES:
+    if scheme in REDIS_SCHEMES:
+        # Valkey too: redis-py speaks to it (deploy/redis_client.py).
         _require("redis", "redis")
-    elif scheme in _VALKEY_SCHEMES:
-        _require("valkey", "valkey")
+        parse_redis_url(pool_options(url.strip())[0], where)
     elif scheme in _KOMBU_SCHEMES:
         _require("kombu", "kombu")
     else:
         raise ValueError(
             f"{where}: unsupported message queue URL {url!r}; write "
             f"redis://host:6379/0 (or rediss://, unix://, valkey://, "
-            f"amqp:// with kombu installed).")
+            f"redis+sentinel://h1:26379,h2:26379/0/mymaster, amqp:// with "
+            f"kombu installed).")
     return scheme
 
 
@@ -64,13 +64,13 @@ def build_manager(url: str, channel: str = DEFAULT_CHANNEL,
     if scheme in _KOMBU_SCHEMES:
         return socketio.KombuManager(url, channel=channel,
                                      write_only=write_only)
-    return socketio.RedisManager(url, channel=channel, write_only=write_only)
+    from ..transport.patches import redis_manager
+    from .redis_client import connect
 
+    def queue_client(queue_url: str) -> Any:
+        # Bytes, as python-socketio expects; no read timeout: its
+        # subscriber waits on the connection for the next message.
+        return connect(queue_url, decode_responses=False,
+                       socket_timeout=None, where="the message queue URL")
 
-def redact(url: str) -> str:
-    """``url`` without its password, for log lines."""
-    parsed = urlparse(url)
-    if parsed.password:
-        netloc = parsed.netloc.replace(":" + parsed.password + "@", ":***@")
-        return parsed._replace(netloc=netloc).geturl()
-    return url
+    return redis_manager(url, channel, write_only, queue_client)

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Iterator, Optional
 
 from ..config import UNSET, pick
 from ..core.values import strict_flag
+from .redis_client import pool_counts
 
 #: Where the exposition is served unless ``metrics="/path"`` says otherwise.
 DEFAULT_PATH = "/metrics"
@@ -187,6 +188,22 @@ class _Collector:
             "rtcio_recovered_sessions",
             "Sessions restored by connection-state recovery after a "
             "reconnect.", value=metrics.recoveries)
+
+        waits = CounterMetricFamily(
+            "rtcio_redis_pool_waits",
+            "Redis calls that found every pooled connection busy and waited "
+            "for one, by client (rooms, recovery, fleet, queue); a steady "
+            "rise means the pool is smaller than the load "
+            "(?max_connections= in the Redis URL).", labels=["client"])
+        timeouts = CounterMetricFamily(
+            "rtcio_redis_pool_timeouts",
+            "Redis calls that waited pool_timeout seconds for a pooled "
+            "connection and failed, by client.", labels=["client"])
+        for name, waited, gave_up in pool_counts(state):
+            waits.add_metric([name], waited)
+            timeouts.add_metric([name], gave_up)
+        yield waits
+        yield timeouts
 
 
 def _room_counts(rooms: Any) -> "tuple[int, int]":

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 from ..config import UNSET, is_redis_url, parse_flag, pick
 from .gunicorn import check_workers, gunicorn_preloading
 from .health import Health, add_health_route, install_sigterm_drain
-from .message_queue import build_manager, redact
+from ..core.redis_url import redact
+from .message_queue import build_manager
+from .redis_client import check_reachable
 
 if TYPE_CHECKING:
     from ..extension import AppState
@@ -23,7 +25,7 @@ logger = logging.getLogger("rtcio_flask")
 
 #: The options this module takes from ``RTCIO(...)`` / ``init_app(...)``.
 OPTIONS = ("message_queue", "sticky_sessions", "health_path",
-           "fleet_interval")
+           "fleet_interval", "rooms_redis", "start_without_queue")
 
 
 @dataclass
@@ -40,6 +42,23 @@ class DeploySettings:
     #: Seconds between fleet heartbeats (see fleet.py), as given (a number
     #: or its digits); None for the default.
     fleet_interval: Union[None, str, float] = None
+    #: The Redis URL for the state processes share beyond the queue (the
+    #: built-in rooms, recovery, the fleet heartbeat) when it is not the
+    #: queue's own: required with a queue that is not Redis (amqp://...).
+    rooms_redis: Optional[str] = None
+    #: Start even when the queue's Redis cannot be reached (then one ERROR
+    #: per outage until it is).
+    start_without_queue: bool = False
+
+    @property
+    def state_redis(self) -> Optional[str]:
+        """The Redis URL of the shared state: ``rooms_redis``, else the
+        queue's own when the queue is Redis, else None."""
+        if self.rooms_redis:
+            return self.rooms_redis
+        if self.message_queue and is_redis_url(self.message_queue):
+            return self.message_queue
+        return None
 
 
 def _pick(name: str, opts: Dict[str, Any], config: Mapping[str, Any],
@@ -62,6 +81,11 @@ def resolve(config: Mapping[str, Any], opts: Dict[str, Any],
                               False))
     health_path = _pick("health_path", opts, config, environ)
     fleet_interval = _pick("fleet_interval", opts, config, environ)
+    rooms_redis = _pick("rooms_redis", opts, config, environ) or None
+    start_without = parse_flag(_pick("start_without_queue", opts, config,
+                                     environ, False))
+    if rooms_redis is not None:
+        check_state_url(rooms_redis)
     if url in ("", None, False):
         url = None
     else:
@@ -74,6 +98,11 @@ def resolve(config: Mapping[str, Any], opts: Dict[str, Any],
             raise ValueError("RTCIO: pass either message_queue= or "
                              "client_manager=, not both.")
         opts["client_manager"] = build_manager(url)
+        if not start_without:
+            for where, needed in (("the message queue", url),
+                                  ("rooms_redis", rooms_redis)):
+                if needed and is_redis_url(needed):
+                    check_reachable(needed, where, hint=START_ANYWAY)
         logger.info("rtcio: sharing rooms and emits through the message "
                     "queue at %s", redact(url))
     if health_path in ("", False):
@@ -82,7 +111,25 @@ def resolve(config: Mapping[str, Any], opts: Dict[str, Any],
                             environ=environ)
     return DeploySettings(message_queue=url, sticky_sessions=sticky,
                           health_path=health_path, gunicorn_workers=workers,
-                          fleet_interval=fleet_interval)
+                          fleet_interval=fleet_interval,
+                          rooms_redis=rooms_redis,
+                          start_without_queue=start_without)
+
+
+#: What the start-up refusal of an unreachable Redis offers instead.
+START_ANYWAY = ("start Redis, or pass start_without_queue=True "
+                "(RTCIO_START_WITHOUT_QUEUE=1) to start without it")
+
+
+def check_state_url(url: Any) -> None:
+    """``rooms_redis`` must be a Redis URL (ValueError saying so)."""
+    from ..core.redis_url import parse_redis_url
+    from .redis_client import pool_options
+
+    if not isinstance(url, str):
+        raise ValueError(f"RTCIO: rooms_redis must be a Redis URL such as "
+                         f"'redis://127.0.0.1:6379/0', not {url!r}.")
+    parse_redis_url(pool_options(url.strip())[0], "RTCIO: rooms_redis")
 
 
 def rooms_for_queue(rooms_option: Any, config: Mapping[str, Any],
@@ -97,13 +144,15 @@ def rooms_for_queue(rooms_option: Any, config: Mapping[str, Any],
     rooms = resolve_rooms(rooms_option, config)
     if rooms is None or rooms.store is not None or rooms.store_url:
         return rooms
-    if not is_redis_url(deploy.message_queue):
+    state_url = deploy.state_redis
+    if state_url is None:
         raise ValueError(
-            "RTCIO: the built-in rooms keep their state in Redis when "
-            "several processes share a message queue; the queue "
-            f"{redact(deploy.message_queue)!r} is not Redis, so set "
-            "rooms={'store_url': 'redis://host:6379/0'} as well.")
-    rooms.store_url = deploy.message_queue
+            f"RTCIO: the built-in rooms need Redis to share their state "
+            f"across processes, and the message queue "
+            f"{redact(deploy.message_queue)!r} is not Redis: set "
+            f"rooms_redis='redis://host:6379/0' (RTCIO_ROOMS_REDIS) for the "
+            f"rooms, recovery and the fleet heartbeat, or rooms=False.")
+    rooms.store_url = state_url
     return rooms
 
 

@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import redis
 
+from ..deploy.redis_client import connect
 from .store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED,
                          ROOM_FULL, TOO_MANY_ROOMS, WRONG_PASSWORD,
                          CheckResult, JoinResult, Member, RestoredMember,
@@ -60,8 +61,10 @@ def _dumps(value: Any) -> str:
 class RedisRoomStore(RoomStore):
     """A :class:`~rtcio_flask.rooms.store.RoomStore` in Redis (redis-py).
 
-    ``url`` is a redis-py URL (``redis://host:port/db``); or pass a ready
-    ``client`` (it must use ``decode_responses=True``).
+    ``url`` is any Redis URL the message queue takes (``redis://host:port/db``,
+    ``rediss://``, ``unix://``, ``valkey://``, ``redis+sentinel://...``; see
+    :mod:`rtcio_flask.deploy.redis_client` for the pool it gets); or pass a
+    ready ``client`` (it must use ``decode_responses=True``).
     """
 
     def __init__(self, url: Optional[str] = None, *, client: Any = None,
@@ -71,7 +74,10 @@ class RedisRoomStore(RoomStore):
                              "('redis://host:6379/0') or client=, not both.")
         if client is None:
             assert url is not None  # exactly one of the two, checked above
-            client = redis.Redis.from_url(url, decode_responses=True)
+            client = connect(url, where="the room store URL")
+        #: The URL the store was opened with (None with ``client=``): the
+        #: fleet heartbeat opens its own client on it.
+        self.url = url
         self.redis: Any = client
         self.prefix = prefix
         self._set_media = client.register_script(_SET_MEDIA)

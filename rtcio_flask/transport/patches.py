@@ -1021,3 +1021,29 @@ def give_back_memory() -> None:
         libc.malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+# -- python-socketio: the Redis message queue's connection ------------------
+
+def redis_manager(url: str, channel: str, write_only: bool,
+                  connect: Callable[[str], Any]) -> Any:
+    """python-socketio's ``RedisManager`` whose Redis client comes from
+    ``connect(url)`` (rtcio-flask's one factory: every URL form, Valkey
+    without the valkey package, a pool that waits instead of raising
+    MaxConnectionsError under load). It replaces the manager's private
+    ``_redis_connect`` (python-socketio 5.x), which the manager calls to
+    (re)connect before publishing and listening; on a release without it
+    the stock manager is returned."""
+    import socketio
+
+    base = socketio.RedisManager
+    if not callable(getattr(base, "_redis_connect", None)):
+        return base(url, channel=channel, write_only=write_only)
+
+    class RtcioRedisManager(base):  # type: ignore[misc, valid-type]
+        def _redis_connect(self) -> None:
+            self.redis = connect(self.redis_url)
+            self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            self.connected = True
+
+    return RtcioRedisManager(url, channel=channel, write_only=write_only)

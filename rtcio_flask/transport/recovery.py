@@ -230,9 +230,9 @@ class _RedisBackend:
 
     def __init__(self, settings: RecoverySettings, url: str,
                  prefix: str = "rtcio:recovery:") -> None:
-        import redis
+        from ..deploy.redis_client import connect
 
-        self.redis: Any = redis.Redis.from_url(url, decode_responses=True)
+        self.redis: Any = connect(url, where="the recovery log's Redis URL")
         self.settings = settings
         self.stream = prefix + "log"
         self.prefix = prefix + "session:"
@@ -879,12 +879,15 @@ def install_recovery(state: Any, value: Any = UNSET,
         logger.warning("rtcio: connection state recovery is off: the "
                        "server was created with always_connect=True")
         return None
-    queue = getattr(state.deploy, "message_queue", None)
+    # The shared state's Redis: rooms_redis, else the queue's own.
+    queue = getattr(state.deploy, "state_redis", None)
     if isinstance(server.manager, socketio.PubSubManager):
         if not is_redis_url(queue):
             logger.warning("rtcio: connection state recovery is off: it "
-                           "needs message_queue= on Redis to work across "
-                           "processes (or recovery=0 to say so)")
+                           "needs Redis to work across processes: "
+                           "message_queue= on Redis, or rooms_redis= "
+                           "(RTCIO_ROOMS_REDIS) beside another queue (or "
+                           "recovery=0 to say so)")
             return None
     else:
         queue = None

@@ -17,9 +17,11 @@ def make_app(**options):
 
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0",
                                  "rediss://user:pw@cache:6380/1",
-                                 "unix:///run/redis.sock"])
+                                 "unix:///run/redis.sock",
+                                 "valkey://cache:6379/0",
+                                 "redis+sentinel://s1:26379,s2:26379/0/m"])
 def test_redis_urls_are_accepted(url):
-    assert message_queue.check_url(url) in ("redis", "rediss", "unix")
+    assert message_queue.check_url(url) == url.partition(":")[0]
 
 
 @pytest.mark.parametrize("url", ["", "mysql://db/0", "127.0.0.1:6379", 5])
@@ -35,9 +37,11 @@ def test_redact_hides_the_password():
 
 
 def test_message_queue_sets_the_redis_manager_and_room_store():
-    # Nothing connects at start-up (python-socketio connects lazily).
+    # Nothing connects at start-up (python-socketio connects lazily) when
+    # the app opts out of the reachability check.
     app, state = make_app(rooms=True, fleet_interval=3600,
-                          message_queue="redis://127.0.0.1:1/0")
+                          message_queue="redis://127.0.0.1:1/0",
+                          start_without_queue=True)
     try:
         assert isinstance(state.server.manager, socketio.RedisManager)
         assert state.server.manager.redis_url == "redis://127.0.0.1:1/0"
@@ -53,11 +57,13 @@ def test_message_queue_sets_the_redis_manager_and_room_store():
 def test_message_queue_from_app_config_and_environment(monkeypatch):
     app = flask.Flask("cfg")
     app.config["RTCIO_MESSAGE_QUEUE"] = "redis://127.0.0.1:2/0"
+    app.config["RTCIO_START_WITHOUT_QUEUE"] = True
     RTCIO(app)
     assert app.extensions["rtcio"].server.manager.redis_url == \
         "redis://127.0.0.1:2/0"
 
     monkeypatch.setenv("RTCIO_MESSAGE_QUEUE", "redis://127.0.0.1:3/0")
+    monkeypatch.setenv("RTCIO_START_WITHOUT_QUEUE", "1")
     _, state = make_app()
     assert state.server.manager.redis_url == "redis://127.0.0.1:3/0"
 
