@@ -64,7 +64,9 @@ def _one_line(out):
      "--allowed-origins https://app.example.com"),
 ])
 def test_cli_mistake_is_one_line_and_exit_2(argv, line):
-    out = _run(CLI + argv)
+    # A free default port: the mistake must be the one line even while a
+    # developer's own server holds 3001 (a busy port is refused first).
+    out = _run(CLI + argv, env={"PORT": str(free_port())})
     assert out.returncode == 2
     assert _one_line(out) == line
 
