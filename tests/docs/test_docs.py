@@ -3,6 +3,7 @@ single warning, pages other branches add are picked up by the index, and
 the snippets that claim to run (README's own app, the bots example) run as
 written against live servers."""
 
+import html
 import io
 import os
 import re
@@ -126,3 +127,42 @@ def test_bots_docs_give_the_install_line_and_the_right_id():
     assert "``None``" in text
     readme = (ROOT / "README.rst").read_text()
     assert 'pip install "python-socketio[client]"' in readme
+
+
+def test_links_point_to_the_rtcio_project_and_install_is_in_the_docs(
+        tmp_path):
+    """rtc.io is github.com/solidet-com/rtc.io (npm rtc.io, docs.rtcio.dev);
+    the built docs hold an install page, linked from the index, whose pip
+    lines are the README's."""
+    texts = {path: path.read_text() for path in
+             [ROOT / "README.rst", *DOCS.glob("*.rst"),
+              *(ROOT / "examples").rglob("*.*")]
+             if path.suffix in (".rst", ".py", ".html", ".js")}
+    wrong = [str(path) for path, text in texts.items()
+             if re.search(r"github\.com/rtcio\b", text)]
+    assert wrong == []
+    for page in (ROOT / "README.rst", DOCS / "index.rst",
+                 DOCS / "install.rst"):
+        text = texts[page]
+        assert "https://github.com/solidet-com/rtc.io" in text, page
+        assert "https://docs.rtcio.dev" in text, page
+        assert "https://www.npmjs.com/package/rtc.io" in text or \
+            "npm install rtc.io" in text or "npm ``rtc.io``" in text, page
+
+    def pip_lines(text):
+        return [line.strip() for line in text.splitlines()
+                if line.strip().startswith("pip install")
+                and "rtcio-flask" in line and "&&" not in line]
+
+    assert pip_lines(texts[DOCS / "install.rst"]) == \
+        pip_lines(texts[ROOT / "README.rst"])[:5]
+
+    built = _sphinx(DOCS, tmp_path / "html")
+    assert built.returncode == 0, built.stderr
+    index = (tmp_path / "html" / "index.html").read_text()
+    assert 'href="install.html"' in index
+    assert "https://github.com/solidet-com/rtc.io" in index
+    install = html.unescape(re.sub(r"<[^>]+>", "", (
+        tmp_path / "html" / "install.html").read_text()))
+    assert "pip install rtcio-flask" in install
+    assert "rtcio-flask --port 3001" in install
