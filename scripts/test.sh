@@ -29,6 +29,9 @@ python -m pip install -q --disable-pip-version-check -e '.[test]'
 # browsers: Playwright drives Debian's /usr/bin/chromium).
 if [ -f package.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
+    # The Admin UI the extension serves, from @socket.io/admin-ui (the copy
+    # in rtcio_flask/admin_ui is committed; this refreshes it).
+    python scripts/vendor_admin_ui.py
 fi
 
 set +e

@@ -227,6 +227,10 @@ class HeldSessions:
         session = self._by_pid.pop(pid, None)
         return None if session is None else self._forget(session)
 
+    def sessions(self) -> List[HeldSession]:
+        """Every held session, oldest first."""
+        return list(self._by_pid.values())
+
     def holding(self, sid: str, namespace: str) -> Optional[HeldSession]:
         """The held session of socket ``sid``, if any."""
         pid = self._pid_of.get((namespace, sid))

@@ -1,5 +1,6 @@
-"""The socket.io Admin UI (https://admin.socket.io), through
-python-socketio's ``server.instrument()``, always behind a login.
+"""The socket.io Admin UI (https://socket.io/docs/v4/admin-ui/), through
+python-socketio's instrumentation, always behind a login, and served by
+the extension itself.
 
 ``RTCIO(app, admin={"username": "admin", "password": "..."})``,
 ``app.config["RTCIO_ADMIN"]`` (the same dict), or the environment variables
@@ -7,24 +8,62 @@ python-socketio's ``server.instrument()``, always behind a login.
 disconnect sockets and move them between rooms, so it is refused without a
 login: ``admin=True`` or an empty password is a start-up error.
 
-The hosted UI runs in the browser at ``https://admin.socket.io`` and
-connects to the ``/admin`` namespace through the socket.io path, so that
-origin must be allowed by ``cors=`` (a log line says so when it is not).
+On top of python-socketio's ``InstrumentedServer``:
+
+- the UI's built files (the ``@socket.io/admin-ui`` npm package, vendored
+  into ``rtcio_flask/admin_ui`` by scripts/vendor_admin_ui.py) are served
+  at ``ui_path`` (``/admin``), with a small script that points the login
+  form at this server: no outside host, no CORS;
+- failed logins are logged (client address through the trusted-proxy rule)
+  and throttled per address: after ``login_attempts`` failures within
+  ``login_window`` seconds every login from that address is refused, the
+  right password too, until its bucket refills;
+- a socket that has not logged in hears nothing: python-socketio reports
+  every socket to the whole admin namespace, the pending one included, so
+  reports go to a room only admitted sockets are in;
+- a socket's ``data`` shows its names in the built-in rooms, and sockets
+  held for connection state recovery are listed as held.
 """
 
+import datetime
+import functools
+import json
 import logging
 import os
-from typing import Any, Dict, Mapping, Optional
+import pathlib
+import time
+from typing import Any, Dict, List, Mapping, Optional
 
 from ..config import UNSET, pick
+from ..core.throttle import AttemptThrottle
 
 logger = logging.getLogger("rtcio_flask")
 
 #: Where the hosted Admin UI runs (its browser origin).
 ADMIN_UI_ORIGIN = "https://admin.socket.io"
 
+#: The vendored UI (scripts/vendor_admin_ui.py writes it).
+UI_FILES = pathlib.Path(__file__).resolve().parent.parent / "admin_ui"
+
+#: The script the vendored index.html loads before the UI's own.
+CONFIG_SCRIPT = "rtcio-admin-config.js"
+
+#: The python-socketio room of the admin sockets that logged in: the UI's
+#: reports go there instead of to the whole admin namespace.
+ADMITTED_ROOM = "rtcio:admin:admitted"
+
+#: Failed logins allowed per client address within LOGIN_WINDOW seconds.
+LOGIN_ATTEMPTS = 5
+LOGIN_WINDOW = 60.0
+
+#: Characters of a username or address a log line quotes.
+LOG_LIMIT = 200
+
+#: Options of ours, taken out before the rest go to python-socketio.
+_OWN_KEYS = {"ui_path", "login_attempts", "login_window"}
+
 _KEYS = {"username", "password", "auth", "mode", "read_only", "namespace",
-         "server_id", "server_stats_interval"}
+         "server_id", "server_stats_interval"} | _OWN_KEYS
 
 _EXAMPLE = "admin={'username': 'admin', 'password': '<a long secret>'}"
 
@@ -56,6 +95,17 @@ def resolve_admin(given: Any, config: Mapping[str, Any],
                          f"'read_only' or 'namespace'.")
     options = {k: v for k, v in value.items()
                if k not in ("username", "password", "auth")}
+    ui_default = environ.get("RTCIO_ADMIN_UI_PATH", "/admin")
+    options["ui_path"] = _ui_path(value.get("ui_path", ui_default), where)
+    for key, default in (("login_attempts", LOGIN_ATTEMPTS),
+                         ("login_window", LOGIN_WINDOW)):
+        number = value.get(key, default)
+        if isinstance(number, bool) or not isinstance(number, (int, float)) \
+                or number <= 0 or (key == "login_attempts"
+                                   and number != int(number)):
+            raise ValueError(f"{where}: {key!r} takes a positive number "
+                             f"(default {default}), not {number!r}.")
+        options[key] = number
     if "auth" in value:
         auth = value["auth"]
         if auth is False or auth is None or not (
@@ -77,24 +127,228 @@ def resolve_admin(given: Any, config: Mapping[str, Any],
     return options
 
 
+def _ui_path(value: Any, where: Any) -> Optional[str]:
+    """The URL path the UI is served at, or None for not served."""
+    if value in (None, False, ""):
+        return None
+    if not isinstance(value, str) or not value.startswith("/") or \
+            value.strip("/") == "" or any(c in value for c in "?#<>\"' "):
+        raise ValueError(f"{where}: 'ui_path' takes a URL path such as "
+                         f"'/admin' (or None to not serve the UI), not "
+                         f"{value!r}.")
+    return "/" + value.strip("/")
+
+
+def _bounded(value: Any) -> str:
+    """``value`` quoted for a log line: control characters escaped, at most
+    LOG_LIMIT characters (a login is attacker-written text)."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > LOG_LIMIT:
+        text = text[:LOG_LIMIT] + "..."
+    return repr(text)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def _instrumented_server_class() -> Any:
+    """python-socketio's InstrumentedServer with RTCIO's additions (a class
+    made on first use: socketio.admin is imported only when admin is on).
+
+    It overrides two public methods of InstrumentedServer (admin_connect,
+    serialize_socket) and wraps the manager's public ``emit``, as
+    InstrumentedServer itself does; python-socketio 5.11 to 5.18 have
+    these with the same signatures."""
+    from socketio import admin as sio_admin
+    from socketio.exceptions import ConnectionRefusedError
+
+    class RtcioInstrumentedServer(sio_admin.InstrumentedServer):  # type: ignore[misc]
+        def __init__(self, sio: Any, state: Any, login_attempts: int,
+                     login_window: float, **options: Any) -> None:
+            self.state = state
+            self.throttle = AttemptThrottle(int(login_attempts),
+                                            float(login_window))
+            super().__init__(sio, **options)
+            inner = sio.manager.emit
+            admin_namespace = self.admin_namespace
+
+            def emit(event: str, data: Any, namespace: str,
+                     room: Any = None, **kwargs: Any) -> Any:
+                if namespace == admin_namespace:
+                    if room is None:
+                        room = ADMITTED_ROOM
+                return inner(event, data, namespace, room=room, **kwargs)
+
+            sio.manager.emit = emit
+
+        # -- login ----------------------------------------------------------
+
+        def admin_connect(self, sid: str, environ: Mapping[str, Any],
+                          client_auth: Any) -> None:
+            address = self.state.client_address(environ)
+            wait = self.throttle.blocked_for(address)
+            if wait is not None:
+                logger.debug("rtcio: admin login from %s refused: throttled "
+                             "for %.0f s more", _bounded(address), wait)
+                raise ConnectionRefusedError(
+                    f"too many failed logins from this address; try again "
+                    f"in {int(wait) + 1} s")
+            if isinstance(self.auth, (dict, list)) and not (
+                    isinstance(client_auth, dict) and
+                    ("username" in client_auth or
+                     "password" in client_auth)):
+                # The UI first tries to resume a session (python-socketio
+                # keeps none): not a guess, so not counted.
+                raise ConnectionRefusedError("login required")
+            if not self.authenticated(client_auth):
+                user = client_auth.get("username") \
+                    if isinstance(client_auth, dict) else None
+                throttled = self.throttle.failed(address)
+                logger.warning(
+                    "rtcio: admin login refused for user %s from %s%s",
+                    _bounded(user), _bounded(address),
+                    "; further logins from that address are refused for a "
+                    "while" if throttled else "")
+                # The UI says "Invalid credentials" for exactly this text.
+                raise ConnectionRefusedError("invalid credentials")
+            self.sio.enter_room(sid, ADMITTED_ROOM,
+                                namespace=self.admin_namespace)
+            logger.info("rtcio: admin login from %s", _bounded(address))
+            self.sio.start_background_task(self.greet, sid)
+
+        def authenticated(self, client_auth: Any) -> bool:
+            """The login check of InstrumentedServer.admin_connect."""
+            if isinstance(self.auth, dict):
+                return bool(client_auth == self.auth)
+            if isinstance(self.auth, list):
+                return client_auth in self.auth
+            return bool(self.auth(client_auth))
+
+        def greet(self, sid: str) -> None:
+            """What the UI needs after its login: the features, then every
+            socket (held ones too). InstrumentedServer's own version sends
+            ``all_sockets`` to the last socket it listed rather than to
+            the admin (python-socketio 5.18), so the UI stayed empty."""
+            self.sio.sleep(0.1)
+            features = ["AGGREGATED_EVENTS"]
+            if not self.read_only:
+                features += ["EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN",
+                             "MLEAVE", "MDISCONNECT"]
+            if self.mode == "development":
+                features.append("ALL_EVENTS")
+            self.sio.emit("config", {"supportedFeatures": features}, to=sid,
+                          namespace=self.admin_namespace)
+            if self.mode != "development":
+                return
+            listed = []
+            manager = self.sio.manager
+            for namespace in list(manager.get_namespaces()):
+                for other, eio_sid in list(manager.get_participants(
+                        namespace, None)):
+                    try:
+                        listed.append(self.serialize_socket(other, namespace,
+                                                            eio_sid))
+                    except KeyError:  # gone while being listed
+                        continue
+            listed += self.held_sockets()
+            self.sio.emit("all_sockets", listed, to=sid,
+                          namespace=self.admin_namespace)
+
+        # -- what the UI shows ----------------------------------------------
+
+        def socket_data(self, sid: str, namespace: str) -> Dict[str, Any]:
+            """The ``data`` the UI shows for a socket: its names in the
+            built-in rooms (``{"name", "rooms": {room_id: name}}``)."""
+            rooms = self.state.rooms
+            if rooms is None or namespace != rooms.namespace:
+                return {}
+            names = rooms.names_of(sid)
+            first = next((n for n in names.values() if n), "")
+            return {"name": first, "rooms": names}
+
+        def serialize_socket(self, sid: str, namespace: str,
+                             eio_sid: Any = None) -> Dict[str, Any]:
+            found: Dict[str, Any] = super().serialize_socket(
+                sid, namespace, eio_sid)
+            found["data"] = self.socket_data(sid, namespace)
+            return found
+
+        def held_socket(self, session: Any) -> Dict[str, Any]:
+            """A socket held for recovery, as the UI lists sockets."""
+            left = max(0.0, session.expires_at - time.monotonic())
+            data = self.socket_data(session.sid, session.namespace)
+            data["heldForRecovery"] = {"reason": session.reason,
+                                       "secondsLeft": round(left)}
+            rooms = sorted(str(room) for room in session.rooms)
+            return {"id": session.sid, "clientId": session.sid,
+                    "transport": "held for recovery",
+                    "nsp": session.namespace, "data": data,
+                    "handshake": {"address": "", "headers": {}, "query": {},
+                                  "secure": False, "url": "", "issued": 0,
+                                  "time": ""},
+                    "rooms": rooms}
+
+        def held_sockets(self) -> List[Dict[str, Any]]:
+            recovery = self.state.recovery
+            if recovery is None:
+                return []
+            return [self.held_socket(s) for s in recovery.held_here()]
+
+        def member_changed(self, sid: str) -> None:
+            namespace = self.state.rooms.namespace
+            self.sio.emit("socket_updated", {
+                "id": sid, "nsp": namespace,
+                "data": self.socket_data(sid, namespace)},
+                namespace=self.admin_namespace)
+
+        def held(self, sid: str, rooms: Any, namespace: str) -> None:
+            """Recovery holds ``sid``: tell the admins once it is on hold
+            (the callback runs just before; a task runs after it)."""
+            self.sio.start_background_task(self._report_held, sid, namespace)
+
+        def _report_held(self, sid: str, namespace: str) -> None:
+            session = self.state.recovery.held.holding(sid, namespace)
+            if session is None:     # already back, or gone
+                return
+            update = self.held_socket(session)
+            self.sio.emit("socket_updated", {
+                key: update[key] for key in ("id", "nsp", "transport",
+                                             "data")},
+                namespace=self.admin_namespace)
+
+    return RtcioInstrumentedServer
+
+
 def install(state: Any, given: Any = UNSET,
             environ: Optional[Mapping[str, str]] = None) -> Any:
-    """Instrument the app's server for the Admin UI when configured; returns
-    python-socketio's InstrumentedServer, or None."""
+    """Instrument the app's server for the Admin UI when configured, and
+    serve the UI; returns the instrumented server, or None."""
     environ = os.environ if environ is None else environ
     options = resolve_admin(given, state.app.config, environ)
     if options is None:
         return None
+    ui_path = options.pop("ui_path")
     hook = state.packet_hook
-    admin = state.server.instrument(**options)
+    admin = _instrumented_server_class()(state.server, state, **options)
     if hook is not None:
-        # instrument() registers its own Engine.IO disconnect handler, which
-        # would bypass the packet hook (and leak the limiter's per-connection
-        # state): chain it behind the hook instead.
+        # The instrumentation registers its own Engine.IO disconnect
+        # handler, which would bypass the packet hook (and leak the
+        # limiter's per-connection state): chain it behind the hook instead.
         hook._eio_disconnect = admin._handle_eio_disconnect
         state.server.eio.on("disconnect", hook.on_disconnect)
+    if options.get("mode", "development") == "development":
+        if state.rooms is not None:
+            state.rooms.on_member_changed = admin.member_changed
+        if state.recovery is not None:
+            for held_ns in state.settings.protocol_namespaces:
+                state.recovery.on_held.append((held_ns, functools.partial(
+                    admin.held, namespace=held_ns)))
     namespace = options.get("namespace", "/admin")
-    if state.gate.policy.enabled and not state.gate.policy.check(
+    if ui_path is not None and _serve_ui(state, ui_path, namespace):
+        logger.info("rtcio: the socket.io Admin UI is on: %s/ (namespace "
+                    "%s)", ui_path, namespace)
+    elif state.gate.policy.enabled and not state.gate.policy.check(
             ADMIN_UI_ORIGIN, {}).allowed:
         logger.info("rtcio: the socket.io Admin UI is on (namespace %s); "
                     "to use the hosted UI, allow its origin %r in %s",
@@ -103,3 +357,51 @@ def install(state: Any, given: Any = UNSET,
         logger.info("rtcio: the socket.io Admin UI is on (namespace %s)",
                     namespace)
     return admin
+
+
+def config_script(server_path: str, namespace: str) -> str:
+    """The script that points the UI's login form at this server (the UI
+    keeps its settings in localStorage and connects to ``server_url`` +
+    ``namespace`` with ``path``)."""
+    values = json.dumps({"path": server_path, "namespace": namespace})
+    return ("(function (v) {\n"
+            "  try {\n"
+            "    localStorage.setItem('server_url', location.origin);\n"
+            "    localStorage.setItem('path', v.path);\n"
+            "    localStorage.setItem('namespace', v.namespace);\n"
+            "  } catch (e) { /* storage off: the form starts empty */ }\n"
+            f"}})({values});\n")
+
+
+def _serve_ui(state: Any, ui_path: str, namespace: str) -> bool:
+    """Add the UI's routes to the app; False (logged) when the vendored
+    files are missing."""
+    import flask
+
+    if not (UI_FILES / "index.html").is_file():
+        logger.warning("rtcio: the Admin UI's files are missing from %s "
+                       "(run scripts/vendor_admin_ui.py after npm ci); "
+                       "%s is not served", UI_FILES, ui_path)
+        return False
+    app = state.app
+
+    def index() -> Any:
+        return flask.send_from_directory(UI_FILES, "index.html",
+                                         max_age=0)
+
+    def config() -> Any:
+        path = flask.request.script_root + "/" + state.settings.path
+        return flask.Response(config_script(path, namespace),
+                              mimetype="text/javascript",
+                              headers={"Cache-Control": "no-store"})
+
+    def asset(name: str) -> Any:
+        return flask.send_from_directory(UI_FILES, name)
+
+    # ``ui_path`` without the slash redirects here (the UI's files are
+    # named relative to the page).
+    app.add_url_rule(ui_path + "/", "rtcio_admin_ui", index)
+    app.add_url_rule(f"{ui_path}/{CONFIG_SCRIPT}", "rtcio_admin_ui_config",
+                     config)
+    app.add_url_rule(ui_path + "/<path:name>", "rtcio_admin_ui_asset", asset)
+    return True

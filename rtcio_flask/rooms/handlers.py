@@ -132,6 +132,9 @@ class Rooms:
         #: socket (its connection dropped; it may come back). Set by
         #: install_recovery; presence marks such members ``reconnecting``.
         self.held: Callable[[str], bool] = lambda sid: False
+        #: Called with a sid after it joined or left a room here (the admin
+        #: UI shows the socket's names in its rooms).
+        self.on_member_changed: Callable[[str], None] = lambda sid: None
         #: True while the store is unreachable (logged once per outage).
         self._store_down = False
         #: The raw-packet hook whose relay budgets follow room sizes (set by
@@ -342,6 +345,7 @@ class Rooms:
                         "name": name, "password": bool(password)}
         if result.ok:
             self._peers_changed()
+            self.on_member_changed(sid)
 
         status = result.status
         if status == WRONG_PASSWORD:
@@ -433,6 +437,7 @@ class Rooms:
                                    namespace=self.namespace)
             self._local.get(sid, {}).pop(room_id, None)
         self._peers_changed()
+        self.on_member_changed(sid)
         self.departures.announce(sid, [room_id])
         return member
 
@@ -621,6 +626,13 @@ class Rooms:
     def rooms_of(self, sid: str) -> List[str]:
         """Ids of the rooms ``sid`` is in."""
         return self.store.rooms_of(sid)
+
+    def names_of(self, sid: str) -> Dict[str, str]:
+        """``{room_id: name}`` of a socket connected to this process, from
+        what the process remembers (no store call: the admin UI asks for
+        every socket on every ping)."""
+        return {room_id: str(info.get("name") or "")
+                for room_id, info in dict(self._local.get(sid, {})).items()}
 
     def kick(self, room_id: str, sid: str, reason: str = "kicked") -> bool:
         """Remove ``sid`` from a room: it gets ``kicked {roomId, reason}``,

@@ -677,6 +677,10 @@ class Recovery:
                            evicted.sid)
             self._depart(evicted)
 
+    def held_here(self) -> List[HeldSession]:
+        """The sessions this process holds for recovery, oldest first."""
+        return self.held.sessions()
+
     @staticmethod
     def _tell(callbacks: List[Tuple[str, Callable[[str, Any], None]]],
               namespace: str, sid: str, rooms: Any) -> None:

@@ -34,6 +34,11 @@ def test_built_wheel_ships_py_typed(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "rtcio_flask/py.typed" in names
     assert "rtcio_flask/core/limits.py" in names  # subpackages included
+    # The Admin UI the extension serves, with its licences.
+    for name in ("index.html", "LICENSE", "mdi/LICENSE",
+                 "mdi/materialdesignicons-webfont.woff2"):
+        assert f"rtcio_flask/admin_ui/{name}" in names
+    assert any(n.startswith("rtcio_flask/admin_ui/js/app.") for n in names)
 
 
 def _stdlib_modules():

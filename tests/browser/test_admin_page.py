@@ -1,0 +1,50 @@
+"""The socket.io Admin UI as the extension serves it, in Chromium: the page
+loads from the app itself (nothing from an outside host), its login form
+already points at this server, the login works, and the sockets page lists
+a connected user with its name in the room."""
+
+import sys
+
+from tests.browser.conftest import OUTPUT, WAIT_MS
+from tests.support.chromium import launch_chromium
+from tests.support.clients import Recorder
+from tests.support.servers import LiveServer
+
+CLI = [sys.executable, "-m", "rtcio_flask", "--port", "{port}"]
+ENV = {"RTCIO_ADMIN_USERNAME": "ops", "RTCIO_ADMIN_PASSWORD": "s3cret"}
+
+
+def test_admin_ui_page_logs_in_and_lists_sockets():
+    with LiveServer(CLI, env=ENV) as server:
+        alice = Recorder().connect(server.url)
+        alice.emit("join-room", {"roomId": "standup", "name": "alice"})
+        alice.wait_for("join-ok")
+        outside = []
+        with launch_chromium() as chromium:
+            page = chromium.new_page()
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith(server.url) else None)
+            page.goto(server.url + "/admin")
+            url_field = page.get_by_label("Server URL")
+            url_field.wait_for(timeout=WAIT_MS)
+            # The form already points at this server.
+            assert url_field.input_value() == server.url
+            page.get_by_label("Username").fill("ops")
+            page.get_by_label("Password").fill("wrong")
+            page.get_by_role("button", name="Connect").click()
+            page.get_by_text("Invalid credentials").wait_for(timeout=WAIT_MS)
+            page.get_by_label("Password").fill("s3cret")
+            page.get_by_role("button", name="Connect").click()
+            page.get_by_label("Server URL").wait_for(state="hidden",
+                                                     timeout=WAIT_MS)
+            page.goto(server.url + "/admin/#/sockets")
+            page.get_by_text(alice.sid).first.wait_for(timeout=WAIT_MS)
+            page.get_by_text(alice.sid).first.click()
+            page.get_by_text("alice").first.wait_for(timeout=WAIT_MS)
+            OUTPUT.mkdir(exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "admin-ui.png"), full_page=True)
+        alice.disconnect()
+        assert outside == []
+        log = server.log()
+        assert "admin login refused for user 'ops'" in log
+        assert "Traceback" not in log
