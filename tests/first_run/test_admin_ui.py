@@ -4,6 +4,7 @@ a refused login hears (nothing), the log line and per-address throttle of
 failed logins, user names and held-for-recovery sockets in what the UI is
 sent, and the UI page itself served by the extension."""
 
+import socket
 import subprocess
 import sys
 import threading
@@ -149,7 +150,9 @@ def test_a_socket_held_for_recovery_is_shown_as_held(server):
     raw.join_room("r")
     watcher.wait_for(lambda event, args: event == "room_joined" and
                      args[2] == raw.sid)
-    raw.ws.close()        # a cut, not a goodbye: the socket is held
+    # A cut, not a goodbye (no close frame): the socket is held.
+    raw.ws.sock.shutdown(socket.SHUT_RDWR)
+    raw.ws.sock.close()
     watcher.wait_for(lambda event, args: event == "socket_updated" and
                      args[0]["id"] == raw.sid and
                      args[0].get("transport") == "held for recovery" and
