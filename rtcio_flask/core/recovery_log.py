@@ -20,8 +20,8 @@ import collections
 import os
 import time
 from dataclasses import dataclass, field
-from typing import (Callable, Deque, Dict, FrozenSet, Iterable, List,
-                    NamedTuple, Optional, Tuple, Union)
+from typing import (Any, Callable, Deque, Dict, FrozenSet, Iterable, List,
+                    Mapping, NamedTuple, Optional, Tuple, Union)
 
 #: Where a logged packet went: None (the whole namespace), or room names.
 Rooms = Optional[FrozenSet[str]]
@@ -58,6 +58,29 @@ def reaches(rooms: Rooms, skip: Tuple[str, ...], sid: str,
     if sid in skip:
         return False
     return rooms is None or not rooms.isdisjoint(member_of)
+
+
+def reaches_since(rooms: Rooms, skip: Tuple[str, ...], sid: str,
+                  joined: Mapping[str, bool]) -> bool:
+    """:func:`reaches`, for a replay: ``joined`` maps each room of the
+    socket to whether it was already a member when the packet was logged
+    (a packet to a room it joined later was never for it)."""
+    if sid in skip:
+        return False
+    if rooms is None:
+        return True
+    return any(joined.get(room, False) for room in rooms)
+
+
+def member_when(position: Any, joined_at: Mapping[str, Any],
+                member_of: FrozenSet[str], start: Any,
+                later: Callable[[Any, Any], bool]) -> Dict[str, bool]:
+    """For each room in ``member_of``: whether the socket was in it at log
+    ``position``, i.e. ``position`` is later than when it joined
+    (``joined_at``; a room with no record, its own sid-room included,
+    counts from the socket's connect, ``start``)."""
+    return {room: later(position, joined_at.get(room, start))
+            for room in member_of}
 
 
 class Entry(NamedTuple):
@@ -149,19 +172,33 @@ class PacketLog:
                            len(entries) > self.max_packets):
             self.bytes -= len(entries.popleft().text)
 
-    def missed(self, after_seq: int, namespace: str, sid: str,
-               member_of: FrozenSet[str]) -> Optional[List[Entry]]:
-        """Packets logged after sequence ``after_seq`` (exclusive) that
-        reached ``sid`` in ``member_of``; None when the log no longer goes
-        back that far (some may be lost, so no recovery)."""
+    def missed(self, after_seq: Optional[int], namespace: str, sid: str,
+               member_of: FrozenSet[str],
+               joined_at: Optional[Mapping[str, int]] = None,
+               connected_at: int = 0) -> Optional[List[Entry]]:
+        """Packets logged after sequence ``after_seq`` (exclusive; None:
+        since the socket connected) that reached ``sid`` in ``member_of``;
+        None when the log no longer goes back that far (some may be lost,
+        so no recovery), or ``after_seq`` is not after ``connected_at``
+        (the last sequence before the socket connected: an offset it was
+        never given). With ``joined_at`` (room -> last sequence before the
+        socket joined it), a packet to a room counts only if logged after
+        the socket joined that room."""
+        if after_seq is None:
+            after_seq = connected_at
+        elif after_seq <= connected_at:
+            return None
         entries = self._entries
         first = entries[0].seq if entries else self._next
         if after_seq + 1 < first or after_seq >= self._next:
             return None
         start = after_seq + 1 - first
+        joined = joined_at or {}
         return [e for e in list(entries)[start:]
                 if e.namespace == namespace and
-                reaches(e.rooms, e.skip, sid, member_of)]
+                reaches_since(e.rooms, e.skip, sid, member_when(
+                    e.seq, joined, member_of, connected_at,
+                    int.__gt__))]
 
 
 @dataclass

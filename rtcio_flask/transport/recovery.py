@@ -35,7 +35,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import (Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Set,
                     Tuple)
 from urllib.parse import parse_qs
@@ -44,7 +44,8 @@ from ..config import UNSET, pick
 from ..core.recovery_log import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS,
                                  DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW,
                                  HeldSession, HeldSessions, PacketLog,
-                                 as_rooms, as_skip, reaches)
+                                 as_rooms, as_skip, member_when,
+                                 reaches_since)
 from ..core.options import check_known
 from ..core.values import positive_number
 from . import patches
@@ -152,6 +153,9 @@ class _Live:
     eio_sid: str
     #: Log position at connect (string offset or sequence, per backend).
     start: Any
+    #: Room -> log position when the socket joined it: a replay gives it
+    #: a room's packets only from then on.
+    joined: Dict[str, Any] = field(default_factory=dict)
 
 
 class _MemoryBackend:
@@ -167,6 +171,7 @@ class _MemoryBackend:
                              settings.max_bytes)
 
     def start_position(self) -> Any:
+        """The log's position now: what is logged from here on is after."""
         return self.log.next_seq - 1
 
     def record(self, namespace: str, room: Any, skip: Any,
@@ -191,14 +196,14 @@ class _MemoryBackend:
 
     def missed(self, session: HeldSession, offset: Any
                ) -> Optional[List[Tuple[str, str]]]:
-        if offset is None:
-            after = session.extra.get("start")
-        else:
-            after = self.log.seq_of(offset)
-        if not isinstance(after, int):
+        start = session.extra.get("start")
+        after = None if offset is None else self.log.seq_of(offset)
+        if (offset is not None and after is None) or \
+                not isinstance(start, int):
             return None
         entries = self.log.missed(after, session.namespace, session.sid,
-                                  session.rooms)
+                                  session.rooms, _joined(session),
+                                  connected_at=start)
         if entries is None:
             return None
         return [(self.log.offset(e.seq), e.text) for e in entries]
@@ -211,6 +216,12 @@ class _MemoryBackend:
 
     def trim(self) -> None:
         self.log.trim()
+
+
+def _joined(session: HeldSession) -> Dict[str, Any]:
+    """Room -> log position when the held socket joined it."""
+    joined = session.extra.get("joined")
+    return dict(joined) if isinstance(joined, dict) else {}
 
 
 def _stream_id(offset: Any) -> Optional[Tuple[int, int]]:
@@ -238,7 +249,10 @@ class _RedisBackend:
         self.prefix = prefix + "session:"
 
     def start_position(self) -> Any:
-        return f"{int(time.time() * 1000) - 2000}-0"
+        """The stream's last entry id now (``0-0`` when empty): what is
+        logged from here on is after it, whichever process logs it."""
+        last = self.redis.xrevrange(self.stream, "+", "-", count=1)
+        return str(last[0][0]) if last else "0-0"
 
     def record(self, namespace: str, room: Any, skip: Any,
                text: str) -> str:
@@ -266,6 +280,7 @@ class _RedisBackend:
         value = _dumps({"sid": session.sid, "ns": session.namespace,
                         "rooms": sorted(session.rooms),
                         "start": session.extra.get("start"),
+                        "joined": _joined(session),
                         "reason": session.reason})
         # Outlives the window by a margin: the process that holds it ends
         # the window (its tick) and deletes the key; a key that expired
@@ -291,7 +306,8 @@ class _RedisBackend:
         return HeldSession(pid=pid, sid=data["sid"], namespace=data["ns"],
                            rooms=frozenset(data["rooms"]), seq_at_connect=0,
                            reason=data.get("reason") or "transport close",
-                           extra={"start": data.get("start")})
+                           extra={"start": data.get("start"),
+                                  "joined": data.get("joined") or {}})
 
     def release(self, session: HeldSession) -> bool:
         """Whether the session was still held (nobody restored it)."""
@@ -302,26 +318,29 @@ class _RedisBackend:
 
     def missed(self, session: HeldSession, offset: Any
                ) -> Optional[List[Tuple[str, str]]]:
+        start = str(session.extra.get("start"))
+        if _stream_id(start) is None:
+            return None
         if offset is None:
-            start = session.extra.get("start")
-            if _stream_id(start) is None:
-                return None
             entries = self.redis.xrange(self.stream, "(" + str(start), "+")
         else:
-            if _stream_id(offset) is None:
-                return None
+            if _stream_id(offset) is None or not self.after(offset, start):
+                return None  # from before it connected: never given to it
             entries = self.redis.xrange(self.stream, offset, "+")
             if not entries or entries[0][0] != offset:
                 return None  # trimmed away, or not ours
             entries = entries[1:]
         out = []
+        joined = _joined(session)
         for entry_id, fields in entries:
             if fields.get("ns") != session.namespace:
                 continue
             rooms = None if not fields.get("rooms") else \
                 frozenset(json.loads(fields["rooms"]))
             skip = tuple(json.loads(fields.get("skip") or "[]"))
-            if reaches(rooms, skip, session.sid, session.rooms):
+            member = member_when(entry_id, joined, session.rooms, start,
+                                 self.after)
+            if reaches_since(rooms, skip, session.sid, member):
                 out.append((entry_id, fields["text"]))
         return out
 
@@ -450,6 +469,27 @@ class Recovery:
         self.on_held: List[Tuple[str, Callable[[str, Any], None]]] = []
         self.on_back: List[Tuple[str, Callable[[str, Any], None]]] = []
         patches.record_emits(server.manager, self)
+        self._note_joins(server)
+
+    def _note_joins(self, server: Any) -> None:
+        """Wrap the server's public ``enter_room`` so each socket's join
+        position per room is known: a replay gives a room's packets only
+        from the moment it joined (a forged early offset gets nothing of
+        the room's history)."""
+        enter_room = server.enter_room
+
+        def entering(sid: str, room: str, namespace: Optional[str] = None
+                     ) -> Any:
+            live = self._live.get((namespace or "/", sid))
+            if live is not None and room != sid:
+                try:
+                    live.joined[room] = self.backend.start_position()
+                except Exception:
+                    logger.exception("rtcio: Redis unreachable for "
+                                     "recovery")
+            return enter_room(sid, room, namespace=namespace)
+
+        server.enter_room = entering
 
     # -- connect --------------------------------------------------------------
 
@@ -526,7 +566,7 @@ class Recovery:
             self._depart(session)
             return
         self._remember(namespace, sid, session.pid, eio_sid,
-                       session.extra.get("start"))
+                       session.extra.get("start"), _joined(session))
         logger.info("rtcio: %s recovered (%d missed packet(s) replayed)",
                     sid, len(missed))
         self.on_recovered()
@@ -589,8 +629,10 @@ class Recovery:
             pass
 
     def _remember(self, namespace: str, sid: str, pid: str, eio_sid: str,
-                  start: Any) -> None:
-        self._live[(namespace, sid)] = _Live(pid, eio_sid, start)
+                  start: Any, joined: Optional[Dict[str, Any]] = None
+                  ) -> None:
+        self._live[(namespace, sid)] = _Live(pid, eio_sid, start,
+                                             joined or {})
         self._pids[pid] = (namespace, sid)
         self._eio_keys.setdefault(eio_sid, []).append((namespace, sid))
         if self.backend.shared:
@@ -659,6 +701,7 @@ class Recovery:
         session = HeldSession(pid=live.pid, sid=sid, namespace=namespace,
                               rooms=rooms | {sid}, seq_at_connect=0,
                               reason=reason, extra={"start": live.start,
+                                                    "joined": live.joined,
                                                     "environ": environ})
         try:
             self.backend.hold(session)

@@ -39,3 +39,9 @@ def create_app():
 @rtcio.on("api-members")
 def api_members(sid, room_id):
     return rtcio.rooms.members(room_id)
+
+
+@rtcio.on("api-ping")
+def api_ping(sid, data=None):
+    # An emit to the socket's own room: logged, so it carries an offset.
+    rtcio.server.emit("pong", {"n": data}, to=sid)

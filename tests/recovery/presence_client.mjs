@@ -35,14 +35,42 @@ try {
   const a = client(process.env.PROXY_URL, null);
   const b = client(process.env.DIRECT_URL, "b");
   await until("connected", () => a.connected && b.connected);
-  await join(a, "a"); await join(b, "b");
   const aId = a.id;
+  if (process.env.MODE !== "forge") { await join(a, "a"); await join(b, "b"); }
   if (process.env.MODE === "goodbye") {
     const t0 = Date.now();
     a.io.engine.transport.ws.close(Number(process.env.CODE));
     await until("B hears A leave", () => heard("b", "user-disconnected", aId) === 1, 20000);
     const members = await b.timeout(5000).emitWithAck("api-members", ROOM);
     out({ step: "done", aId, ms: Date.now() - t0, log, members });
+  } else if (process.env.MODE === "forge") {
+    // A's offsets so far: from before it joined the room (a pong to itself)
+    const chats = [];
+    a.on("chat-message", (m) => chats.push(m.text));
+    const offsets = [];
+    a.on("pong", (_d, offset) => offsets.push(offset));
+    a.emit("api-ping", 1);
+    await until("pong", () => offsets.length === 1);
+    await join(b, "b");
+    for (const text of ["before-1", "before-2"]) {
+      await b.timeout(5000).emitWithAck("chat-message", { roomId: ROOM, text });
+    }
+    await join(a, "a");
+    await b.timeout(5000).emitWithAck("chat-message", { roomId: ROOM, text: "joined" });
+    await until("A hears joined", () => chats.includes("joined"));
+    const logId = offsets[0].slice(0, offsets[0].lastIndexOf("-"));
+    out({ step: "cut", aId, offsets, logId });
+    await nextLine();
+    await until("A to notice the cut", () => !a.connected);
+    await b.timeout(5000).emitWithAck("chat-message", { roomId: ROOM, text: "gap" });
+    // The forger: socket.io-client sends {pid, offset: _lastOffset}.
+    a._lastOffset = process.env.FORGE === "first" ? logId + "-1" : offsets[0];
+    const forged = a._lastOffset;
+    out({ step: "gap" });
+    await nextLine();
+    await until("A back", () => a.connected);
+    await sleep(500); // room for a replay to arrive
+    out({ step: "done", aId, forged, offsets, aIdAfter: a.id, recovered: a.recovered, chats });
   } else {
     out({ step: "cut", aId });
     await nextLine();

@@ -9,15 +9,14 @@ import pytest
 
 from tests.support.servers import serve_app
 
-from .proxy import CuttingProxy
 from .test_recovery import NodeClients, run_blip
 
 APP = "tests.apps.presence_app:create_app"
 
 
-def _serve(window):
+def _serve(window, **env):
     srv = serve_app(APP, "eventlet",
-                    env={"RTCIO_RECOVERY_WINDOW": window}).start()
+                    env={"RTCIO_RECOVERY_WINDOW": window, **env}).start()
     yield srv
     srv.stop()
 
@@ -95,20 +94,8 @@ def test_a_held_member_is_marked_reconnecting_and_comes_back(long_window):
     ``reconnecting``; after the recovery the room hears user-reconnected
     once and the mark is gone. Nobody hears user-disconnected."""
     srv = long_window
-    proxy = CuttingProxy(srv.port)
-    node = NodeClients(srv.url, proxy.url, "blip", "websocket",
-                       script=PRESENCE_CLIENT)
-    try:
-        node.read("cut")
-        assert proxy.cut() >= 1
-        node.go()
-        node.read("gap")
-        proxy.resume()
-        node.go()
-        done = node.read("done", timeout=90)
-    finally:
-        node.close()
-        proxy.close()
+    done = run_blip(srv.url, srv.port, "blip", "websocket",
+                    script=PRESENCE_CLIENT)
     a, log = done["aId"], done["log"]
     assert done["recovered"] is True and done["aIdAfter"] == a
     assert log["b"].count(["user-reconnecting", a, False]) == 1
@@ -121,4 +108,49 @@ def test_a_held_member_is_marked_reconnecting_and_comes_back(long_window):
     assert ["user-connected", a, True] in log["c"]
     back = {m["id"]: m.get("reconnecting", False) for m in done["back"]}
     assert a in back and not any(back.values())
+    assert "Traceback" not in srv.log()
+
+
+@pytest.fixture(scope="module")
+def on_redis():
+    from tests.support.redis_server import RedisProcess
+
+    redis = RedisProcess().start()
+    try:
+        yield from _serve("120", RTCIO_MESSAGE_QUEUE=redis.url)
+    finally:
+        redis.remove()
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_an_offset_from_before_the_join_replays_nothing_of_the_room(
+        request, backend):
+    """A member rewinds its offset to one it got before joining the room
+    (a packet to itself): it recovers (the offset is its own), and gets
+    what the room said during the gap, but nothing the room said before
+    it joined. The same with the log in a Redis stream."""
+    srv = request.getfixturevalue(
+        "long_window" if backend == "memory" else "on_redis")
+    done = run_blip(srv.url, srv.port, "forge", "websocket",
+                    env={"FORGE": "own"}, script=PRESENCE_CLIENT)
+    assert done["forged"] == done["offsets"][0]
+    assert done["recovered"] is True and done["aIdAfter"] == done["aId"]
+    assert "gap" in done["chats"]
+    assert "before-1" not in done["chats"] and \
+        "before-2" not in done["chats"], done["chats"]
+    assert "Traceback" not in srv.log()
+
+
+def test_an_offset_never_given_to_the_session_gets_a_new_socket(
+        long_window):
+    """``<logid>-1``, the log's first packet, long before this socket
+    connected: refused as Node refuses an unknown offset, so the client
+    gets a new socket and no packet of anyone's history."""
+    srv = long_window
+    done = run_blip(srv.url, srv.port, "forge", "websocket",
+                    env={"FORGE": "first"}, script=PRESENCE_CLIENT)
+    assert done["forged"].endswith("-1")
+    assert done["recovered"] is False
+    assert done["aIdAfter"] != done["aId"]
+    assert [c for c in done["chats"] if c != "joined"] == []
     assert "Traceback" not in srv.log()

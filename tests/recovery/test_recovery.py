@@ -73,9 +73,9 @@ def short_window_server():
 
 
 def run_blip(direct, upstream_port, mode, transports, gap=0.0,
-             switch_to=None, env=None):
+             switch_to=None, env=None, script=CLIENT):
     proxy = CuttingProxy(upstream_port)
-    node = NodeClients(direct, proxy.url, mode, transports, env)
+    node = NodeClients(direct, proxy.url, mode, transports, env, script)
     try:
         node.read("cut")
         assert proxy.cut() >= 1

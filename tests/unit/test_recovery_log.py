@@ -29,6 +29,27 @@ def test_missed_is_what_reached_the_socket_after_its_offset_in_order():
     assert [e.text for e in got] == ["2[3]", "2[6]"]
 
 
+def test_missed_gives_a_room_only_from_the_join_and_nothing_before_connect():
+    log = PacketLog(clock=Clock())
+    first = log.append("/", as_rooms("room:r"), (), "2[0]")  # before A
+    connected = log.next_seq - 1
+    log.append("/", as_rooms("room:r"), (), "2[1]")  # A not in it yet
+    o_self = log.append("/", as_rooms("A"), (), "2[2]")
+    joined = {"room:r": log.next_seq - 1}
+    log.append("/", as_rooms("room:r"), (), "2[3]")
+    member_of = frozenset({"A", "room:r"})
+    got = log.missed(log.seq_of(o_self), "/", "A", member_of, joined,
+                     connected_at=connected)
+    assert [e.text for e in got] == ["2[3]"]
+    got = log.missed(None, "/", "A", member_of, joined,
+                     connected_at=connected)
+    assert [e.text for e in got] == ["2[2]", "2[3]"]
+    # an offset from before the socket connected was never given to it
+    for before in (log.seq_of(first), connected, 0):
+        assert log.missed(before, "/", "A", member_of, joined,
+                          connected_at=connected) is None
+
+
 def test_offsets_of_another_log_or_garbage_are_unknown():
     log, other = PacketLog(), PacketLog()
     off = other.append("/", None, (), "2[1]")
