@@ -80,6 +80,38 @@ def gunicorn_preloading() -> bool:
     return bool(cfg is not None and getattr(cfg, "preload_app", False))
 
 
+#: The arbiter's stop signals: graceful (TERM), quick (INT, QUIT).
+_STOP_SIGNALS = (15, 2, 3)
+
+
+def arbiter_stopping(status_path: Optional[str] = None) -> bool:
+    """Whether this worker's arbiter has a stop signal pending: sent, but
+    not yet handled and passed on to the workers.
+
+    gunicorn's arbiter takes a SIGTERM in its main loop and then sends
+    SIGTERM to each worker; until the worker has it, its health check
+    would still answer 200 to a balancer that probes right after the
+    operator's ``kill``. The kernel marks the signal pending on the
+    arbiter at once, and Linux shows it in ``/proc/<pid>/status``
+    (``ShdPnd``, ``SigPnd``: a hex mask, bit n-1 for signal n). False
+    where that cannot be read (not Linux, not a worker)."""
+    path = status_path or f"/proc/{os.getppid()}/status"
+    try:
+        with open(path) as status:
+            lines = status.read().splitlines()
+    except OSError:
+        return False
+    pending = 0
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name in ("ShdPnd", "SigPnd"):
+            try:
+                pending |= int(value.strip(), 16)
+            except ValueError:
+                continue
+    return any(pending >> (signum - 1) & 1 for signum in _STOP_SIGNALS)
+
+
 def multi_worker_message(workers: int) -> str:
     return (
         f"RTCIO refuses to start: gunicorn runs {workers} worker processes "

@@ -8,6 +8,7 @@ go through :func:`begin_drain`; only who catches the signal differs.
 
 import logging
 import signal
+import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 if TYPE_CHECKING:
@@ -19,13 +20,22 @@ logger = logging.getLogger("rtcio_flask")
 class Health:
     """What the load balancer's health check sees: ``ok`` while serving,
     ``draining`` (HTTP 503) once SIGTERM arrived, so no new client is sent
-    here. Nothing else (no counts, versions or addresses) is exposed."""
+    here. Nothing else (no counts, versions or addresses) is exposed.
 
-    def __init__(self) -> None:
+    ``stopping()``, when given, is asked too: under gunicorn it says
+    whether the arbiter has a stop signal waiting to be handled
+    (:func:`rtcio_flask.deploy.gunicorn.arbiter_stopping`), which covers
+    the moments between a SIGTERM to the arbiter and the arbiter passing
+    it on to this worker."""
+
+    def __init__(self, stopping: Optional[Callable[[], bool]] = None
+                 ) -> None:
         self.draining = False
+        self.stopping = stopping
 
     def status(self) -> Tuple[int, Dict[str, str]]:
-        if self.draining:
+        if self.draining or (self.stopping is not None and
+                             self.stopping()):
             return 503, {"status": "draining"}
         return 200, {"status": "ok"}
 
@@ -62,10 +72,33 @@ def begin_drain(health: Health, server: Any,
         return False
     health.draining = True
     if spawn is None:
+        spawn = _spawn_from_signal_handler()
+    if spawn is None:
         server.start_background_task(drain, server)
     else:
         spawn(lambda: drain(server))
     return True
+
+
+def _spawn_from_signal_handler() -> Optional[Callable[[Callable[[], Any]],
+                                                      Any]]:
+    """A spawn that never blocks, for a signal handler in a monkey-patched
+    process whose server may run in ``threading`` mode (an app loaded by
+    gunicorn's arbiter with ``--preload``, before the worker patched):
+    there ``Thread.start()`` waits for the new greenlet, and gevent runs
+    signal handlers in its event loop, where waiting raised
+    BlockingSwitchOutError and killed the worker (exit 255, a traceback,
+    no drain). None: the server's own background task is fine."""
+    gevent_monkey = sys.modules.get("gevent.monkey")
+    if gevent_monkey is not None and \
+            gevent_monkey.is_module_patched("threading"):
+        import gevent
+        return gevent.spawn
+    patcher = sys.modules.get("eventlet.patcher")
+    if patcher is not None and patcher.is_monkey_patched("thread"):
+        import eventlet
+        return eventlet.spawn
+    return None
 
 
 def drain(server: Any) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from ..config import UNSET, is_redis_url, parse_flag, pick
-from .gunicorn import check_workers, gunicorn_preloading
+from .gunicorn import arbiter_stopping, check_workers, gunicorn_preloading
 from .health import Health, add_health_route, install_sigterm_drain
 from ..core.redis_url import redact
 from .message_queue import build_manager
@@ -162,10 +162,11 @@ def install(state: "AppState", deploy: DeploySettings) -> None:
     The drain is installed by itself only under gunicorn, whose worker
     owns SIGTERM; the standalone server (cli.py) drains on its own."""
     state.deploy = deploy
-    state.health = Health()
+    under_gunicorn = deploy.gunicorn_workers is not None
+    state.health = Health(arbiter_stopping if under_gunicorn else None)
     if deploy.health_path:
         add_health_route(state.app, state.health, deploy.health_path)
-    if deploy.gunicorn_workers is not None:
+    if under_gunicorn:
         install_sigterm_drain(state.server, state.health,
                               preload=gunicorn_preloading())
 
