@@ -109,3 +109,17 @@ def positive_number(value: Any, what: str, *, whole: bool = True,
         raise ValueError(f"{what} must be a positive {kind}{of_unit}{hint}, "
                          f"not {value!r}.")
     return value
+
+
+#: How much of a client's value a log line quotes.
+LOG_QUOTE_CHARS = 200
+
+
+def clipped(value: Any, limit: int = LOG_QUOTE_CHARS) -> str:
+    """``repr(value)`` for a log line, cut to ``limit`` characters with the
+    full length said: a client's 100 KB value must not become a 100 KB
+    line (nor fill the operator's disk)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} chars)"

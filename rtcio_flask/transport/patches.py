@@ -235,6 +235,17 @@ def session_gone(eio: Any, sid: str) -> bool:
     return True
 
 
+def ping_overdue(eio: Any, sid: str, grace: float) -> bool:
+    """Whether Engine.IO session ``sid`` has a ping out that went
+    unanswered for more than ``grace`` seconds (python-engineio clears
+    ``last_ping`` on the pong), or is closing: its client looks gone."""
+    sock = eio.sockets.get(sid)
+    if sock is None or sock.closed or sock.closing:
+        return True
+    last_ping = sock.last_ping
+    return bool(last_ping) and time.time() - last_ping > grace
+
+
 def end_session(eio: Any, sid: str, reason: Optional[str] = None) -> bool:
     """Close session ``sid`` as a client's close packet does (disconnect
     handlers run, nothing more is sent; a waiting poll returns), with

@@ -47,7 +47,7 @@ from ..core.recovery_log import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS,
                                  as_rooms, as_skip, member_when,
                                  reaches_since)
 from ..core.options import check_known
-from ..core.values import positive_number
+from ..core.values import clipped, positive_number
 from . import patches
 
 logger = logging.getLogger("rtcio_flask")
@@ -74,6 +74,11 @@ def said_goodbye(eio: Any, eio_sid: str) -> bool:
     return getattr(ws, "close_code", None) in GOODBYE_CLOSE_CODES
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+#: Seconds a ping may go unanswered before a CONNECT naming that socket's
+#: pid may take it over (a client answers within milliseconds; a zombie
+#: connection never does).
+PING_GRACE = 2.0
 
 #: How long a held session's Redis key outlives the window (ms).
 HOLD_KEY_MARGIN_MS = 10_000
@@ -522,8 +527,9 @@ class Recovery:
         namespace, sid = session.namespace, session.sid
         missed = self.backend.missed(session, offset)
         if missed is None:
-            logger.info("rtcio: %s cannot be recovered (offset %r is no "
-                        "longer logged); it gets a new socket", sid, offset)
+            logger.info("rtcio: %s cannot be recovered (offset %s is no "
+                        "longer logged, or was never given to it); it gets a "
+                        "new socket", sid, clipped(offset))
             self._depart(session)
             self.connect(eio_sid, namespace, {k: v for k, v in auth.items()
                                               if k not in ("pid",
@@ -575,7 +581,11 @@ class Recovery:
     def _take(self, pid: str, namespace: str) -> Optional[HeldSession]:
         live = self._pids.get(pid)
         if live is not None and live[0] == namespace:
-            self._take_over(live)
+            if not self._take_over(live):
+                logger.info("rtcio: a CONNECT names the pid of %s, which is "
+                            "connected and answers its pings; it gets a "
+                            "new socket", live[1])
+                return None
         session = self.held.take(pid)
         if self.backend.shared:
             shared = self.backend.take(pid)
@@ -612,15 +622,23 @@ class Recovery:
             if key is not None:
                 self._take_over(key)
 
-    def _take_over(self, key: Tuple[str, str]) -> None:
+    def _take_over(self, key: Tuple[str, str]) -> bool:
         """The client is back while its old connection still looks alive:
-        hold that socket and close the old connection."""
+        if that connection has missed its pings (a zombie: the client
+        answers none, or it is closing), hold that socket and close the
+        old connection; True when done. A connection that answers its
+        pings is its socket's own: a pid alone does not take it (Node
+        gives the newcomer a new socket too)."""
         namespace, sid = key
         live = self._live.get(key)
         if live is None:
-            return
+            return False
+        if not patches.ping_overdue(self.server.eio, live.eio_sid,
+                                    PING_GRACE):
+            return False
         self._hold(live.eio_sid, namespace, sid, "transport close")
         self.server.start_background_task(self._close_eio, live.eio_sid)
+        return True
 
     def _close_eio(self, eio_sid: str) -> None:
         try:

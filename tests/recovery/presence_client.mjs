@@ -36,13 +36,30 @@ try {
   const b = client(process.env.DIRECT_URL, "b");
   await until("connected", () => a.connected && b.connected);
   const aId = a.id;
-  if (process.env.MODE !== "forge") { await join(a, "a"); await join(b, "b"); }
+  if (!["forge", "hijack"].includes(process.env.MODE)) { await join(a, "a"); await join(b, "b"); }
   if (process.env.MODE === "goodbye") {
     const t0 = Date.now();
     a.io.engine.transport.ws.close(Number(process.env.CODE));
     await until("B hears A leave", () => heard("b", "user-disconnected", aId) === 1, 20000);
     const members = await b.timeout(5000).emitWithAck("api-members", ROOM);
     out({ step: "done", aId, ms: Date.now() - t0, log, members });
+  } else if (process.env.MODE === "hijack") {
+    // C names A's pid (as if it had stolen it) while A is connected
+    await join(a, "a"); await join(b, "b");
+    const c = io(process.env.DIRECT_URL, { ...opts, autoConnect: false });
+    sockets.push(c);
+    c._pid = a._pid;
+    c.connect();
+    await until("C connected", () => c.connected);
+    const got = { a: [], c: [] };
+    a.on("#rtcio:message", (env) => got.a.push(env.data.n));
+    c.on("#rtcio:message", (env) => got.c.push(env.data.n));
+    await sleep(300);
+    b.emit("#rtcio:message", { source: b.id, target: aId, data: { n: 1 } });
+    await until("A gets B's envelope", () => got.a.length === 1);
+    await sleep(300);
+    out({ step: "done", aId, cId: c.id, cRecovered: c.recovered, aConnected: a.connected,
+          aIdNow: a.id, got, samePid: c._pid === a._pid });
   } else if (process.env.MODE === "forge") {
     // A's offsets so far: from before it joined the room (a pong to itself)
     const chats = [];
@@ -64,13 +81,14 @@ try {
     await until("A to notice the cut", () => !a.connected);
     await b.timeout(5000).emitWithAck("chat-message", { roomId: ROOM, text: "gap" });
     // The forger: socket.io-client sends {pid, offset: _lastOffset}.
-    a._lastOffset = process.env.FORGE === "first" ? logId + "-1" : offsets[0];
+    a._lastOffset = { first: logId + "-1", own: offsets[0],
+                      huge: "f".repeat(100000) }[process.env.FORGE];
     const forged = a._lastOffset;
     out({ step: "gap" });
     await nextLine();
     await until("A back", () => a.connected);
     await sleep(500); // room for a replay to arrive
-    out({ step: "done", aId, forged, offsets, aIdAfter: a.id, recovered: a.recovered, chats });
+    out({ step: "done", aId, forged: forged.slice(0, 100), offsets, aIdAfter: a.id, recovered: a.recovered, chats });
   } else {
     out({ step: "cut", aId });
     await nextLine();

@@ -154,3 +154,33 @@ def test_an_offset_never_given_to_the_session_gets_a_new_socket(
     assert done["aIdAfter"] != done["aId"]
     assert [c for c in done["chats"] if c != "joined"] == []
     assert "Traceback" not in srv.log()
+
+
+def test_a_pid_does_not_take_a_connected_socket(long_window):
+    """A CONNECT naming the pid of a socket that is connected and answers
+    its pings gets a new socket (and a new pid); the connected socket
+    keeps its connection and its envelopes."""
+    srv = long_window
+    node = NodeClients(srv.url, srv.url, "hijack", "websocket",
+                       script=PRESENCE_CLIENT)
+    try:
+        done = node.read("done")
+    finally:
+        node.close()
+    assert done["cId"] != done["aId"] and done["cRecovered"] is False
+    assert done["samePid"] is False
+    assert done["aConnected"] is True and done["aIdNow"] == done["aId"]
+    assert done["got"] == {"a": [1], "c": []}
+    assert "Traceback" not in srv.log()
+
+
+def test_a_huge_offset_is_refused_in_a_short_log_line(long_window):
+    srv = long_window
+    done = run_blip(srv.url, srv.port, "forge", "websocket",
+                    env={"FORGE": "huge"}, script=PRESENCE_CLIENT)
+    assert done["recovered"] is False
+    log = srv.log_with(f"{done['aId']} cannot be recovered")
+    line = [l for l in log.splitlines()
+            if f"{done['aId']} cannot be recovered" in l]
+    assert len(line) == 1 and "(100002 chars)" in line[0], line
+    assert max(len(l) for l in log.splitlines()) < 1000
