@@ -5,6 +5,7 @@ to them peer-to-peer over WebRTC (aiortc).
 Not imported by ``import rtcio_flask``: aiortc is an optional extra.
 """
 
+from .command import run_bot
 from .errors import ConnectError, IceError, JoinError, PeerError, PeerTimeout
 from .media import Recording, play, record
 from .peer import Channel, Message, Peer, RemotePeer
@@ -18,6 +19,7 @@ __all__ = [
     "Recording",
     "record",
     "play",
+    "run_bot",
     "PeerError",
     "ConnectError",
     "JoinError",

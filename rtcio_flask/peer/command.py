@@ -4,7 +4,8 @@ with ``--echo`` sends every event back to its sender on the same channel.
 
 Failures are one line ``rtcio-flask peer: error: ...`` on stderr and a
 non-zero exit code, never a traceback: 1 for a runtime failure (server
-unreachable, join refused, a peer that never connects), 2 for bad usage.
+unreachable, connection or join refused, a peer that never connects), 2
+for bad usage. :func:`run_bot` gives a bot script the same ending.
 """
 
 import argparse
@@ -12,13 +13,17 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import signal
 import sys
-from typing import Any, Dict, List, Optional
+from typing import (Any, Coroutine, Dict, List, NoReturn, Optional,
+                    Tuple, TypeVar)
 
 from .errors import PeerError, PeerTimeout
 
 PROG = "rtcio-flask peer"
+
+T = TypeVar("T")
 
 _DESCRIPTION = """\
 Join an rtc.io room as a peer (aiortc), next to browsers, and print one JSON
@@ -31,6 +36,8 @@ examples:
   rtcio-flask peer http://127.0.0.1:3001 --room lobby --name bot --echo
   rtcio-flask peer https://rtc.example.com --room call --name recorder \\
       --password s3cret --record call.ogg --ice ask
+  rtcio-flask peer http://127.0.0.1:3001 --room lobby \\
+      --header "Cookie: session=$(cat cookie.txt)"   # an app that needs a login
 
 The peer sends no Origin header (it is not a browser), so a server that
 lists only browser origins accepts it; --origin sends one on purpose.
@@ -38,8 +45,18 @@ SIGTERM or Ctrl-C leaves cleanly: the others get peer-disconnect.
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line and exit status 2, like the server's
+    own command line (no usage block above it)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{PROG}: error: {message} ({PROG} --help lists every flag)",
+              file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, description=_DESCRIPTION, epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("url", help="the signaling server, e.g. "
@@ -72,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "relay)")
     parser.add_argument("--origin",
                         help="send this Origin header (default: none)")
+    parser.add_argument("--header", action="append", default=[],
+                        type=_header, metavar="'NAME: VALUE'",
+                        help="send this HTTP header with the handshake, "
+                             "for example a login cookie: --header "
+                             "'Cookie: session=...' (repeatable)")
+    parser.add_argument("--auth", type=_auth, metavar="JSON",
+                        help="the socket.io auth object, as JSON: --auth "
+                             "'{\"token\": \"...\"}' (the app's connect "
+                             "handler gets it)")
     parser.add_argument("--path", default="socket.io",
                         help="socket.io path (default: socket.io)")
     parser.add_argument("--timeout", type=float, default=10.0,
@@ -90,6 +116,59 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log to stderr from this level (default: "
                              "warning)")
     return parser
+
+
+def _header(text: str) -> Tuple[str, str]:
+    """``'Name: value'`` -> ``("Name", "value")``, for ``--header``."""
+    name, colon, value = text.partition(":")
+    name = name.strip()
+    if not colon or not name or any(c.isspace() for c in name):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a header; write 'Name: value', such as "
+            f"--header 'Cookie: session=...'")
+    return name, value.strip()
+
+
+def _auth(text: str) -> Dict[str, Any]:
+    """``--auth``: a JSON object."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a JSON object; write --auth "
+            f"'{{\"token\": \"...\"}}'")
+    return value
+
+
+def header_dict(pairs: List[Tuple[str, str]]) -> Dict[str, str]:
+    """The ``--header`` pairs as one dict: a name given twice keeps both
+    values (cookies joined with ``; ``, other headers with ``, ``)."""
+    headers: Dict[str, str] = {}
+    for name, value in pairs:
+        key = next((k for k in headers if k.lower() == name.lower()), name)
+        if key in headers:
+            glue = "; " if name.lower() == "cookie" else ", "
+            headers[key] = headers[key] + glue + value
+        else:
+            headers[key] = value
+    return headers
+
+
+def run_bot(main: Coroutine[Any, Any, T], prog: Optional[str] = None) -> T:
+    """``asyncio.run(main)`` for a bot script: a :class:`PeerError` (the
+    server refused the connection or the join, a peer never connected...)
+    ends the program with one line on stderr, ``<prog>: error: <why>``, and
+    exit status 1 instead of a traceback; Ctrl-C exits with 130."""
+    prog = prog or os.path.basename(sys.argv[0] or "") or "bot"
+    try:
+        return asyncio.run(main)
+    except PeerError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 def _print(record: Dict[str, Any]) -> None:
@@ -117,6 +196,7 @@ async def run(args: argparse.Namespace) -> int:
 
     peer = Peer(args.url, ice_servers=_ice_option(args.ice),
                 relay_only=args.relay_only, origin=args.origin,
+                headers=header_dict(args.header), auth=args.auth,
                 path=args.path, reconnect=not args.no_reconnect,
                 peer_timeout=args.peer_timeout or None)
     for name in args.channel:
@@ -223,9 +303,6 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"'rtcio-flask[peer]'", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(run(args))
-    except PeerError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        return run_bot(run(args), PROG)
+    except SystemExit as exc:
+        return int(exc.code or 0)

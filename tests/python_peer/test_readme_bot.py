@@ -13,16 +13,22 @@ from tests.support.servers import ROOT
 README_URL = "http://127.0.0.1:3001"
 
 
-def readme_bot():
+def docs_block(heading):
+    """The first Python block of docs/peer.rst under ``heading`` (its
+    title and underline), as a script."""
     text = (ROOT / "docs" / "peer.rst").read_text()
-    section = text.split("Python peers\n============\n", 1)[1]
+    section = text.split(heading, 1)[1]
     block = section.split(".. code-block:: python\n\n", 1)[1]
     lines = []
     for line in block.splitlines():
         if line and not line.startswith("    "):
             break
         lines.append(line[4:])
-    code = "\n".join(lines).strip() + "\n"
+    return "\n".join(lines).strip() + "\n"
+
+
+def readme_bot():
+    code = docs_block("Python peers\n============\n")
     body = [line for line in code.splitlines() if line.strip()]
     return code, len(body)
 
