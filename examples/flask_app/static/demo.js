@@ -1,8 +1,15 @@
 // The demo page: socket.io-client for signaling, the browser's own
-// RTCPeerConnection for the peer-to-peer part, speaking the rtc.io envelope
+// RTCPeerConnection for the peer-to-peer part (camera, microphone and the
+// rtc.io control DataChannel), speaking the rtc.io envelope
 // (#rtcio:message {source, target, data}) so any rtc.io client could join
 // the same room. Query options: ?name=&room=&autojoin=1&nologin=1
-// &transports=websocket|polling&server=<signaling URL>.
+// &transports=websocket|polling&server=<signaling URL>&media=0 (no camera).
+//
+// A dropped connection is not the end: socket.io-client reconnects, the
+// page says "Reconnecting", the calls (direct between browsers) go on, and
+// when the server recovered the socket (connection state recovery) nothing
+// else happens; after a server restart the page joins its room again and
+// the calls are set up anew.
 (function () {
   "use strict";
 
@@ -34,6 +41,13 @@
     transportsUsed: [],  // every Engine.IO transport this page has used
     connectError: null,
     joined: false,
+    name: null,         // the name typed in the form
+    everConnected: false,
+    reconnecting: false,
+    reconnects: 0,      // connections after the first (recovered or not)
+    recovered: 0,       // of which the server recovered the socket
+    localStream: null,  // camera and microphone, when the page has them
+    media: "none",      // "camera", "receive-only" (no devices) or "none"
     peers: {},          // id -> {id, name, pc, ctrl, polite, open}
     chat: [],           // {from, text, at}
     peerLeftAt: {},     // id -> Date.now() when #rtcio:peer-left arrived
@@ -65,7 +79,7 @@
     if (demo.me) {
       var self = document.createElement("li");
       self.dataset.peerId = demo.me;
-      self.textContent = (demo.user || "(not logged in)");
+      self.textContent = demo.user || demo.name || "(not logged in)";
       var you = document.createElement("span");
       you.className = "badge you";
       you.textContent = "you";
@@ -80,7 +94,8 @@
       li.textContent = peer.name || id;
       var badge = document.createElement("span");
       badge.className = "badge" + (peer.open ? " p2p" : "");
-      badge.textContent = peer.open ? "peer-to-peer" : (peer.pc ? peer.pc.connectionState : "in room");
+      badge.textContent = peer.reconnecting ? "reconnecting" :
+        peer.open ? "peer-to-peer" : (peer.pc ? peer.pc.connectionState : "in room");
       li.appendChild(badge);
       list.appendChild(li);
     });
@@ -104,6 +119,8 @@
     delete demo.peers[id];
     demo.goneAt[id] = Date.now();
     if (peer.pc) peer.pc.close();
+    var tile = document.querySelector('#videos [data-peer-id="' + id + '"]');
+    if (tile) tile.remove();
     logLine((peer.name || id) + " left (" + why + ")");
     render();
   }
@@ -132,6 +149,18 @@
       render();
     };
     ctrl.onmessage = function (event) { onControlMessage(peer, event.data); };
+    // Camera and microphone go to every peer; a page without them still
+    // asks to receive (recvonly), so it sees and hears the others.
+    if (demo.localStream) {
+      demo.localStream.getTracks().forEach(function (track) { pc.addTrack(track, demo.localStream); });
+    } else {
+      pc.addTransceiver("audio", { direction: "recvonly" });
+      pc.addTransceiver("video", { direction: "recvonly" });
+    }
+    pc.ontrack = function (event) {
+      var stream = event.streams[0] || new MediaStream([event.track]);
+      videoTile(peer.id, function () { return peer.name || peer.id; }).srcObject = stream;
+    };
     pc.onicecandidate = function (event) {
       var c = event.candidate;
       signal(peer.id, { candidate: c ? c.toJSON() : { candidate: "", sdpMid: "0", sdpMLineIndex: 0 } });
@@ -183,6 +212,66 @@
     return peer.pc.setLocalDescription().then(function () {
       signal(peer.id, { description: peer.pc.localDescription.toJSON() });
     }).finally(function () { peer.makingOffer = false; });
+  }
+
+  // -- camera and microphone ----------------------------------------------
+
+  // The <video> for a peer (or "me"), made on first use.
+  function videoTile(id, label) {
+    var box = $("videos");
+    var tile = box.querySelector('[data-peer-id="' + id + '"]');
+    if (!tile) {
+      tile = document.createElement("figure");
+      tile.className = "tile";
+      tile.dataset.peerId = id;
+      var video = document.createElement("video");
+      video.autoplay = true;
+      video.playsInline = true;
+      if (id === "me") { video.muted = true; tile.classList.add("me"); }
+      var caption = document.createElement("figcaption");
+      tile.appendChild(video);
+      tile.appendChild(caption);
+      box.appendChild(tile);
+    }
+    tile.querySelector("figcaption").textContent = label();
+    return tile.querySelector("video");
+  }
+
+  function setMediaStatus(text) { $("media-status").textContent = text; }
+
+  // Camera and microphone, asked once; any failure (no devices, refused,
+  // a page not served over https) leaves the page receive-only, with chat.
+  function openMedia() {
+    if (demo.localStream || params.get("media") === "0") {
+      if (!demo.localStream) { demo.media = "receive-only"; setMediaStatus("Camera off (media=0): you see and hear the others, and chat."); }
+      return Promise.resolve();
+    }
+    var md = navigator.mediaDevices;
+    if (!md || !md.getUserMedia) {
+      demo.media = "receive-only";
+      setMediaStatus("This page cannot use a camera here (it needs https or localhost): " +
+                     "you see and hear the others, and chat.");
+      return Promise.resolve();
+    }
+    setMediaStatus("Asking for the camera and microphone ...");
+    return md.getUserMedia({ video: { width: 640, height: 360 }, audio: true }).then(function (stream) {
+      demo.localStream = stream;
+      demo.media = "camera";
+      videoTile("me", function () { return "you"; }).srcObject = stream;
+      setMediaStatus("Camera and microphone on.");
+    }, function (err) {
+      demo.media = "receive-only";
+      logLine("no camera: " + err.name + " " + err.message);
+      setMediaStatus("No camera or microphone (" + err.name + "): you see and hear the others, and chat.");
+    });
+  }
+
+  function closeMedia() {
+    if (demo.localStream) demo.localStream.getTracks().forEach(function (t) { t.stop(); });
+    demo.localStream = null;
+    demo.media = "none";
+    $("videos").textContent = "";
+    setMediaStatus("");
   }
 
   // -- chat ---------------------------------------------------------------
@@ -247,15 +336,45 @@
         logLine("transport upgraded to " + t.name);
       });
       logLine("connected as " + socket.id + " over " + demo.transport);
+      var again = demo.everConnected;
+      demo.everConnected = true;
+      demo.reconnecting = false;
+      if (again) {
+        demo.reconnects++;
+        if (socket.recovered) {
+          // Same socket, same rooms, missed events replayed: the calls
+          // never stopped, nothing to redo.
+          demo.recovered++;
+          logLine("reconnected: the server recovered the socket");
+          setStatus("Back in room " + room + " (the server kept our place).", "ok");
+          render();
+          return;
+        }
+        // A new socket (the server restarted or forgot us): our peers are
+        // new sockets too; set the calls up again from a fresh join.
+        logLine("reconnected as a new socket: joining " + room + " again");
+        demo.joined = false;
+        Object.keys(demo.peers).forEach(function (id) { removePeer(id, "server restarted"); });
+      }
       socket.emit("whoami", null, function (info) {
         demo.user = info && info.user;
-        setStatus("Signed in as " + demo.user + " (socket " + socket.id + "), room " + room + ".", "ok");
+        if (demo.joined) setStatus(joinedText(room), "ok");
         render();
       });
       socket.emit("join-room", { roomId: room, name: name });
     });
+    socket.io.on("reconnect_attempt", function (attempt) {
+      setStatus("Reconnecting to " + serverUrl + " (attempt " + attempt + ") ...", "warn");
+    });
     socket.on("connect_error", function (err) {
       logLine("connect_error: " + err.message);
+      // While reconnecting, a transport error means the server is still
+      // away: socket.io-client tries again by itself (socket.active). A
+      // refusal by the server (or a first connection that fails) stops.
+      if (demo.everConnected && socket.active) {
+        setStatus("Reconnecting to " + serverUrl + " (" + err.message + ") ...", "warn");
+        return;
+      }
       giveUp(socket);
       explainRefusal(err.message).then(function (why) {
         setStatus("connect_error: " + err.message + why, "error");
@@ -264,11 +383,25 @@
     });
     socket.on("disconnect", function (reason) {
       logLine("disconnected: " + reason);
-      setStatus("Disconnected (" + reason + ").", "error");
-      Object.keys(demo.peers).forEach(function (id) { removePeer(id, "we disconnected"); });
-      demo.joined = false;
+      if (reason === "io client disconnect") return;  // Leave
+      if (socket.active) {
+        // The calls are direct between browsers and go on meanwhile.
+        demo.reconnecting = true;
+        setStatus("Reconnecting to " + serverUrl + " (" + reason + ") ...", "warn");
+        render();
+        return;
+      }
+      setStatus("Disconnected by the server (" + reason + ").", "error");
+      Object.keys(demo.peers).forEach(function (id) { removePeer(id, "we were disconnected"); });
+      giveUp(socket);
     });
-    socket.on("join-ok", function () { demo.joined = true; logLine("join-ok " + room); render(); });
+    socket.on("join-ok", function () {
+      demo.joined = true;
+      logLine("join-ok " + room);
+      setStatus(joinedText(room), "ok");
+      showJoined(true);
+      render();
+    });
     socket.on("join-error", function (e) {
       logLine("join-error " + JSON.stringify(e));
       setStatus("Could not join: " + (e && (e.message || e.reason)) +
@@ -293,6 +426,14 @@
       render();
     });
     socket.on("user-disconnected", function (m) { if (m) removePeer(m.id, "user-disconnected"); });
+    // A peer's connection to the server dropped; it may come back (the
+    // server holds its place for the recovery window).
+    socket.on("user-reconnecting", function (m) {
+      if (m && demo.peers[m.id]) { demo.peers[m.id].reconnecting = true; render(); }
+    });
+    socket.on("user-reconnected", function (m) {
+      if (m && demo.peers[m.id]) { demo.peers[m.id].reconnecting = false; render(); }
+    });
     socket.on(EV.PEER_LEFT, function (m) {
       if (!m) return;
       demo.peerLeftAt[m.id] = Date.now();
@@ -314,14 +455,44 @@
     });
   }
 
+  function joinedText(room) {
+    var who = demo.user ? "Signed in as " + demo.user : "Not logged in, as " + demo.name;
+    return who + " (socket " + demo.me + "), in room " + room + ".";
+  }
+
   // A refused socket stops retrying and the buttons work again, so the
   // user can log in, or fix the room, and press a button once more.
   function giveUp(socket) {
     socket.close();
     if (demo.socket === socket) demo.socket = null;
     demo.joined = false;
+    demo.everConnected = false;
+    demo.reconnecting = false;
     $("join").disabled = $("join-anon").disabled = false;
+    showJoined(false);
   }
+
+  // In a room the join buttons give way to Leave.
+  function showJoined(inRoom) {
+    $("join").hidden = $("join-anon").hidden = inRoom;
+    $("leave").hidden = !inRoom;
+  }
+
+  // Leave: out of the room, calls closed, camera off, back to the form.
+  demo.leave = function () {
+    var socket = demo.socket;
+    if (!socket) return;
+    if (socket.connected && demo.room) socket.emit("leave-room", { roomId: demo.room });
+    Object.keys(demo.peers).forEach(function (id) { removePeer(id, "we left"); });
+    socket.disconnect();
+    giveUp(socket);
+    closeMedia();
+    demo.me = null;
+    demo.room = null;
+    $("room-name").textContent = "";
+    setStatus("Left the room. Join again when you like.");
+    render();
+  };
 
   // What the user can do about a refused connection. The server's own
   // refusals carry their message ("login required..."); a refused origin
@@ -360,8 +531,9 @@
     var name = $("name").value.trim();
     var room = $("room").value.trim();
     if (!name || !room || demo.socket) return;
+    demo.name = name;
     $("join").disabled = $("join-anon").disabled = true;
-    var ready = withLogin ? login(name) : Promise.resolve(null);
+    var ready = openMedia().then(function () { return withLogin ? login(name) : null; });
     ready.then(function () { connect(name, room); }, function (err) {
       demo.connectError = err.message;
       setStatus(err.message + " (is " + location.origin + " in ALLOWED_ORIGINS?)", "error");
@@ -377,6 +549,7 @@
   if (params.get("room")) $("room").value = params.get("room");
   $("join-form").addEventListener("submit", function (e) { e.preventDefault(); start(true); });
   $("join-anon").addEventListener("click", function () { start(false); });
+  $("leave").addEventListener("click", function () { demo.leave(); });
   $("chat-form").addEventListener("submit", function (e) {
     e.preventDefault();
     var text = $("chat-input").value.trim();
