@@ -119,9 +119,28 @@ def check_options(given: Dict[str, Any], where: str) -> None:
     check_known(given, rtcio_options() + socketio_options(), where)
 
 
+_ADMIN_DICT = "RTCIO_ADMIN = {'username': ..., 'password': ...}"
+
+#: Environment variables that ``app.config`` does not read, and what to
+#: write there instead.
+ENV_ONLY = {
+    "RTCIO_ALLOWED_ORIGINS": "RTCIO_CORS = ['https://app.example.com']",
+    "RTCIO_ADMIN_USERNAME": _ADMIN_DICT,
+    "RTCIO_ADMIN_PASSWORD": _ADMIN_DICT,
+    "RTCIO_ADMIN_UI_PATH": "RTCIO_ADMIN = {..., 'ui_path': '/admin'}",
+}
+
+
 def check_config_keys(config: Mapping[str, Any]) -> None:
     """Refuse an ``RTCIO_*`` key of ``app.config`` that no setting reads:
-    the prefix is RTCIO's, so such a key is a typo (``RTCIO_CROS``)."""
+    the prefix is RTCIO's, so such a key is a typo (``RTCIO_CROS``) or an
+    environment variable's name (``RTCIO_ALLOWED_ORIGINS``)."""
+    for key, instead in ENV_ONLY.items():
+        if key in config:
+            raise UnknownOptionError(
+                f"app.config[{key!r}]: {key} is an environment variable, "
+                f"which app.config does not read; in app.config write "
+                f"{instead}.")
     known = known_config_keys()
     unknown = unknown_config_keys(config, known)
     if unknown:

@@ -133,3 +133,37 @@ def test_socketio_server_options_pass_through():
                   always_connect=True).state_for(app)
     assert state.server.eio.ping_interval == 7
     assert state.server.always_connect is True
+
+
+def test_environment_variable_names_in_app_config_say_what_to_write():
+    with pytest.raises(TypeError) as info:
+        RTCIO(_app(RTCIO_ALLOWED_ORIGINS=A))
+    assert str(info.value) == (
+        "app.config['RTCIO_ALLOWED_ORIGINS']: RTCIO_ALLOWED_ORIGINS is an "
+        "environment variable, which app.config does not read; in "
+        "app.config write RTCIO_CORS = ['https://app.example.com'].")
+    with pytest.raises(TypeError, match=r"RTCIO_ADMIN = \{'username'"):
+        RTCIO(_app(RTCIO_ADMIN_USERNAME="admin"))
+
+
+def test_every_rtcio_key_the_package_names_is_known_or_environment_only():
+    """A setting added later whose RTCIO_* key is not registered would be
+    refused as a typo: every ``"RTCIO_..."`` string in the package must be
+    a known app.config key or a listed environment variable."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import rtcio_flask
+    from rtcio_flask.extension import ENV_ONLY, known_config_keys
+
+    allowed = set(known_config_keys()) | set(ENV_ONLY)
+    found = {}
+    for path in Path(rtcio_flask.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value,
+                                                             str) and \
+                    re.fullmatch(r"RTCIO_[A-Z0-9_]*[A-Z0-9]", node.value):
+                found.setdefault(node.value, str(path))
+    assert found, "the scan finds the package's keys"
+    assert {k: v for k, v in found.items() if k not in allowed} == {}
