@@ -257,6 +257,8 @@ class RTCIO(AccessHooks):
 
     def __init__(self, app: Optional[flask.Flask] = None,
                  **options: Any) -> None:
+        # A typo fails here, at the line that made it, even before init_app.
+        check_options(options, "RTCIO(...)")
         self._options = options
         self._handlers: List[Tuple[str, str, Callable[..., Any]]] = []
         self._protocol_namespaces: List[str] = []

@@ -196,8 +196,12 @@ class OriginPolicy:
         cross-origin request carrying a ``Cookie`` header is one; without
         ``Access-Control-Allow-Credentials`` the page sees nothing but
         ``xhr poll error``, which reads like a refused origin. Requests
-        without an Origin (non-browser clients) are never affected."""
+        without an Origin (non-browser clients) are never affected, nor are
+        websocket handshakes: browsers send cookies with those whatever the
+        page asked, and apply no CORS check to the answer."""
         if self.mode == "off" or self.credentials or origin is None:
+            return False
+        if str(environ.get("HTTP_UPGRADE", "")).lower() == "websocket":
             return False
         if not environ.get("HTTP_COOKIE"):
             return False

@@ -236,3 +236,30 @@ def test_cookies_pass_when_credentials_are_on_or_not_cross_origin():
     assert handshake(with_cookie(plain), None).status_code == 200
     own = make_app(None)   # the default: the server's own origin
     assert handshake(with_cookie(own), "http://localhost").status_code == 200
+
+
+def test_websocket_with_cookies_is_not_refused_for_credentials():
+    """Browsers send cookies with every websocket handshake, whatever the
+    page asked, and check no CORS header on its answer: a websocket-only
+    page from an allowed origin connects with credentials off (live)."""
+    import socketio
+
+    from tests.support.servers import serve_app
+
+    with serve_app("tests.apps.basic:create_app", "eventlet",
+                   env={"RTCIO_ALLOWED_ORIGINS": A}) as server:
+        # websocket-client sends the Origin itself: hand it ours.
+        client = socketio.Client(websocket_extra_options={"origin": A})
+        client.connect(server.url, transports=["websocket"],
+                       headers={"Cookie": "session=abc"}, wait_timeout=10)
+        try:
+            assert client.get_sid()
+        finally:
+            client.disconnect()
+        # The same cookies over polling are refused, naming credentials.
+        import requests
+        polling = requests.get(server.url + HANDSHAKE, timeout=10, headers={
+            "Origin": A, "Cookie": "session=abc"})
+        assert polling.status_code == 400
+        assert polling.json()["error"] == "credentials-not-allowed"
+

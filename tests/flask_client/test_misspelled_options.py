@@ -49,11 +49,11 @@ def test_init_app_names_itself_and_every_unknown_option():
         rtcio.init_app(_app(), limts=False, zzz=1)
 
 
-def test_constructor_typo_is_reported_at_init_app():
-    rtcio = RTCIO(romos=True)
+def test_constructor_typo_is_reported_by_the_constructor():
+    # Factory style: RTCIO(...) at import time fails there, not later.
     with pytest.raises(TypeError, match=r"RTCIO\(\.\.\.\): unknown option "
                        r"'romos' \(did you mean 'rooms'\?\)"):
-        rtcio.init_app(_app())
+        RTCIO(romos=True)
 
 
 @pytest.mark.parametrize("option, value, message", [
