@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import (EXAMPLE, OUTPUT, WAIT_MS, Tabs,
                                     side_by_side, start_dev_example)
+from tests.recovery.proxy import CuttingProxy
 from tests.support.chromium import CHROMIUM_ARGS, launch_chromium
 from tests.support.servers import ROOT, LiveServer, free_port, wait_for_port
 
@@ -127,6 +128,39 @@ def test_two_pages_call_survive_a_server_restart_and_leave(
     alice.click("#join")
     alice.wait_for_function("demo.joined === true")
     sees_video_of(bob, "alice")
+
+
+def test_a_network_cut_is_recovered_without_redoing_the_call(tabs, example):
+    """Alice's signaling goes through a proxy that cuts it (no close frame,
+    as a Wi-Fi hand-over looks): she shows "Reconnecting", bob sees her
+    marked reconnecting, and when the network is back the server recovers
+    her socket: same id, same peer connection, the video never stopped."""
+    proxy = CuttingProxy(example.signaling.port)
+    try:
+        alice = join(tabs, example, "alice", "cut", server=proxy.url)
+        bob = join(tabs, example, "bob", "cut")
+        sees_video_of(alice, "bob")
+        sees_video_of(bob, "alice")
+        alice_id = alice.evaluate("demo.me")
+        alice.evaluate("window.callBefore = Object.values(demo.peers)[0].pc")
+
+        proxy.cut(refuse=True)
+        expect(alice.locator("#status")).to_contain_text("Reconnecting")
+        expect(bob.locator("#members li.peer")).to_have_text(
+            "alicereconnecting")
+        proxy.resume()
+        alice.wait_for_function("demo.recovered === 1")
+        expect(alice.locator("#status")).to_have_text(
+            "Back in room cut (the server kept our place).")
+        expect(bob.locator("#members li.peer")).to_have_text(
+            "alicepeer-to-peer")
+        assert alice.evaluate("demo.me") == alice_id
+        assert alice.evaluate(
+            "Object.values(demo.peers)[0].pc === window.callBefore")
+        sees_video_of(alice, "bob")
+        sees_video_of(bob, "alice")
+    finally:
+        proxy.close()
 
 
 def test_a_page_without_a_camera_watches_and_chats(tabs, example):

@@ -21,6 +21,8 @@
   // Names a peer may not send over the control channel (PROTOCOL.md).
   var LOCAL_ONLY = ["peer-connect", "peer-disconnect", "track-added", "track-removed"];
   var MAX_CTRL_BYTES = 1024 * 1024;
+  // How long a peer has to answer over the call after a peer-left hint.
+  var PING_WAIT_MS = 1500;
 
   var params = new URLSearchParams(location.search);
   var config = window.RTCIO_DEMO_CONFIG || {};
@@ -113,6 +115,11 @@
     return peer;
   }
 
+  // Whether the browsers' own connection still carries the call.
+  function callAlive(peer) {
+    return !!(peer.pc && peer.open && peer.pc.connectionState === "connected");
+  }
+
   function removePeer(id, why) {
     var peer = demo.peers[id];
     if (!peer) return;
@@ -146,7 +153,9 @@
     };
     ctrl.onclose = function () {
       peer.open = false;
-      render();
+      // The call ended while the peer was away from the server: gone.
+      if (peer.reconnecting && demo.peers[peer.id] === peer) removePeer(peer.id, "call closed");
+      else render();
     };
     ctrl.onmessage = function (event) { onControlMessage(peer, event.data); };
     // Camera and microphone go to every peer; a page without them still
@@ -165,7 +174,10 @@
       var c = event.candidate;
       signal(peer.id, { candidate: c ? c.toJSON() : { candidate: "", sdpMid: "0", sdpMLineIndex: 0 } });
     };
-    pc.onconnectionstatechange = function () { render(); };
+    pc.onconnectionstatechange = function () {
+      if (peer.reconnecting && !callAlive(peer) && demo.peers[peer.id] === peer) removePeer(peer.id, "call " + pc.connectionState);
+      else render();
+    };
   }
 
   function onControlMessage(peer, raw) {
@@ -175,6 +187,11 @@
     if (!msg || typeof msg.e !== "string" || !Array.isArray(msg.d)) return;
     if (msg.e.indexOf("#rtcio:") === 0 || LOCAL_ONLY.indexOf(msg.e) >= 0) return;
     if (msg.e === "chat") addChat(peer.name || peer.id, String(msg.d[0]));
+    // The demo's own liveness check after a #rtcio:peer-left hint.
+    if (msg.e === "demo:ping" && peer.ctrl.readyState === "open") {
+      peer.ctrl.send(JSON.stringify({ e: "demo:pong", d: msg.d }));
+    }
+    if (msg.e === "demo:pong" && msg.d[0] === peer.pingToken) peer.pingToken = null;
   }
 
   function handleSignal(peer, data) {
@@ -437,8 +454,23 @@
     socket.on(EV.PEER_LEFT, function (m) {
       if (!m) return;
       demo.peerLeftAt[m.id] = Date.now();
-      // A hint: the peer's socket went away. The demo trusts it at once.
-      removePeer(m.id, "#rtcio:peer-left");
+      // A hint that the peer's socket went away, checked against the call
+      // (PROTOCOL.md): a closed tab's call ends with it, but a peer that
+      // only lost the server for a moment is still in the call with us.
+      var peer = demo.peers[m.id];
+      if (!peer) return;
+      if (!callAlive(peer)) { removePeer(m.id, "#rtcio:peer-left"); return; }
+      // Ask the peer itself over the call's own channel: a closed tab
+      // does not answer (its peer connection may look connected for
+      // seconds more), a peer that only lost the server does.
+      peer.reconnecting = true;
+      render();
+      var token = String(Math.random());
+      peer.pingToken = token;
+      peer.ctrl.send(JSON.stringify({ e: "demo:ping", d: [token] }));
+      setTimeout(function () {
+        if (demo.peers[m.id] === peer && peer.pingToken === token) removePeer(m.id, "#rtcio:peer-left, no answer");
+      }, PING_WAIT_MS);
     });
     // We were here first: we are polite and make the offer.
     socket.on(EV.INIT_OFFER, function (m) {
