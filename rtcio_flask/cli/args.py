@@ -42,7 +42,8 @@ environment:
   RTCIO_TURN_URLS, RTCIO_STUN_URLS, RTCIO_TURN_TTL
   RTCIO_METRICS=1            like --metrics
   RTCIO_ADMIN_USERNAME, RTCIO_ADMIN_PASSWORD
-                             turn on the socket.io Admin UI (/admin namespace)
+                             turn on the socket.io Admin UI (its page at /admin/,
+                             RTCIO_ADMIN_UI_PATH to move it)
   RTCIO_RECOVERY_WINDOW      like --recovery-window
 """
 

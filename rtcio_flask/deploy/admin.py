@@ -329,6 +329,8 @@ def install(state: Any, given: Any = UNSET,
     if options is None:
         return None
     ui_path = options.pop("ui_path")
+    if ui_path is not None:
+        _check_ui_path_free(state.app, ui_path)
     hook = state.packet_hook
     admin = _instrumented_server_class()(state.server, state, **options)
     if hook is not None:
@@ -371,6 +373,19 @@ def config_script(server_path: str, namespace: str) -> str:
             "    localStorage.setItem('namespace', v.namespace);\n"
             "  } catch (e) { /* storage off: the form starts empty */ }\n"
             f"}})({values});\n")
+
+
+def _check_ui_path_free(app: Any, ui_path: str) -> None:
+    """Refuse a ``ui_path`` the app already serves (Flask-Admin's
+    ``/admin/``, say): the first route would win, silently."""
+    for rule in app.url_map.iter_rules():
+        if rule.rule == ui_path or rule.rule.startswith(ui_path + "/"):
+            raise ValueError(
+                f"RTCIO admin: the Admin UI's page would be served at "
+                f"{ui_path}/, but the app already has the route "
+                f"{rule.rule} ({rule.endpoint}); choose another path: "
+                f"admin={{..., 'ui_path': '/rtcio-admin'}} (or "
+                f"RTCIO_ADMIN_UI_PATH), or 'ui_path': None for no page.")
 
 
 def _serve_ui(state: Any, ui_path: str, namespace: str) -> bool:
