@@ -35,7 +35,7 @@ import time
 from typing import Any, Dict, List, Mapping, Optional
 
 from ..config import UNSET, pick
-from ..core.throttle import AttemptThrottle
+from ..core.throttle import AttemptThrottle, guesser_key
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -187,7 +187,9 @@ def _instrumented_server_class() -> Any:
         def admin_connect(self, sid: str, environ: Mapping[str, Any],
                           client_auth: Any) -> None:
             address = self.state.client_address(environ)
-            wait = self.throttle.blocked_for(address)
+            # Per address, per /64 for IPv6 (one subscriber's network).
+            key = guesser_key(address)
+            wait = self.throttle.blocked_for(key)
             if wait is not None:
                 logger.debug("rtcio: admin login from %s refused: throttled "
                              "for %.0f s more", _bounded(address), wait)
@@ -204,7 +206,7 @@ def _instrumented_server_class() -> Any:
             if not self.authenticated(client_auth):
                 user = client_auth.get("username") \
                     if isinstance(client_auth, dict) else None
-                throttled = self.throttle.failed(address)
+                throttled = self.throttle.failed(key)
                 logger.warning(
                     "rtcio: admin login refused for user %s from %s%s",
                     _bounded(user), _bounded(address),

@@ -144,6 +144,19 @@ def test_failed_logins_are_throttled_per_address(server):
     assert "further logins from that address are refused" in refused[-1]
 
 
+def test_ipv6_logins_are_throttled_per_64_network(server):
+    for n in range(1, 6):
+        guess = Admin(server.url, {"username": "ops", "password": "no"},
+                      address=f"2001:db8:1:2::{n}")
+        assert guess.refusal == "invalid credentials"
+    # A fresh address in the same /64 is the same guesser.
+    same = Admin(server.url, GOOD, address="2001:db8:1:2::99")
+    assert same.refusal.startswith("too many failed logins")
+    other = Admin(server.url, GOOD, address="2001:db8:1:3::1")
+    assert other.admitted
+    other.close()
+
+
 def test_a_socket_held_for_recovery_is_shown_as_held(server):
     watcher = Admin(server.url, GOOD)
     raw = RawSocket(server.url)   # a client that can recover (no t= query)
