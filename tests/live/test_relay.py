@@ -143,10 +143,14 @@ def test_handlers_see_the_session_cookie_and_headers(clients, live_server):
     assert anonymous.call("whoami")["user"] is None
 
 
-def test_a_failing_handler_answers_an_error_and_the_server_goes_on(clients):
+def test_a_failing_handler_answers_an_error_and_the_server_goes_on(
+        clients, live_server):
     a, b = clients(), clients()
     ack = a.call("boom")
     assert ack == {"ok": False, "error": "server-error",
                    "reason": "the server failed to handle 'boom'"}
     a.emit(MESSAGE, {"target": b.sid, "data": OFFER})
     b.wait_for(MESSAGE)
+    # Its traceback is logged, and that one only.
+    live_server.log_with("handler failure on purpose")
+    live_server.check_log(expected=["handler failure on purpose"])

@@ -35,11 +35,21 @@ def wait_for_port(port, timeout=20.0, proc=None, log_path=None):
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
 
 
+#: Running servers whose log tests/conftest.py checks after every test.
+WATCHED = set()
+
+
 class LiveServer:
     """A real server process. ``argv`` is the command; ``{port}`` in it is
-    replaced with a free port."""
+    replaced with a free port.
 
-    def __init__(self, argv, env=None, cwd=None, port=None):
+    ``watch``: strings the log must never show (True: ``"Traceback"``).
+    While a watched server runs, the suite checks after every test that
+    what it logged since the previous check has none of them and that it
+    is still running (tests/conftest.py), so a traceback fails the test
+    that caused it, in any order, run alone or not."""
+
+    def __init__(self, argv, env=None, cwd=None, port=None, watch=False):
         self.port = port or free_port()
         self.argv = [a.replace("{port}", str(self.port)) for a in argv]
         self.env = dict(os.environ, PYTHONUNBUFFERED="1",
@@ -50,6 +60,9 @@ class LiveServer:
         self.log_file = tempfile.NamedTemporaryFile(
             prefix="rtcio-server-", suffix=".log", delete=False)
         self.proc = None
+        self.forbidden = ("Traceback",) if watch is True else \
+            tuple(watch or ())
+        self._checked = 0
 
     @property
     def url(self):
@@ -60,11 +73,30 @@ class LiveServer:
             self.argv, env=self.env, cwd=self.cwd, stdout=self.log_file,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_for_port(self.port, timeout, self.proc, self.log_file.name)
+        if self.forbidden:
+            WATCHED.add(self)
         return self
 
     def log(self):
         self.log_file.flush()
         return Path(self.log_file.name).read_text(errors="replace")
+
+    def check_log(self, expected=()):
+        """Fail if the log shows a forbidden string since the last check,
+        or the process has ended. ``expected``: the messages of errors a
+        test causes on purpose; each one logged excuses one forbidden
+        string (its traceback)."""
+        self.log_file.flush()
+        data = Path(self.log_file.name).read_bytes()
+        new = data[self._checked:].decode("utf-8", "replace")
+        self._checked = len(data)
+        excused = sum(new.count(message) for message in expected)
+        for text in self.forbidden:
+            assert new.count(text) <= excused, (
+                f"{' '.join(self.argv)} logged {text!r}:\n" +
+                new[max(0, new.index(text) - 1500):][:5000])
+        assert self.proc.poll() is None, \
+            f"{' '.join(self.argv)} exited with {self.proc.returncode}"
 
     def log_with(self, text, timeout=5.0):
         """The log once it contains ``text`` (a client may hear of an event
@@ -78,6 +110,7 @@ class LiveServer:
         return log
 
     def stop(self, timeout=10.0):
+        WATCHED.discard(self)
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.terminate()
@@ -94,7 +127,14 @@ class LiveServer:
         self.stop()
 
 
-def serve_app(target, mode="eventlet", env=None):
+def check_watched():
+    """:meth:`LiveServer.check_log` for every watched running server."""
+    for server in list(WATCHED):
+        server.check_log()
+
+
+def serve_app(target, mode="eventlet", env=None, watch=False):
     """A LiveServer running ``module:factory`` in one of serve.py's modes."""
     return LiveServer([sys.executable, "-m", "tests.support.serve", target,
-                       "--mode", mode, "--port", "{port}"], env=env)
+                       "--mode", mode, "--port", "{port}"], env=env,
+                      watch=watch)
