@@ -28,3 +28,20 @@ def test_an_event_sent_just_before_a_close_is_handled_in_context(mode):
                "data=last words" in log, log[-3000:]
         assert f"DISCONNECT {raw.sid}" in log
         assert "Traceback" not in log, log[-3000:]
+
+
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+def test_an_event_sent_just_before_a_hang_up_is_handled_in_context(mode):
+    """With connection state recovery on (the default), a client that
+    hangs up without a close frame is held, not disconnected: its handler
+    runs in the context kept for the held socket."""
+    with serve_app(APP, mode, env={"TEST_RECOVERY_WINDOW": "30"},
+                   watch=True) as server:
+        raw = RawSocket(server.url)
+        event = websocket.ABNF.create_frame(
+            '42["note","last words"]', websocket.ABNF.OPCODE_TEXT).format()
+        raw.ws.sock.sendall(event)
+        raw.ws.sock.close()  # no close frame
+        log = server.log_with("NOTE")
+        assert f"NOTE {raw.sid} request.sid={raw.sid} path=/socket.io/ " \
+               "data=last words" in log, log[-3000:]
