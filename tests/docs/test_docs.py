@@ -166,3 +166,13 @@ def test_links_point_to_the_rtcio_project_and_install_is_in_the_docs(
         tmp_path / "html" / "install.html").read_text()))
     assert "pip install rtcio-flask" in install
     assert "rtcio-flask --port 3001" in install
+
+
+def test_the_websocket_case_table_names_every_case():
+    """docs/protocol-fidelity.rst lists every case the RFC 6455 tests run
+    (tests/support/ws_frames.py), by name."""
+    from tests.support.ws_frames import CASES
+
+    page = (DOCS / "protocol-fidelity.rst").read_text()
+    named = set(re.findall(r"``([A-Za-z0-9-]+)``", page))
+    assert [c.name for c in CASES if c.name not in named] == []

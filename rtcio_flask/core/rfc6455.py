@@ -1,0 +1,49 @@
+"""RFC 6455 close frames: which codes a client may send, and what the
+server answers to the close frame it received.
+
+A close frame's body is empty, or a two-byte code followed by a UTF-8
+reason (5.5.1). Some codes exist only inside an endpoint and must never
+be on the wire (7.4.1: 1005 "no status", 1006 "abnormal closure", 1015
+"TLS handshake failed"); 1004 is reserved, 1016-2999 are kept for future
+revisions of the protocol and its extensions, codes below 1000 are not
+used at all (7.4.2). A close frame that breaks these rules is a protocol
+error (1002), and an invalid UTF-8 reason is an inconsistent message
+(1007), exactly as for a text frame; :mod:`wsproto` and the Autobahn test
+suite (sections 7.3, 7.5, 7.7, 7.9) read the rules the same way.
+"""
+
+#: Codes a peer may put in a close frame (RFC 6455 7.4.1, and IANA's
+#: "WebSocket Close Code Number Registry": 1012-1014 were registered after
+#: the RFC), besides 3000-4999 (libraries, frameworks and applications).
+ASSIGNED_CLOSE_CODES = frozenset(
+    (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013,
+     1014))
+
+NORMAL = 1000
+PROTOCOL_ERROR = 1002
+INVALID_PAYLOAD = 1007
+
+
+def close_code_allowed(code: int) -> bool:
+    """Whether a client may send ``code`` in a close frame."""
+    return code in ASSIGNED_CLOSE_CODES or 3000 <= code <= 4999
+
+
+def close_reply(body: bytes) -> int:
+    """The code the server's close frame carries in answer to a client's
+    close frame whose (unmasked) body is ``body``: the client's own code
+    when the frame is valid (the usual echo; 1000 for an empty body), 1002
+    for a 1-byte body or a code not allowed on the wire, 1007 for a reason
+    that is not UTF-8."""
+    if not body:
+        return NORMAL
+    if len(body) == 1:
+        return PROTOCOL_ERROR
+    code = body[0] << 8 | body[1]
+    if not close_code_allowed(code):
+        return PROTOCOL_ERROR
+    try:
+        body[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return INVALID_PAYLOAD
+    return code
