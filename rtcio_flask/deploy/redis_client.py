@@ -14,7 +14,8 @@ Why one factory:
   greenlet in a Redis call holds a pooled connection; redis-py 8's default
   pool raises ``MaxConnectionsError`` at 100, which turned load into
   ``store-unavailable`` refusals and dropped publishes (issue 20). These
-  pools block up to ``pool_timeout`` seconds for a free connection (redis-py's
+  pools block until a connection is free (or ``pool_timeout`` seconds, when
+  the URL sets one) (redis-py's
   ``BlockingConnectionPool``; for Sentinel the same behaviour on its
   ``SentinelConnectionPool``) and count each call that had to wait
   (``rtcio_redis_pool_waits_total``) and each that gave up
@@ -40,9 +41,11 @@ from ..core.redis_url import RedisTarget, parse_redis_url
 DEFAULT_POOL_SIZE = 64
 
 #: Seconds a call waits for a free connection before it fails (and is
-#: counted as a timeout). Long enough to ride out a burst of thousands of
-#: queued calls; a Redis that is down fails each call at connect instead.
-DEFAULT_POOL_TIMEOUT = 30.0
+#: counted as a timeout); None: as long as it takes. Nothing is refused for
+#: lack of a connection while Redis is up (issue 20): each holder gives its
+#: connection back within ``socket_timeout``, and a Redis that is down
+#: fails each call at connect instead. ``?pool_timeout=`` sets a bound.
+DEFAULT_POOL_TIMEOUT: Optional[float] = None
 
 #: Seconds to connect or to get an answer to one command.
 DEFAULT_SOCKET_TIMEOUT = 5.0
@@ -151,8 +154,8 @@ def connect(url: str, *, decode_responses: bool = True,
     target = parse_redis_url(plain_url, where)
     size = int(max_connections or from_url.get("max_connections")
                or DEFAULT_POOL_SIZE)
-    wait = float(pool_timeout or from_url.get("pool_timeout")
-                 or DEFAULT_POOL_TIMEOUT)
+    wait = pool_timeout or from_url.get("pool_timeout") or \
+        DEFAULT_POOL_TIMEOUT
     kwargs: Dict[str, Any] = dict(options)
     kwargs.setdefault("socket_connect_timeout", DEFAULT_SOCKET_TIMEOUT)
     kwargs.setdefault("socket_timeout", socket_timeout)
@@ -166,7 +169,7 @@ def connect(url: str, *, decode_responses: bool = True,
 
 
 def _sentinel_master(target: RedisTarget, pool_class: type, size: int,
-                     wait: float, kwargs: Dict[str, Any]) -> Any:
+                     wait: Optional[float], kwargs: Dict[str, Any]) -> Any:
     from redis.sentinel import Sentinel
 
     # The sentinels themselves get the timeouts, never the master's

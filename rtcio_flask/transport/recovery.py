@@ -515,10 +515,13 @@ class Recovery:
         if session is None:
             pid = self._new_pid()
             start = self.backend.start_position()
+            self._mark(pid)
             sid = patches.connect_socket(server, eio_sid, namespace, auth,
                                          None, pid)
             if sid is not None:
                 self._remember(namespace, sid, pid, eio_sid, start)
+            else:
+                self._unmark(pid)
             return
         self._restore(eio_sid, session, offset, auth)
 
@@ -562,6 +565,7 @@ class Recovery:
                 if self.backend.shared and replayed[0] is not None:
                     self._floor[eio_sid] = str(replayed[0])
 
+        self._mark(session.pid)
         try:
             got = patches.connect_socket(self.server, eio_sid, namespace,
                                          auth, sid, session.pid,
@@ -569,7 +573,7 @@ class Recovery:
         finally:
             self._restoring.pop(eio_sid, None)
         if got is None:
-            self._depart(session)
+            self._depart(session)  # unmarks the pid
             return
         self._remember(namespace, sid, session.pid, eio_sid,
                        session.extra.get("start"), _joined(session))
@@ -653,6 +657,14 @@ class Recovery:
                                              joined or {})
         self._pids[pid] = (namespace, sid)
         self._eio_keys.setdefault(eio_sid, []).append((namespace, sid))
+
+    def _mark(self, pid: str) -> None:
+        """Say in Redis that ``pid`` is connected here, BEFORE the CONNECT
+        reply: the client sends its first events as soon as it has the
+        reply, and the reading greenlet handles none of them while it
+        waits on Redis. Marked after the reply, a busy process read a
+        client's ``join-room`` only after a second client had connected
+        and joined (the loadgen's pairs came out reversed: issue 20)."""
         if self.backend.shared:
             try:
                 self.backend.live(pid, True)
