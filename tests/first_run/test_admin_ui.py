@@ -199,3 +199,20 @@ def test_the_vendored_ui_matches_the_npm_package():
         [sys.executable, str(ROOT / "scripts" / "vendor_admin_ui.py"),
          "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_held_socket_whose_window_ends_is_reported_gone():
+    with LiveServer(CLI + ["--recovery-window", "3"], env=ENV) as server:
+        watcher = Admin(server.url, GOOD)
+        raw = RawSocket(server.url)
+        raw.join_room("r")
+        raw.ws.sock.shutdown(socket.SHUT_RDWR)
+        raw.ws.sock.close()
+        watcher.wait_for(lambda event, args: event == "socket_updated" and
+                         args[0]["id"] == raw.sid and
+                         args[0].get("transport") == "held for recovery")
+        watcher.wait_for(lambda event, args:
+                         event == "socket_disconnected" and
+                         args[1] == raw.sid)
+        watcher.close()
+        assert "Traceback" not in server.log()
