@@ -47,6 +47,8 @@ from ..core.recovery_log import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS,
                                  as_rooms, as_skip, member_when,
                                  reaches_since)
 from ..core.options import check_known
+from ..core.protection import request_address
+from ..core.throttle import guesser_key
 from ..core.values import clipped, positive_number
 from . import patches
 
@@ -92,10 +94,26 @@ class RecoverySettings:
     max_sessions: int = DEFAULT_MAX_SESSIONS
     max_bytes: int = DEFAULT_MAX_BYTES
     max_packets: int = DEFAULT_MAX_PACKETS
+    #: One client address's share (see :func:`address_share`).
+    max_sessions_per_address: int = DEFAULT_MAX_SESSIONS // 100
+    max_bytes_per_address: int = DEFAULT_MAX_BYTES // 16
+    max_packets_per_address: int = DEFAULT_MAX_PACKETS // 16
 
 
 #: The keys of ``recovery={...}`` (each also ``RTCIO_RECOVERY_<KEY>``).
-OPTIONS = ("window", "max_sessions", "max_bytes", "max_packets")
+OPTIONS = ("window", "max_sessions", "max_bytes", "max_packets",
+           "max_sessions_per_address", "max_bytes_per_address",
+           "max_packets_per_address")
+
+#: Default per-address share: the global bound divided by this. Sessions
+#: take a hundredth (100 of 10,000: a NAT of 100 users who all drop at
+#: once), the log a sixteenth (2 MiB, 12,500 packets).
+SHARE_DIVISORS = {"max_sessions": 100, "max_bytes": 16, "max_packets": 16}
+
+
+def address_share(bound: str, total: int) -> int:
+    """The default per-address quota of a global ``bound``."""
+    return max(1, total // SHARE_DIVISORS[bound])
 
 
 def resolve_recovery(value: Any, config: Mapping[str, Any],
@@ -118,7 +136,10 @@ def resolve_recovery(value: Any, config: Mapping[str, Any],
     for name, default in (("window", DEFAULT_WINDOW),
                           ("max_sessions", DEFAULT_MAX_SESSIONS),
                           ("max_bytes", DEFAULT_MAX_BYTES),
-                          ("max_packets", DEFAULT_MAX_PACKETS)):
+                          ("max_packets", DEFAULT_MAX_PACKETS),
+                          ("max_sessions_per_address", None),
+                          ("max_bytes_per_address", None),
+                          ("max_packets_per_address", None)):
         got = pick("recovery_" + name, options.get(name, UNSET), config,
                    environ, default)
         found[name] = got.value
@@ -131,15 +152,19 @@ def resolve_recovery(value: Any, config: Mapping[str, Any],
     if isinstance(window, (int, float)) and not isinstance(window, bool) \
             and window == 0:
         return None
+    bounds: Dict[str, int] = {}
+    for bound in ("max_sessions", "max_bytes", "max_packets"):
+        unit = "bytes" if bound == "max_bytes" else ""
+        total = bounds[bound] = int(positive_number(
+            found[bound], where[bound], unit=unit))
+        share = found[bound + "_per_address"]
+        bounds[bound + "_per_address"] = address_share(bound, total) \
+            if share is None else min(total, int(positive_number(
+                share, where[bound + "_per_address"], unit=unit)))
     return RecoverySettings(
         window=float(positive_number(window, where["window"], whole=False,
                                      unit="seconds (0 turns recovery off)")),
-        max_sessions=int(positive_number(found["max_sessions"],
-                                         where["max_sessions"])),
-        max_bytes=int(positive_number(found["max_bytes"], where["max_bytes"],
-                                      unit="bytes")),
-        max_packets=int(positive_number(found["max_packets"],
-                                        where["max_packets"])))
+        **bounds)
 
 
 def takes_offsets(environ: Mapping[str, Any]) -> bool:
@@ -172,17 +197,19 @@ class _MemoryBackend:
         return False  # the local HeldSessions are the store
 
     def __init__(self, settings: RecoverySettings) -> None:
-        self.log = PacketLog(settings.window, settings.max_packets,
-                             settings.max_bytes)
+        self.log = PacketLog(
+            settings.window, settings.max_packets, settings.max_bytes,
+            max_bytes_per_owner=settings.max_bytes_per_address,
+            max_packets_per_owner=settings.max_packets_per_address)
 
     def start_position(self) -> Any:
         """The log's position now: what is logged from here on is after."""
         return self.log.next_seq - 1
 
     def record(self, namespace: str, room: Any, skip: Any,
-               text: str) -> str:
+               text: str, owner: Optional[str] = None) -> str:
         return self.log.append(namespace, as_rooms(room), as_skip(skip),
-                               text)
+                               text, owner)
 
     def hold(self, session: HeldSession) -> None:
         pass
@@ -260,7 +287,8 @@ class _RedisBackend:
         return str(last[0][0]) if last else "0-0"
 
     def record(self, namespace: str, room: Any, skip: Any,
-               text: str) -> str:
+               text: str, owner: Optional[str] = None) -> str:
+        # One stream, bounded by maxlen and the window (no shares yet).
         rooms = as_rooms(room)
         fields = {"ns": namespace,
                   "rooms": "" if rooms is None else _dumps(sorted(rooms)),
@@ -441,7 +469,15 @@ class Recovery:
         self.settings = settings
         self.backend: Any = (_OutageGuard(_RedisBackend(settings, queue_url))
                              if queue_url else _MemoryBackend(settings))
-        self.held = HeldSessions(settings.max_sessions)
+        self.held = HeldSessions(settings.max_sessions,
+                                 max_per_address=settings
+                                 .max_sessions_per_address)
+        #: sid -> whose share its packets and held session count against
+        #: (its client's address, an IPv6 client's /64), while connected
+        #: or held.
+        self._owner: Dict[str, str] = {}
+        #: Held sessions pushed out by the bounds since the last tick.
+        self._evicted = 0
         self.lock = _lock_for(server.async_mode, self.backend.shared)
         #: The in-memory log when nothing needs a lock around it (one
         #: process under eventlet or gevent): the relay's lean path.
@@ -650,11 +686,23 @@ class Recovery:
         except Exception:  # already gone
             pass
 
+    def _owner_of(self, room: Any, skip_sid: Any) -> Optional[str]:
+        """Whose share a ``server.emit`` is logged on: the socket it skips
+        (the sender of a room broadcast: a chat line, a presence change),
+        else the one socket it goes to, else nobody's (the server's)."""
+        if isinstance(skip_sid, str):
+            return self._owner.get(skip_sid)
+        if isinstance(room, str):
+            return self._owner.get(room)
+        return None
+
     def _remember(self, namespace: str, sid: str, pid: str, eio_sid: str,
                   start: Any, joined: Optional[Dict[str, Any]] = None
                   ) -> None:
         self._live[(namespace, sid)] = _Live(pid, eio_sid, start,
                                              joined or {})
+        environ = self.server.environ.get(eio_sid) or {}
+        self._owner[sid] = guesser_key(request_address(environ))
         self._pids[pid] = (namespace, sid)
         self._eio_keys.setdefault(eio_sid, []).append((namespace, sid))
 
@@ -702,6 +750,7 @@ class Recovery:
             else:
                 self._forget_live(key)
                 self._unmark(live.pid)
+                self._owner.pop(sid, None)
 
     def _unmark(self, pid: str) -> None:
         if self.backend.shared:
@@ -729,6 +778,7 @@ class Recovery:
         # see flask.request as in any other event.
         environ = self.server.environ.get(eio_sid) or {}
         session = HeldSession(pid=live.pid, sid=sid, namespace=namespace,
+                              address=self._owner.get(sid, ""),
                               rooms=rooms | {sid}, seq_at_connect=0,
                               reason=reason, extra={"start": live.start,
                                                     "joined": live.joined,
@@ -745,9 +795,9 @@ class Recovery:
                 logger.exception("rtcio: peer-left hint for %s failed", sid)
         self._tell(self.on_held, namespace, sid, rooms)
         for evicted in self.held.hold(session, self.settings.window):
-            logger.warning("rtcio: more than %d sockets held for recovery; "
-                           "%s leaves now", self.settings.max_sessions,
-                           evicted.sid)
+            # Summed up once a tick: an address churning connections
+            # would otherwise write a line per connection.
+            self._evicted += 1
             self._depart(evicted)
 
     def held_here(self) -> List[HeldSession]:
@@ -798,6 +848,7 @@ class Recovery:
             if not self.backend.release(session):
                 # restored by another process: nothing of it stays here
                 self.on_gone(session.sid, session.namespace)
+                self._drop_owner(session)
                 return
         except Exception:
             logger.exception("rtcio: Redis unreachable ending the recovery "
@@ -813,6 +864,11 @@ class Recovery:
             logger.exception("rtcio: departure of %s failed", session.sid)
         finally:
             self._departing.pop(key, None)
+            self._drop_owner(session)
+
+    def _drop_owner(self, session: HeldSession) -> None:
+        if (session.namespace, session.sid) not in self._live:
+            self._owner.pop(session.sid, None)
 
     # -- emits ----------------------------------------------------------------
 
@@ -858,7 +914,8 @@ class Recovery:
             return False
         text = patches.encode_event(self.server, namespace, [event] + args)
         with self.lock:
-            offset = self.backend.record(namespace, room, skip_sid, text)
+            offset = self.backend.record(namespace, room, skip_sid, text,
+                                         self._owner_of(room, skip_sid))
             self._deliver(manager, namespace, room, skip_sid, text, offset)
         return True
 
@@ -891,12 +948,14 @@ class Recovery:
         if log is not None and not self._restoring:
             # One process, no socket being restored (the common case): no
             # lock, and the one-socket log entry, once per relayed envelope.
-            offset = log.append_to(namespace, target, text)
+            offset = log.append_to(namespace, target, text,
+                               self._owner.get(target))
             if target_eio is not None:
                 self._send(target_eio, text, offset)
             return
         with self.lock:
-            offset = self.backend.record(namespace, target, None, text)
+            offset = self.backend.record(namespace, target, None, text,
+                                         self._owner.get(target))
             if target_eio is None:
                 return
             if self._restoring and target_eio in self._restoring:
@@ -907,7 +966,15 @@ class Recovery:
     # -- the window -----------------------------------------------------------
 
     def tick(self) -> None:
-        """End expired windows; trim the log."""
+        """End expired windows; trim the log; say what the bounds cost."""
+        if self._evicted:
+            logger.warning(
+                "rtcio: %d held socket(s) left before their recovery window "
+                "ended, to keep within the bounds (%d per client address, "
+                "%d in all; recovery={'max_sessions_per_address': ...})",
+                self._evicted, self.settings.max_sessions_per_address,
+                self.settings.max_sessions)
+            self._evicted = 0
         for session in self.held.expire():
             logger.info("rtcio: %s did not come back within %.0f s",
                         session.sid, self.settings.window)

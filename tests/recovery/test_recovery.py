@@ -73,7 +73,7 @@ def short_window_server():
 
 
 def run_blip(direct, upstream_port, mode, transports, gap=0.0,
-             switch_to=None, env=None, script=CLIENT):
+             switch_to=None, env=None, script=CLIENT, during_gap=None):
     proxy = CuttingProxy(upstream_port)
     node = NodeClients(direct, proxy.url, mode, transports, env, script)
     try:
@@ -81,6 +81,8 @@ def run_blip(direct, upstream_port, mode, transports, gap=0.0,
         assert proxy.cut() >= 1
         node.go()
         node.read("gap")
+        if during_gap is not None:
+            during_gap()
         time.sleep(gap)
         if switch_to is not None:
             proxy.upstream = ("127.0.0.1", switch_to)

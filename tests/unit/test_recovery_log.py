@@ -105,6 +105,16 @@ def test_settings_default_and_off_and_errors():
     assert resolve_recovery(None, {}, {"RTCIO_RECOVERY_WINDOW": "0"}) is None
     assert resolve_recovery(30, {}, {}).window == 30
     assert resolve_recovery({"max_sessions": 5}, {}, {}).max_sessions == 5
+    # per-address shares: a fraction of the global bounds, or as given
+    assert (on.max_sessions_per_address, on.max_bytes_per_address,
+            on.max_packets_per_address) == (100, 2 * 1024 * 1024, 12500)
+    small = resolve_recovery({"max_sessions": 500}, {}, {
+        "RTCIO_RECOVERY_MAX_BYTES_PER_ADDRESS": "4096"})
+    assert (small.max_sessions_per_address, small.max_bytes_per_address) \
+        == (5, 4096)
+    with pytest.raises(ValueError, match="RTCIO_RECOVERY_MAX_SESSIONS_PER_"):
+        resolve_recovery(None, {"RTCIO_RECOVERY_MAX_SESSIONS_PER_ADDRESS":
+                                "many"}, {})
     with pytest.raises(ValueError, match="RTCIO_RECOVERY_WINDOW"):
         resolve_recovery(None, {}, {"RTCIO_RECOVERY_WINDOW": "soon"})
     with pytest.raises(ValueError, match="unknown key 'windw' .did you "
@@ -139,3 +149,49 @@ def test_append_to_one_socket_logs_what_append_logs():
     assert [e.text for e in lean.missed(2, "/", "s1", member_of)] == [
         '2["e",2]', '2["e",3]', '2["e",4]']
     assert lean.missed(2, "/", "other", frozenset({"other"})) == []
+
+
+def _held(pid, address):
+    return HeldSession(pid=pid, sid="s" + pid, namespace="/",
+                       rooms=frozenset(), seq_at_connect=0, address=address)
+
+
+def test_held_sessions_fair_shares_per_address():
+    held = HeldSessions(max_sessions=10, clock=Clock(), max_per_address=4)
+    assert held.hold(_held("victim", "10.0.0.1"), 120) == []
+    # one address churning: past its share, its own oldest go
+    gone = []
+    for i in range(50):
+        gone += held.hold(_held(f"x{i}", "10.0.0.2"), 120)
+    assert [s.pid for s in gone] == [f"x{i}" for i in range(46)]
+    assert held.held_by("10.0.0.2") == 4 and "victim" in held
+    # many addresses at their share: over the total, the largest goes
+    for a in range(3, 6):
+        for i in range(3):
+            gone = held.hold(_held(f"y{a}-{i}", f"10.0.0.{a}"), 120)
+    assert len(held) == 10 and "victim" in held
+    assert held.held_by("10.0.0.2") < 4
+    assert held.holding("svictim", "/").pid == "victim"
+
+
+def test_log_fair_shares_per_owner_and_gaps_refuse_recovery():
+    log = PacketLog(max_bytes=1000, max_packets=1000, clock=Clock(),
+                    max_bytes_per_owner=300)
+    connected = log.next_seq - 1
+    log.append_to("/", "V", "v" * 100, owner="victim")
+    for _ in range(50):  # another address floods its own held socket
+        log.append_to("/", "X", "x" * 100, owner="attacker")
+    assert log.owner_bytes("attacker") <= 300
+    assert log.owner_bytes("victim") == 100
+    got = log.missed(None, "/", "V", frozenset({"V"}), connected_at=connected)
+    assert [e.text for e in got] == ["v" * 100]
+    # the attacker's socket lost packets from the middle: no recovery
+    assert log.missed(None, "/", "X", frozenset({"X"}),
+                      connected_at=connected) is None
+    # over the total with every owner within its share: the largest first
+    for owner in ("a", "b", "c"):
+        for _ in range(3):
+            log.append_to("/", owner.upper(), owner * 100, owner=owner)
+    assert log.bytes <= 1000 and log.owner_bytes("victim") == 100
+    assert log.missed(None, "/", "V", frozenset({"V"}),
+                      connected_at=connected) is not None
