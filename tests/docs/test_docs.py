@@ -176,3 +176,25 @@ def test_the_websocket_case_table_names_every_case():
     page = (DOCS / "protocol-fidelity.rst").read_text()
     named = set(re.findall(r"``([A-Za-z0-9-]+)``", page))
     assert [c.name for c in CASES if c.name not in named] == []
+
+
+def test_bots_login_example_runs_as_written_against_the_example_app():
+    code = _code_after((DOCS / "bots.rst").read_text(), "Logging in")
+    server = LiveServer([sys.executable, str(ROOT / "examples" / "flask_app"
+                                             / "app.py")],
+                        env={"PAGE_PORT": "0"})
+    server.env["PORT"] = str(server.port)
+    with server:
+        env = dict(os.environ, SIGNALING_URL=server.url,
+                   PYTHONPATH=str(ROOT))
+        ran = subprocess.run([sys.executable, "-c", code], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert (ran.returncode, ran.stdout, ran.stderr) == (
+            0, "connected as bot\n", "")
+        # Without the cookie: the app's refusal in one line, exit status 1.
+        refused = code.replace('headers={"Cookie": cookie}', "headers={}")
+        assert refused != code
+        ran = subprocess.run([sys.executable, "-c", refused], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert (ran.returncode, ran.stderr) == (
+            1, "bot: login required: POST /login first\n")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from tests.python_peer.conftest import inbox, joined, wait_connected
+from tests.docs.test_docs import _code_after
 from tests.support.servers import ROOT
 
 README_URL = "http://127.0.0.1:3001"
@@ -16,15 +17,7 @@ README_URL = "http://127.0.0.1:3001"
 def docs_block(heading):
     """The first Python block of docs/peer.rst under ``heading`` (its
     title and underline), as a script."""
-    text = (ROOT / "docs" / "peer.rst").read_text()
-    section = text.split(heading, 1)[1]
-    block = section.split(".. code-block:: python\n\n", 1)[1]
-    lines = []
-    for line in block.splitlines():
-        if line and not line.startswith("    "):
-            break
-        lines.append(line[4:])
-    return "\n".join(lines).strip() + "\n"
+    return _code_after((ROOT / "docs" / "peer.rst").read_text(), heading)
 
 
 def readme_bot():
