@@ -134,7 +134,7 @@ class Hub:
 def _eventlet_app(hub: Hub) -> Callable[..., Any]:
     from eventlet import websocket
 
-    from rtcio_flask.transport.patches import speed_up_eventlet
+    from rtcio_flask.transport.compat.eventlet import speed_up_eventlet
     speed_up_eventlet()  # the same unmasking RTCIO uses
 
     @websocket.WebSocketWSGI

@@ -17,6 +17,7 @@ from flask.ctx import RequestContext
 from socketio import exceptions as sio_exceptions
 
 from .core.acks import ack_error
+from .transport.compat.socketio import disconnect_reason_now
 
 if TYPE_CHECKING:
     import flask
@@ -214,6 +215,9 @@ class Dispatcher:
         key = (namespace, "disconnect")
 
         def on_disconnect(sid: str, reason: Any = None) -> None:
+            if reason is None:
+                # python-socketio before 5.12 passes none.
+                reason = disconnect_reason_now()
             try:
                 for step in self._builtin.get(key, ()):
                     try:

@@ -40,8 +40,9 @@ from .transport.gate import SocketIOGate
 from .transport.guard import TransportGuard
 from .transport import websocket as websocket_mod
 from .transport.packet_hook import PacketHook
-from .transport.patches import (advertise_exact_ping_interval, send_text,
-                                check_websocket_frames)
+from .transport import compat
+from .transport.compat.engineio import (advertise_exact_ping_interval,
+                                        check_websocket_frames, send_text)
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -293,6 +294,7 @@ class RTCIO(AccessHooks):
         Raises RuntimeError when ``app`` already has RTCIO, ValueError for
         a bad option (naming where it came from).
         """
+        compat.check_floor()
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(
                 f"RTCIO is already initialised on app {app.name!r}; call "
@@ -405,17 +407,20 @@ class RTCIO(AccessHooks):
         state.packet_hook = PacketHook(server, limits)
         state.limits = state.packet_hook.limiter
         gate.socketio_app = TransportGuard(gate.socketio_app, server)
-        advertise_exact_ping_interval(server)
+        if compat.enabled("ping_interval"):
+            advertise_exact_ping_interval(server)
         # Outermost: an address over its cap is refused before any parsing.
         gate.socketio_app = SessionCap(gate.socketio_app, server, protection)
         install_protection(server, protection)
         state.protection = protection
-        if server.async_mode == "eventlet":
-            from .transport.patches import speed_up_eventlet
+        if server.async_mode == "eventlet" and \
+                compat.enabled("eventlet_unmask"):
+            from .transport.compat.eventlet import speed_up_eventlet
             speed_up_eventlet()
         websocket_mod.install(server, websocket)
         # After the websocket class is chosen: the check wraps that class.
-        check_websocket_frames(server.eio)
+        if compat.enabled("frame_checks"):
+            check_websocket_frames(server.eio)
         return state
 
     def _attach_protocol(self, state: AppState,

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from ..config import UNSET, pick
 from ..core.throttle import AttemptThrottle, guesser_key
+from ..transport.compat.socketio import eio_disconnect_handler
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -339,8 +340,7 @@ def install(state: Any, given: Any = UNSET,
         # The instrumentation registers its own Engine.IO disconnect
         # handler, which would bypass the packet hook (and leak the
         # limiter's per-connection state): chain it behind the hook instead.
-        hook._eio_disconnect = admin._handle_eio_disconnect
-        state.server.eio.on("disconnect", hook.on_disconnect)
+        hook.chain_disconnect(eio_disconnect_handler(admin))
     if options.get("mode", "development") == "development":
         if state.rooms is not None:
             state.rooms.on_member_changed = admin.member_changed

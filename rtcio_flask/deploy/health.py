@@ -11,6 +11,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
+from ..transport.compat.engineio import SERVER_DISCONNECT, close_socket
+
 if TYPE_CHECKING:
     import flask
 
@@ -114,8 +116,7 @@ def drain(server: Any) -> int:
     sockets = list(eio.sockets.values())
     for eio_socket in sockets:
         try:
-            eio_socket.close(wait=False, abort=True,
-                             reason=eio.reason.SERVER_DISCONNECT)
+            close_socket(eio_socket, SERVER_DISCONNECT)
         except Exception:  # one broken socket must not stop the drain
             logger.debug("rtcio: closing %s on shutdown failed",
                          eio_socket.sid, exc_info=True)
@@ -139,10 +140,14 @@ def install_sigterm_drain(server: Any, health: Health,
     ``Worker.init_signals``: the health check then kept answering 200 until
     the worker exited (about 1-2 s after SIGTERM). So the chain is
     installed in each worker, right after gunicorn set its own handlers
-    (:func:`rtcio_flask.transport.patches.after_gunicorn_worker_signals`).
+    (:func:`rtcio_flask.transport.compat.gunicorn.after_gunicorn_worker_signals`).
     """
     if preload:
-        from ..transport.patches import after_gunicorn_worker_signals
+        from ..transport import compat
+        from ..transport.compat.gunicorn import \
+            after_gunicorn_worker_signals
+        if not compat.enabled("preload_drain"):
+            return False
         after_gunicorn_worker_signals(
             lambda: _chain_sigterm(server, health, signum))
         return True

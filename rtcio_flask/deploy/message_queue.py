@@ -64,7 +64,7 @@ def build_manager(url: str, channel: str = DEFAULT_CHANNEL,
     if scheme in _KOMBU_SCHEMES:
         return socketio.KombuManager(url, channel=channel,
                                      write_only=write_only)
-    from ..transport.patches import redis_manager
+    from ..transport.compat.socketio import redis_manager
     from .redis_client import connect
 
     def queue_client(queue_url: str) -> Any:

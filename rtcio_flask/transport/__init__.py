@@ -9,6 +9,7 @@ python-socketio.
 - :mod:`.packet_hook`: the one hook on raw Engine.IO messages (limits, fast
   paths, checked dispatch).
 - :mod:`.sockets`: each WSGI server's client socket, TCP_NODELAY.
-- :mod:`.patches`: every private patch of eventlet and python-socketio, with
-  the versions they were written against.
+- :mod:`.compat`: every reach-in to a private part of python-socketio,
+  python-engineio, eventlet, gevent or gunicorn, one module per library,
+  with the versions each was verified against; checked once at start-up.
 """

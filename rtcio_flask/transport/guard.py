@@ -14,7 +14,7 @@ from ..core.eio_requests import (first, is_websocket_request, long_poll_sid,
                                  request_problem)
 from ..core.protection import request_address
 from .hangup import watcher_for
-from .patches import end_session, session_gone, upgrade_taken
+from .compat.engineio import end_session, session_gone, upgrade_taken
 from .sockets import client_socket
 
 logger = logging.getLogger("rtcio_flask")

@@ -12,7 +12,8 @@ JSON or spawns a handler, in this order:
 3. registered fast paths: a feature that can serve a packet straight from
    its raw text (the relay, :mod:`rtcio_flask.protocol.relay`) registers a
    prefix with :meth:`PacketHook.add_fast_path`;
-4. the checked dispatch (:func:`rtcio_flask.transport.patches.dispatch_packet`):
+4. the checked dispatch
+   (:func:`rtcio_flask.transport.compat.socketio.dispatch_packet`):
    a malformed packet closes its connection with one WARNING, as the Node
    server does, instead of a traceback per packet.
 
@@ -25,7 +26,10 @@ from typing import Any, Callable, Dict, Optional, Set
 
 from ..core.decoding import json_hazard
 from ..core.limits import DISCONNECT, PASS, REASONS, EventLimiter, Limits
-from .patches import MalformedPacket, dispatch_packet
+from . import compat
+from .compat.engineio import close_reason, track_close_reasons
+from .compat.socketio import (MalformedPacket, dispatch_packet,
+                              eio_disconnect, eio_disconnect_handler)
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -62,9 +66,22 @@ class PacketHook:
         # more disconnect, or reach handlers after the disconnect.
         self._closing_sids: Set[str] = set()
         self._eio_disconnect = server.eio.handlers.get(
-            "disconnect", server._handle_eio_disconnect)
+            "disconnect", eio_disconnect_handler(server))
+        #: python-socketio's own dispatch, used when the checked one is
+        #: off (a python-socketio release it was not verified with).
+        self._checked = compat.enabled("dispatch")
+        self._eio_message = server.eio.handlers.get("message")
+        track_close_reasons()
         server.eio.on("message", self.on_message)
         server.eio.on("disconnect", self.on_disconnect)
+
+    def chain_disconnect(self, handler: Callable[..., Any]) -> None:
+        """Make ``handler`` (python-socketio's Engine.IO ``disconnect``
+        handler of another object, such as the Admin UI's instrumented
+        server) the one this hook calls after its own work, and put the
+        hook back in front of it."""
+        self._eio_disconnect = handler
+        self.server.eio.on("disconnect", self.on_disconnect)
 
     def add_fast_path(self, prefix: str, handler: FastPath) -> None:
         """Let ``handler`` take raw text packets that start with ``prefix``
@@ -111,6 +128,14 @@ class PacketHook:
         if eio_sid in self._closing_sids or \
                 eio_sid not in self.server.eio.sockets:
             return
+        if data.__class__ is not str and \
+                not isinstance(data, bytes):
+            # python-engineio decodes a message's text as JSON when it can:
+            # up to 4.11 "41.5" arrives as the float 1.5, on every release
+            # "4[1]" as a list. No socket.io packet looks like that.
+            self._malformed(eio_sid, "a message that is JSON, not a "
+                            "socket.io packet")
+            return
         limiter = self.limiter
         pending = eio_sid in self._binary_pending
         if self.limits.enabled:
@@ -126,20 +151,25 @@ class PacketHook:
             for prefix, handle in self._fast_paths.items():
                 if data.startswith(prefix) and handle(eio_sid, data):
                     return
+        if not self._checked:
+            self._eio_message(eio_sid, data)
+            return
         try:
             dispatch_packet(self.server, eio_sid, data, self.connect_handler)
         except MalformedPacket as exc:
             self._malformed(eio_sid, str(exc))
 
     def on_disconnect(self, eio_sid: str, *args: Any) -> Optional[Any]:
+        # python-engineio passes the reason from 4.11 on.
+        reason = args[0] if args else close_reason(self.server.eio, eio_sid)
         try:
             if self.before_disconnect is not None:
                 try:
-                    self.before_disconnect(eio_sid, args[0] if args else None)
+                    self.before_disconnect(eio_sid, reason)
                 except Exception:
                     logger.exception("rtcio: recovery hold failed for %s",
                                      eio_sid)
-            return self._eio_disconnect(eio_sid, *args)
+            return eio_disconnect(self._eio_disconnect, eio_sid, reason)
         finally:
             # _closing_sids is left to _disconnect: python-engineio calls this
             # while its close still waits for the writer, and the reader

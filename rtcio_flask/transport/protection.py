@@ -16,7 +16,8 @@ from ..config import UNSET, pick
 from ..core.protection import (ADDRESS_KEY, AddressCounter,
                                ProtectionSettings, build_settings,
                                request_address)
-from . import patches
+from . import compat
+from .compat import engineio as eio_compat
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -154,7 +155,7 @@ def _log_overflow(eio_socket: Any, queued_bytes: int,
         "max_queue_packets=%s, max_queue_bytes=%s)", eio_socket.sid,
         addresses.get(eio_socket.sid, "?"), queued_packets, queued_bytes,
         caps[1], caps[0])
-    eio_socket.server.start_background_task(patches.close_overflowed,
+    eio_socket.server.start_background_task(eio_compat.close_overflowed,
                                             eio_socket)
 
 
@@ -163,7 +164,9 @@ def install_protection(server: Any, settings: ProtectionSettings) -> None:
     if settings.max_queue_bytes is None and \
             settings.max_queue_packets is None:
         return
-    patches.cap_outgoing_queues(_log_overflow)
+    if not compat.enabled("queue_caps"):
+        return
+    eio_compat.cap_outgoing_queues(_log_overflow)
     server.eio._rtcio_queue_caps = (settings.max_queue_bytes,
                                     settings.max_queue_packets)
 

@@ -50,7 +50,9 @@ from ..core.options import check_known
 from ..core.protection import request_address
 from ..core.throttle import guesser_key
 from ..core.values import clipped, positive_number
-from . import patches
+from . import compat
+from .compat import engineio as eio_compat
+from .compat import socketio as sio_compat
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -509,7 +511,7 @@ class Recovery:
         #: :meth:`Rooms.reconnecting`).
         self.on_held: List[Tuple[str, Callable[[str, Any], None]]] = []
         self.on_back: List[Tuple[str, Callable[[str, Any], None]]] = []
-        patches.record_emits(server.manager, self)
+        sio_compat.record_emits(server.manager, self)
         self._note_joins(server)
 
     def _note_joins(self, server: Any) -> None:
@@ -552,7 +554,7 @@ class Recovery:
             pid = self._new_pid()
             start = self.backend.start_position()
             self._mark(pid)
-            sid = patches.connect_socket(server, eio_sid, namespace, auth,
+            sid = sio_compat.connect_socket(server, eio_sid, namespace, auth,
                                          None, pid)
             if sid is not None:
                 self._remember(namespace, sid, pid, eio_sid, start)
@@ -603,7 +605,7 @@ class Recovery:
 
         self._mark(session.pid)
         try:
-            got = patches.connect_socket(self.server, eio_sid, namespace,
+            got = sio_compat.connect_socket(self.server, eio_sid, namespace,
                                          auth, sid, session.pid,
                                          before_reply)
         finally:
@@ -645,7 +647,7 @@ class Recovery:
         """The pid is connected on another process (a zombie there): ask
         every process to hold it, and wait a moment for the session."""
         self.server.manager.emit("takeover", pid,
-                                 namespace=patches.CONTROL_NAMESPACE)
+                                 namespace=sio_compat.CONTROL_NAMESPACE)
         for _ in range(30):
             self.server.sleep(0.05)
             session = self.backend.take(pid)
@@ -673,7 +675,7 @@ class Recovery:
         live = self._live.get(key)
         if live is None:
             return False
-        if not patches.ping_overdue(self.server.eio, live.eio_sid,
+        if not eio_compat.ping_overdue(self.server.eio, live.eio_sid,
                                     PING_GRACE):
             return False
         self._hold(live.eio_sid, namespace, sid, "transport close")
@@ -772,7 +774,7 @@ class Recovery:
             return
         with self.lock:
             rooms = frozenset(self.server.manager.get_rooms(sid, namespace))
-            patches.drop_socket(self.server, sid, namespace)
+            sio_compat.drop_socket(self.server, sid, namespace)
         # The handshake's environ stays with the held socket (only in this
         # process's memory) so the app's handlers that run at its departure
         # see flask.request as in any other event.
@@ -857,7 +859,7 @@ class Recovery:
         key = (session.namespace, session.sid)
         self._departing[key] = session
         try:
-            patches.run_disconnect_handlers(self.server, session.sid,
+            sio_compat.run_disconnect_handlers(self.server, session.sid,
                                             session.namespace,
                                             session.reason)
         except Exception:
@@ -876,7 +878,7 @@ class Recovery:
         if offset is not None and eio_sid in self.offset_clients:
             text = _with_offset(text, offset)
         try:
-            patches.send_text(self.server.eio, eio_sid, text)
+            eio_compat.send_text(self.server.eio, eio_sid, text)
         except Exception:  # the connection just went away
             logger.debug("rtcio: could not send to %s", eio_sid)
 
@@ -910,9 +912,9 @@ class Recovery:
     def emit_here(self, manager: Any, event: str, args: List[Any],
                   namespace: str, room: Any, skip_sid: Any) -> bool:
         """A ``server.emit`` in one process: log it, deliver it."""
-        if patches.is_binary(args):
+        if sio_compat.is_binary(args):
             return False
-        text = patches.encode_event(self.server, namespace, [event] + args)
+        text = sio_compat.encode_event(self.server, namespace, [event] + args)
         with self.lock:
             offset = self.backend.record(namespace, room, skip_sid, text,
                                          self._owner_of(room, skip_sid))
@@ -924,18 +926,18 @@ class Recovery:
                    ) -> Optional[str]:
         """A ``server.emit`` with a message queue: log it; the offset rides
         with it to every process."""
-        if patches.is_binary(args):
+        if sio_compat.is_binary(args):
             return None
-        if namespace == patches.CONTROL_NAMESPACE:
+        if namespace == sio_compat.CONTROL_NAMESPACE:
             return None
-        text = patches.encode_event(self.server, namespace, [event] + args)
+        text = sio_compat.encode_event(self.server, namespace, [event] + args)
         offset = self.backend.record(namespace, room, skip_sid, text)
         return None if offset is None else str(offset)
 
     def deliver_queued(self, manager: Any, event: str, args: List[Any],
                        namespace: str, room: Any, skip_sid: Any,
                        offset: str) -> None:
-        text = patches.encode_event(self.server, namespace, [event] + args)
+        text = sio_compat.encode_event(self.server, namespace, [event] + args)
         with self.lock:
             self._deliver(manager, namespace, room, skip_sid, text, offset,
                           queued=True)
@@ -1017,6 +1019,8 @@ def install_recovery(state: Any, value: Any = UNSET,
     settings = resolve_recovery(value, state.app.config,
                                 os.environ if environ is None else environ)
     if settings is None:
+        return None
+    if not compat.enabled("recovery"):
         return None
     server = state.server
     if getattr(server, "always_connect", False):

@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, \
     Set, Tuple
 
 from ..core.protection import AddressCounter, ProtectionSettings
+from .compat import gevent as gevent_compat
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -187,7 +188,7 @@ class ConnectionWatch:
             # reader's wait with an error pywsgi logs as a traceback; a
             # plain shutdown wakes it with end-of-file, and the server
             # closes the connection as if the client had left.
-            raw = getattr(sock, "_sock", sock)
+            raw = gevent_compat.os_socket(sock) or sock
             try:
                 raw.shutdown(socket.SHUT_RDWR)
             except OSError:

@@ -11,6 +11,8 @@ import socket
 import sys
 from typing import Any, Callable, Mapping, MutableMapping, Optional
 
+from .compat import gevent as gevent_compat
+
 
 class _GunicornSocket:
     """gunicorn's client socket as eventlet's websocket gets to use it.
@@ -77,7 +79,7 @@ def _gevent_socket(environ: Mapping[str, Any]) -> Any:
     if not hasattr(wsgi_input, "raw"):
         wsgi_input = getattr(wsgi_input, "rfile", None)
     raw = getattr(wsgi_input, "raw", None)
-    return getattr(raw, "_sock", None)
+    return gevent_compat.os_socket(raw)
 
 
 def client_socket(environ: Mapping[str, Any]) -> Optional[Any]:
@@ -105,12 +107,11 @@ def raw_sender(sock: Any) -> Optional[Callable[[bytes], int]]:
     """
     inner = None
     eventlet_greenio = sys.modules.get("eventlet.greenio.base")
-    gevent_socket = sys.modules.get("gevent._socket3")
     if eventlet_greenio is not None and \
             type(sock) is eventlet_greenio.GreenSocket:
         inner = sock.fd
-    elif gevent_socket is not None and type(sock) is gevent_socket.socket:
-        inner = sock._sock
+    elif gevent_compat.is_gevent_socket(sock):
+        inner = gevent_compat.os_socket(sock)
     if inner is None or hasattr(inner, "cipher"):
         return None
     try:

@@ -34,9 +34,11 @@ import time
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
                     Union)
 
-from ..core.rfc6455 import close_reply
+from ..core.rfc6455 import close_reply, frame, unmask
 from ..core.values import pick
-from . import patches
+from . import compat
+from .compat import engineio as eio_compat
+from .compat import eventlet as eventlet_compat
 from .sockets import client_socket, raw_sender, release_http_buffers
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -49,8 +51,6 @@ LINGER_BYTES = 1 << 20
 # Opcodes (RFC 6455, 5.2).
 _CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
-_pack_short = struct.Struct("!BBH").pack
-_pack_long = struct.Struct("!BBQ").pack
 _unpack_short = struct.Struct("!H").unpack_from
 _unpack_long = struct.Struct("!Q").unpack_from
 
@@ -58,19 +58,6 @@ Message = Union[str, bytes]
 
 # Fragmented text is checked as each fragment comes (see _next_message).
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
-
-# XOR tables, one per mask byte: unmasking is then four strided
-# ``bytes.translate`` calls, all in C (2-3 times faster than one big-integer
-# XOR on an SDP-sized frame, and than eventlet's per-byte loop by far more).
-_XOR = [bytes(i ^ k for i in range(256)) for k in range(256)]
-
-
-def unmask(data: bytes, mask: bytes) -> bytes:
-    """``data`` XOR the 4-byte ``mask`` repeated (RFC 6455, 5.3)."""
-    out = bytearray(data)
-    for i in range(4):
-        out[i::4] = data[i::4].translate(_XOR[mask[i]])
-    return bytes(out)
 
 
 class _Closed(Exception):
@@ -84,17 +71,6 @@ def accept_key(key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def frame(payload: bytes, opcode: int = _TEXT) -> bytes:
-    """One unmasked, unfragmented server frame (servers never mask)."""
-    length = len(payload)
-    first = 0x80 | opcode
-    if length < 126:
-        return bytes((first, length)) + payload
-    if length < 65536:
-        return _pack_short(first, 126, length) + payload
-    return _pack_long(first, 127, length) + payload
-
-
 class WebSocket:
     """One server-side websocket: ``wait()`` returns the next message (str
     for text, bytes for binary) or None once closed; ``send()`` writes one
@@ -106,7 +82,7 @@ class WebSocket:
     joins :attr:`pending`, which a flusher greenlet, started on demand,
     writes out in order and then ends. So python-engineio needs no writer
     greenlet and no queue per socket (direct sessions, see
-    :func:`rtcio_flask.transport.patches.patch_engineio_sockets`), and a
+    :func:`rtcio_flask.transport.compat.engineio.patch_engineio_sockets`), and a
     client that stops reading slows nobody who sends to it; what waits for
     it is counted (:attr:`pending_bytes`) against the outgoing caps.
     Without ``spawn`` (a plain socket in a test) writes are blocking
@@ -437,8 +413,7 @@ class WebSocketWSGI:
         if "eventlet.input" in environ:
             # eventlet.wsgi's flag for the same (eventlet's own websocket
             # sets it).
-            import eventlet.wsgi
-            eventlet.wsgi.WSGI_LOCAL.already_handled = True
+            eventlet_compat.response_written()
             return []
         # gevent's pywsgi: no response of its own, and no next request read
         # from this connection (it would parse whatever frames the client
@@ -480,10 +455,11 @@ def install(server: Any, choice: str = "rtcio") -> bool:
     """Serve ``server``'s websockets with :class:`WebSocketWSGI` when
     ``choice`` is "rtcio" and its async mode is eventlet or gevent; returns
     whether it did."""
-    if choice != "rtcio" or server.async_mode not in MODES:
+    if choice != "rtcio" or server.async_mode not in MODES or \
+            not compat.enabled("websocket"):
         return False
-    server.eio._async = dict(server.eio._async, websocket=WebSocketWSGI)
+    eio_compat.install_websocket(server.eio, WebSocketWSGI)
     # Its sockets run as direct sessions: no writer or ping greenlet.
-    patches.patch_engineio_sockets()
+    eio_compat.patch_engineio_sockets()
     server.eio._rtcio_direct = True
     return True

@@ -1,4 +1,4 @@
-"""Direct websocket sessions (rtcio_flask.transport.patches
+"""Direct websocket sessions (rtcio_flask.transport.compat.engineio
 ``patch_engineio_sockets``) under eventlet and gevent: with no writer
 greenlet per socket, a relayed envelope is written by the sender's own
 greenlet, so these tests check what that must never change. A receiver that

@@ -1,22 +1,28 @@
-"""Every place RTCIO reaches into a private part of eventlet or
-python-socketio, in one file, with the versions it was written against.
+"""python-engineio's private internals RTCIO uses, in one place.
 
-setup.cfg pins ``python-socketio>=5.11,<6`` and ``python-engineio>=4.9,<5``
-because of this module; eventlet has no pin (its websocket module has not
-changed in years), and :func:`speed_up_eventlet` leaves eventlet untouched
-when the attribute it replaces is missing. tests/abuse covers each patch, so
-an upgrade that changes these internals fails there first.
+Verified against python-engineio 4.9.0 to 4.15.1 (``VERIFIED`` in
+:mod:`rtcio_flask.transport.compat`; CI runs the floor and the newest).
+What moved in that range, and how this module copes (decided once, from
+the installed version):
 
-- :func:`dispatch_packet`: python-socketio's ``Server._handle_eio_message``
-  (the Engine.IO message -> socket.io packet dispatch), done here so bad
-  packets raise :class:`MalformedPacket` instead of failing deep inside
-  python-socketio with a traceback per packet. It calls the server's private
-  ``_handle_connect/_handle_disconnect/_handle_event/_handle_ack`` and its
-  ``_binary_packet`` table, exactly as the original does.
-- :func:`decode_packet` decodes with a subclass of the server's packet
-  class whose ``json`` is :func:`rtcio_flask.core.decoding.strict_loads`
-  (python-socketio reads ``packet_class.json``), when the class uses
-  python-engineio's default JSON module; a custom ``json=`` is left alone.
+- disconnect reasons (4.11): ``Server.reason``, ``Socket.close(reason=)``
+  and the reason passed to the ``disconnect`` handler. RTCIO's own calls
+  go through :func:`close_socket` with the reason strings below (the same
+  strings 4.11+ uses). Before 4.11, the patched ``Socket.close`` keeps the
+  reason on the socket, naming python-engineio's own closes by the method
+  that closes (as 4.11 does), and :func:`close_reason` reads it back for
+  the ``disconnect`` handler, which gets none from python-engineio.
+- ``last_ping`` (4.15 sets it at the handshake, 4.9-4.12 leave it None
+  until the first ping): direct sessions schedule their pings by a
+  flag of their own, not by ``last_ping``.
+
+What is used, by what:
+
+- Engine.IO sessions (``engineio.Server.sockets`` and its ``Socket``'s
+  ``closed``/``closing``/``upgrading``/``upgraded``/``last_ping``/``queue``
+  and ``close()``): :func:`session_gone`, :func:`end_session`,
+  :func:`upgrade_taken` for :mod:`..guard` and :mod:`..hangup`, and
+  :func:`advertise_exact_ping_interval` for the handshake.
 - :func:`check_websocket_frames`: python-engineio's websocket loop decodes
   each frame outside its ``try`` (``engineio/socket.py``
   ``_websocket_handler``), so an empty text frame or one that is no
@@ -25,191 +31,80 @@ an upgrade that changes these internals fails there first.
   written into the open websocket. The server's ``_async["websocket"]``
   (a per-server copy of the driver's table) is wrapped so such a frame
   ends the connection as a client close, with one WARNING.
-- :func:`speed_up_eventlet`: eventlet's per-byte websocket unmasking.
-- Engine.IO sessions (``engineio.Server.sockets`` and its ``Socket``'s
-  ``closed``/``closing``/``upgrading``/``upgraded``/``last_ping``/``queue``
-  and ``close()``): :func:`session_gone`, :func:`end_session`,
-  :func:`upgrade_taken` for :mod:`.guard` and :mod:`.hangup`, and
-  :func:`advertise_exact_ping_interval` for the handshake.
-- :func:`dispatch_packet` answers a CONNECT to a namespace nobody serves
-  itself, with socket.io's ``{"message": "Invalid namespace"}``.
-- :func:`after_gunicorn_worker_signals`: gunicorn's (25.x)
-  ``Worker.init_signals``, wrapped so code can chain a signal handler in
-  each worker after gunicorn installed its own (``--preload``).
-- :func:`patch_engineio_sockets`: python-engineio's (4.9-4.15)
-  ``Socket.send/poll/close/schedule_ping/_websocket_handler``, wrapped to
-  count what waits in each socket's outgoing queue (the caps) and to run
-  websockets on RTCIO's transport as direct sessions, with no writer or
-  ping greenlet.
-- :func:`connect_socket`: python-socketio's ``Server._handle_connect`` (the
-  ``always_connect=False`` branch) with two hooks connection state
-  recovery needs: the socket may get a given (old) sid, and the CONNECT
-  reply carries the private session id ``pid``. It uses the manager's
-  ``basic_enter_room``/``pending_connect`` as ``pre_connect`` does, and the
-  server's ``_trigger_event``/``_send_packet``/``environ``.
-- :func:`record_emits`: the client manager's ``emit`` (and, with a message
-  queue, ``PubSubManager._handle_emit``, the delivery of queued emits), so
-  packets sent through rooms are logged with an offset
-  (:mod:`rtcio_flask.transport.recovery`).
+- :func:`install_websocket`: RTCIO's websocket class in that same table.
+- :func:`patch_engineio_sockets`: ``Socket.send/poll/close/schedule_ping/
+  _websocket_handler``, wrapped to count what waits in each socket's
+  outgoing queue (the caps) and to run websockets on RTCIO's transport as
+  direct sessions, with no writer or ping greenlet.
 """
 
 import logging
+import sys
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from engineio import exceptions as eio_exceptions
-from engineio import json as engineio_json
 from engineio import packet as eio_packet
-from socketio import exceptions as sio_exceptions
-from socketio import packet as sio_packet
 
-from ..core.decoding import strict_loads
-from ..core.protection import request_address
-from ..core.eio_requests import advertised_ping_interval_ms, packet_problem
+from ...core.eio_requests import advertised_ping_interval_ms, packet_problem
+from ...core.protection import request_address
+from . import engineio_at_least
 
 logger = logging.getLogger("rtcio_flask")
 
-#: Packet types a client may send (CONNECT_ERROR only flows server->client).
-_CLIENT_TYPES = frozenset([sio_packet.CONNECT, sio_packet.DISCONNECT,
-                           sio_packet.EVENT, sio_packet.ACK,
-                           sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK])
+# The disconnect reasons (python-engineio 4.11's ``Server.reason``; python-
+# socketio 5.12+ uses the same class).
+SERVER_DISCONNECT = "server disconnect"
+CLIENT_DISCONNECT = "client disconnect"
+PING_TIMEOUT = "ping timeout"
+TRANSPORT_CLOSE = "transport close"
+TRANSPORT_ERROR = "transport error"
+
+#: 4.11 takes ``Socket.close(reason=)`` and passes it to handlers.
+_REASONS = engineio_at_least(4, 11)
+
+#: Before 4.11: the method of python-engineio that closed a socket ->
+#: the reason 4.11 gives for it.
+_CLOSED_BY = {
+    "receive": CLIENT_DISCONNECT,
+    "check_ping_timeout": PING_TIMEOUT,
+    "handle_get_request": TRANSPORT_ERROR,
+    "handle_post_request": TRANSPORT_ERROR,
+    "_websocket_handler": TRANSPORT_CLOSE,
+}
 
 
-class MalformedPacket(ValueError):
-    """A socket.io packet that does not decode, or breaks the protocol's
-    shape; the connection that sent it is closed."""
-
-
-class _StrictJSON:
-    """The ``json`` module python-socketio decodes client packets with:
-    strict loads, the default dumps."""
-
-    loads = staticmethod(strict_loads)
-    dumps = staticmethod(engineio_json.dumps)
-
-
-# packet class -> its strict subclass (or itself, with a custom json=).
-_strict_classes: Dict[type, type] = {}
-
-
-def _strict_class(packet_class: type) -> type:
-    strict = _strict_classes.get(packet_class)
-    if strict is None:
-        strict = packet_class
-        if getattr(packet_class, "json", None) is engineio_json:
-            strict = type("Strict" + packet_class.__name__, (packet_class,),
-                          {"json": _StrictJSON})
-        _strict_classes[packet_class] = strict
-    return strict
-
-
-def decode_packet(server: Any, data: str) -> Any:
-    """``data`` as the server's packet class decodes it (with strict JSON,
-    see :class:`_StrictJSON`), or MalformedPacket."""
-    try:
-        pkt = _strict_class(server.packet_class)(encoded_packet=data)
-    except Exception as exc:  # the parser's errors are not one type
-        raise MalformedPacket(f"undecodable packet ({type(exc).__name__}: "
-                              f"{exc})") from None
-    if pkt.packet_type not in _CLIENT_TYPES:
-        raise MalformedPacket(f"packet type {pkt.packet_type!r} is not one a "
-                              f"client may send")
-    return pkt
-
-
-def _check_event(data: Any) -> None:
-    # socket.io's own parser: an event is a non-empty list starting with
-    # its name (a string).
-    if data.__class__ is not list or not data or \
-            data[0].__class__ is not str:
-        raise MalformedPacket("an event must be a list starting with its "
-                              "name")
-
-
-def _check_ack(data: Any) -> None:
-    if not isinstance(data, list):
-        raise MalformedPacket("an acknowledgement must be a list")
-
-
-#: ``connect(eio_sid, namespace, auth)``: who serves CONNECT packets
-#: instead of python-socketio (connection state recovery).
-ConnectHandler = Callable[[str, str, Any], None]
-
-
-def dispatch_packet(server: Any, eio_sid: str, data: Any,
-                    connect: Optional[ConnectHandler] = None) -> None:
-    """python-socketio's Engine.IO message dispatch, with every packet
-    checked the way socket.io's own parser checks it before anything acts
-    on it. Raises MalformedPacket; an application handler's own exception
-    still propagates with its traceback."""
-    pending: Optional[Any] = server._binary_packet.get(eio_sid)
-    if pending is not None:
-        try:
-            complete = pending.add_attachment(data)
-        except Exception as exc:  # placeholders that name no attachment
-            del server._binary_packet[eio_sid]
-            raise MalformedPacket(f"bad binary attachment "
-                                  f"({type(exc).__name__})") from None
-        if complete:
-            del server._binary_packet[eio_sid]
-            if pending.packet_type == sio_packet.BINARY_EVENT:
-                _check_event(pending.data)
-                server._handle_event(eio_sid, pending.namespace, pending.id,
-                                     pending.data)
-            else:
-                _check_ack(pending.data)
-                server._handle_ack(eio_sid, pending.namespace, pending.id,
-                                   pending.data)
+def close_socket(sock: Any, reason: str, wait: bool = False,
+                 abort: bool = True) -> None:
+    """``sock.close(wait, abort, reason=reason)`` on any release: before
+    4.11 the reason is kept on the socket for :func:`close_reason`."""
+    if _REASONS:
+        sock.close(wait=wait, abort=abort, reason=reason)
         return
-    if data.__class__ is not str:
-        raise MalformedPacket("binary data that no packet announced")
-    pkt = decode_packet(server, data)
-    kind = pkt.packet_type
-    if kind == sio_packet.EVENT:
-        _check_event(pkt.data)
-        server._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
-    elif kind == sio_packet.ACK:
-        _check_ack(pkt.data)
-        server._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
-    elif kind == sio_packet.CONNECT:
-        if pkt.data is not None and not isinstance(pkt.data, dict):
-            raise MalformedPacket("a connect payload must be an object")
-        if not namespace_served(server, pkt.namespace):
-            refuse_unknown_namespace(server, eio_sid, pkt.namespace)
-            return
-        if connect is not None:
-            connect(eio_sid, pkt.namespace or "/", pkt.data)
-        else:
-            server._handle_connect(eio_sid, pkt.namespace, pkt.data)
-    elif kind == sio_packet.DISCONNECT:
-        server._handle_disconnect(eio_sid, pkt.namespace,
-                                  server.reason.CLIENT_DISCONNECT)
-    else:  # BINARY_EVENT / BINARY_ACK: wait for the attachments
-        if not server.manager.sid_from_eio_sid(eio_sid,
-                                               pkt.namespace or "/"):
-            raise MalformedPacket("binary packet on a namespace the "
-                                  "connection has not joined")
-        server._binary_packet[eio_sid] = pkt
+    sock._rtcio_reason = reason
+    sock.close(wait=wait, abort=abort)
 
 
-def namespace_served(server: Any, namespace: Optional[str]) -> bool:
-    """Whether ``server`` accepts connections to ``namespace``, by the test
-    python-socketio's ``_handle_connect`` makes."""
-    namespace = namespace or "/"
-    return (namespace in server.handlers
-            or namespace in server.namespace_handlers
-            or server.namespaces == "*" or namespace in server.namespaces)
+def close_reason(eio: Any, sid: str) -> Optional[str]:
+    """Why session ``sid`` closed, for a ``disconnect`` handler that got no
+    reason (python-engineio before 4.11): what :func:`close_socket` or the
+    patched ``close`` kept on it, else ``server disconnect`` (4.11's
+    default)."""
+    sock = eio.sockets.get(sid)
+    reason = getattr(sock, "_rtcio_reason", None) if sock is not None \
+        else None
+    return str(reason) if reason else SERVER_DISCONNECT
 
 
-def refuse_unknown_namespace(server: Any, eio_sid: str,
-                             namespace: Optional[str]) -> None:
-    """CONNECT_ERROR as socket.io sends it for a namespace nobody serves:
-    ``44/random,{"message":"Invalid namespace"}`` (python-socketio sends
-    the bare string ``"Unable to connect"``; socket.io-client shows users
-    ``err.message``, which is then undefined)."""
-    server._send_packet(eio_sid, server.packet_class(
-        sio_packet.CONNECT_ERROR, data={"message": "Invalid namespace"},
-        namespace=namespace or "/"))
+def _reason_from_caller() -> Optional[str]:
+    """Before 4.11: the reason of a ``close()`` python-engineio itself made,
+    from the name of the method that called it (two frames up: the
+    patched ``close`` is one)."""
+    try:
+        caller = sys._getframe(2).f_code.co_name
+    except ValueError:
+        return None
+    return _CLOSED_BY.get(caller)
 
 
 # -- Engine.IO sessions -------------------------------------------------------
@@ -253,8 +148,7 @@ def end_session(eio: Any, sid: str, reason: Optional[str] = None) -> bool:
     sock = eio.sockets.get(sid)
     if sock is None or sock.closed or sock.closing:
         return False
-    sock.close(wait=False, abort=True,
-               reason=reason or eio.reason.TRANSPORT_CLOSE)
+    close_socket(sock, reason or TRANSPORT_CLOSE)
     if eio.sockets.get(sid) is sock:
         eio.sockets.pop(sid, None)
     return True
@@ -296,189 +190,6 @@ def advertise_exact_ping_interval(server: Any) -> None:
         return original(eio_sid, environ, *args)
 
     eio.on("connect", on_connect)
-# -- connection state recovery ------------------------------------------------
-
-#: The last argument of a queued emit that carries its recovery offset
-#: from the emitting process to every other one: ``{OFFSET_MARK: offset}``.
-OFFSET_MARK = "__rtcio_offset__"
-
-#: A namespace no client can join: queued emits to it are requests
-#: between processes (``recorder.control(event, data)``), not packets.
-CONTROL_NAMESPACE = "/__rtcio_recovery__"
-
-
-def encode_event(server: Any, namespace: str, args: List[Any]) -> str:
-    """The socket.io text of an EVENT packet (no ack id, no binary)."""
-    pkt = server.packet_class(sio_packet.EVENT, namespace=namespace,
-                              data=args)
-    return str(pkt.encode())
-
-
-def data_as_args(data: Any) -> List[Any]:
-    """python-socketio's rule: a tuple is several arguments, None none."""
-    if isinstance(data, tuple):
-        return list(data)
-    if data is None:
-        return []
-    return [data]
-
-
-def is_binary(args: List[Any]) -> bool:
-    return bool(sio_packet.Packet.data_is_binary(args))
-
-
-def record_emits(manager: Any, recorder: Any) -> None:
-    """Route the manager's emits through ``recorder`` (once).
-
-    ``recorder.emit_here(manager, event, args, namespace, room, skip_sid)``
-    logs and delivers an emit of this process and returns True, or False to
-    leave it to python-socketio; with a message queue,
-    ``recorder.log_queued(...)`` returns the offset that rides through the
-    queue, and ``recorder.deliver_queued(manager, event, args, namespace,
-    room, skip_sid, offset)`` delivers it in each process.
-    """
-    base = manager.__class__
-    if getattr(base, "_rtcio_recording", False):
-        return
-    import socketio
-
-    if isinstance(manager, socketio.PubSubManager):
-        class QueueRecording(base):  # type: ignore[misc,valid-type]
-            _rtcio_recording = True
-
-            def emit(self, event: str, data: Any, namespace: Any = None,
-                     room: Any = None, skip_sid: Any = None,
-                     callback: Any = None, to: Any = None,
-                     **kwargs: Any) -> Any:
-                room = to or room
-                namespace = namespace or "/"
-                if callback is None and not kwargs.get("ignore_queue") \
-                        and namespace != CONTROL_NAMESPACE:
-                    args = data_as_args(data)
-                    offset = recorder.log_queued(self, event, args,
-                                                 namespace, room, skip_sid)
-                    if offset is not None:
-                        data = tuple(args + [{OFFSET_MARK: offset}])
-                return base.emit(self, event, data, namespace=namespace,
-                                 room=room, skip_sid=skip_sid,
-                                 callback=callback, **kwargs)
-
-            def _handle_emit(self, message: Any) -> Any:
-                data = message.get("data")
-                if message.get("namespace") == CONTROL_NAMESPACE:
-                    return recorder.control(message.get("event"), data)
-                if (not message.get("binary") and isinstance(data, list)
-                        and data and isinstance(data[-1], dict)
-                        and list(data[-1]) == [OFFSET_MARK]):
-                    return recorder.deliver_queued(
-                        self, message["event"], data[:-1],
-                        message.get("namespace") or "/",
-                        message.get("room"), message.get("skip_sid"),
-                        data[-1][OFFSET_MARK])
-                return base._handle_emit(self, message)
-
-        manager.__class__ = QueueRecording
-    else:
-        class Recording(base):  # type: ignore[misc,valid-type]
-            _rtcio_recording = True
-
-            def emit(self, event: str, data: Any, namespace: Any,
-                     room: Any = None, skip_sid: Any = None,
-                     callback: Any = None, to: Any = None,
-                     **kwargs: Any) -> Any:
-                room = to or room
-                if callback is None and recorder.emit_here(
-                        self, event, data_as_args(data), namespace or "/",
-                        room, skip_sid):
-                    return None
-                return base.emit(self, event, data, namespace,
-                                 room=room, skip_sid=skip_sid,
-                                 callback=callback, **kwargs)
-
-        manager.__class__ = Recording
-
-
-def connect_socket(server: Any, eio_sid: str, namespace: str, auth: Any,
-                   sid: Optional[str], pid: Optional[str],
-                   before_reply: Optional[Callable[[str], None]] = None
-                   ) -> Optional[str]:
-    """python-socketio's ``_handle_connect`` for ``always_connect=False``,
-    giving the socket ``sid`` when not None (a recovered socket keeps its
-    id), calling ``before_reply(sid)`` once the app accepted it and before
-    the CONNECT reply, which carries ``pid`` when not None. Returns the
-    sid of the connected socket, or None (refused, or the namespace
-    unknown)."""
-    namespace = namespace or "/"
-    manager = server.manager
-    new_sid: Optional[str] = None
-    if namespace_served(server, namespace):
-        if sid is None:
-            new_sid = manager.pre_connect(eio_sid, namespace)
-        elif manager.sid_from_eio_sid(eio_sid, namespace) is None and \
-                manager.eio_sid_from_sid(sid, namespace) is None:
-            # pre_connect, with the old sid instead of a fresh one
-            manager.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
-            manager.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
-            manager.pending_connect.setdefault(namespace, []).append(sid)
-            new_sid = sid
-    if new_sid is None:
-        server._send_packet(eio_sid, server.packet_class(
-            sio_packet.CONNECT_ERROR, data="Unable to connect",
-            namespace=namespace))
-        return None
-    sid = new_sid
-    fail_reason = sio_exceptions.ConnectionRefusedError().error_args
-    environ = server.environ.get(eio_sid, {})
-    try:
-        if auth:
-            success = server._trigger_event("connect", namespace, sid,
-                                            environ, auth)
-        else:
-            try:
-                success = server._trigger_event("connect", namespace, sid,
-                                                environ, None)
-            except TypeError as exc:
-                try:
-                    success = server._trigger_event("connect", namespace,
-                                                    sid, environ)
-                except TypeError:
-                    raise exc
-    except sio_exceptions.ConnectionRefusedError as exc:
-        fail_reason = exc.error_args
-        success = False
-    except ConnectionRefusedError:
-        fail_reason = {"message": "Connection refused by server"}
-        success = False
-    if success is False:
-        server._send_packet(eio_sid, server.packet_class(
-            sio_packet.CONNECT_ERROR, data=fail_reason, namespace=namespace))
-        manager.disconnect(sid, namespace, ignore_queue=True)
-        return None
-    if before_reply is not None:
-        before_reply(sid)
-    reply = {"sid": sid} if pid is None else {"sid": sid, "pid": pid}
-    server._send_packet(eio_sid, server.packet_class(
-        sio_packet.CONNECT, reply, namespace=namespace))
-    manager.connect(sid, namespace)
-    return sid
-
-
-def drop_socket(server: Any, sid: str, namespace: str) -> None:
-    """Forget a socket in the manager without running disconnect handlers
-    (its state is held for recovery)."""
-    eio_sid = server.manager.eio_sid_from_sid(sid, namespace)
-    server.manager.disconnect(sid, namespace, ignore_queue=True)
-    if eio_sid is not None:
-        server._binary_packet.pop(eio_sid, None)
-
-
-def run_disconnect_handlers(server: Any, sid: str, namespace: str,
-                            reason: str) -> None:
-    """The ``disconnect`` handlers of a socket python-socketio no longer
-    knows (its recovery window ended)."""
-    server._trigger_event("disconnect", namespace, sid, reason)
-
-
 # -- python-engineio's websocket loop ------------------------------------------
 
 #: First characters of the Engine.IO packets python-engineio can decode
@@ -538,73 +249,6 @@ def check_websocket_frames(eio: Any) -> None:
 
     websocket._rtcio_checked = True  # type: ignore[attr-defined]
     eio._async = dict(table, websocket=websocket)
-
-
-# -- eventlet ----------------------------------------------------------------
-
-_eventlet_patched = False
-
-
-def apply_mask(data: bytes, mask: bytes, length: Optional[int] = None,
-               offset: int = 0) -> bytes:
-    """``data`` XOR the 4-byte ``mask`` repeated, starting at mask byte
-    ``offset``; the signature and result of eventlet's own version.
-
-    Browsers mask every frame they send (RFC 6455, 5.3). eventlet's
-    ``RFC6455WebSocket._apply_mask`` unmasks one byte at a time in a Python
-    generator: measured at about 0.7 ms for one 2.6 KB SDP envelope, the
-    largest cost of relaying under eventlet once compression is off. This
-    is RTCIO's own websocket unmasking (:func:`.websocket.unmask`, C-level
-    ``bytes.translate``) with the mask rotated to ``offset``: same bytes,
-    far faster, one implementation for both websocket transports.
-    """
-    from .websocket import unmask
-
-    if length is None:
-        length = len(data)
-    if length <= 0:
-        return b""
-    start = offset % 4
-    key = bytes(mask[start:]) + bytes(mask[:start])
-    return unmask(bytes(data[:length]), key)
-
-
-def speed_up_eventlet() -> None:
-    """Swap eventlet's per-byte unmasking for :func:`apply_mask` (once)."""
-    global _eventlet_patched
-    if _eventlet_patched:
-        return
-    from eventlet import websocket
-    if hasattr(websocket.RFC6455WebSocket, "_apply_mask"):
-        websocket.RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
-    _eventlet_patched = True
-
-
-# -- gunicorn ----------------------------------------------------------------
-
-_worker_signal_hooks: List[Callable[[], Any]] = []
-
-
-def after_gunicorn_worker_signals(hook: Callable[[], Any]) -> None:
-    """Call ``hook()`` in every gunicorn worker right after gunicorn's
-    ``Worker.init_signals`` (written against gunicorn 25.x, where every
-    worker class but the ASGI one sets its handlers there with
-    ``signal.signal``). Used when the app is loaded before the fork
-    (``--preload``), so a SIGTERM handler reaches the workers."""
-    from gunicorn.workers import base
-
-    _worker_signal_hooks.append(hook)
-    if getattr(base.Worker.init_signals, "_rtcio_wrapped", False):
-        return
-    original = base.Worker.init_signals
-
-    def init_signals(self: Any) -> None:
-        original(self)
-        for each in list(_worker_signal_hooks):
-            each()
-
-    init_signals._rtcio_wrapped = True  # type: ignore[attr-defined]
-    base.Worker.init_signals = init_signals  # type: ignore[method-assign]
 
 
 # -- python-engineio: outgoing queue caps ------------------------------------
@@ -754,21 +398,34 @@ def patch_engineio_sockets() -> None:
 
     def close(self: Any, wait: bool = True, abort: bool = False,
               reason: Any = None) -> None:
+        if not _REASONS:
+            if not self.closed and "_rtcio_reason" not in self.__dict__:
+                self._rtcio_reason = reason or _reason_from_caller()
+            reason = None
         ws = self.__dict__.get("_rtcio_direct")
         if ws is None:
-            return original_close(self, wait, abort, reason)
+            return _close(self, wait, abort, reason)
         # Nobody reads the queue: waiting on it would never end. The
         # websocket sends what it holds, then its close frame.
         was_open = not self.closed
-        original_close(self, False, abort, reason)
+        _close(self, False, abort, reason)
         if was_open:
             ws.close()
         return None
 
+    def _close(self: Any, wait: bool, abort: bool, reason: Any) -> None:
+        if _REASONS:
+            original_close(self, wait, abort, reason)
+        else:
+            original_close(self, wait, abort)
+
     def schedule_ping(self: Any) -> None:
         if not getattr(self.server, "_rtcio_direct", False):
             return original_schedule_ping(self)
-        if self.last_ping:
+        # One ping timer at a time (the first at the handshake, the next
+        # when the pong comes), whatever last_ping says at the handshake.
+        if not self.__dict__.get("_rtcio_ping_timer"):
+            self._rtcio_ping_timer = True
             self.last_ping = None
             _call_later(self.server, self.server.ping_interval,
                         _ping_due, self)
@@ -840,6 +497,7 @@ def send_text(eio: Any, eio_sid: str, text: str) -> None:
 def _ping_due(eio_socket: Any) -> None:
     """A ping timer fired (in the event loop: hand the work to a short
     greenlet, since sending may close the socket and run handlers)."""
+    eio_socket._rtcio_ping_timer = False
     if not eio_socket.closing and not eio_socket.closed:
         eio_socket.server.start_background_task(_send_ping, eio_socket)
 
@@ -869,8 +527,7 @@ def _ping_timed_out(eio_socket: Any) -> None:
     eio_socket.server.logger.info("%s: Client is gone, closing socket",
                                   eio_socket.sid)
     ws = eio_socket.__dict__.get("_rtcio_direct")
-    eio_socket.close(wait=False, abort=True,
-                     reason=eio_socket.server.reason.PING_TIMEOUT)
+    close_socket(eio_socket, PING_TIMEOUT)
     if ws is not None:
         ws.abort()
 
@@ -981,8 +638,7 @@ def _direct_websocket_handler(eio_socket: Any, ws: Any) -> List[Any]:
             server.logger.exception("Unknown receive error")
             break
 
-    self.close(wait=False, abort=True,
-               reason=server.reason.TRANSPORT_CLOSE)
+    close_socket(self, TRANSPORT_CLOSE)
     inner.close()
     return []
 
@@ -1012,8 +668,7 @@ def close_overflowed(eio_socket: Any) -> int:
         except OSError:
             pass  # already gone
     server = eio_socket.server
-    eio_socket.close(wait=False, abort=True,
-                     reason=server.reason.SERVER_DISCONNECT)
+    close_socket(eio_socket, SERVER_DISCONNECT)
     server.sleep(0.05)  # let the writer and reader finish with their frames
     give_back_memory()
     return dropped
@@ -1034,27 +689,16 @@ def give_back_memory() -> None:
         pass
 
 
-# -- python-socketio: the Redis message queue's connection ------------------
 
-def redis_manager(url: str, channel: str, write_only: bool,
-                  connect: Callable[[str], Any]) -> Any:
-    """python-socketio's ``RedisManager`` whose Redis client comes from
-    ``connect(url)`` (rtcio-flask's one factory: every URL form, Valkey
-    without the valkey package, a pool that waits instead of raising
-    MaxConnectionsError under load). It replaces the manager's private
-    ``_redis_connect`` (python-socketio 5.x), which the manager calls to
-    (re)connect before publishing and listening; on a release without it
-    the stock manager is returned."""
-    import socketio
+def track_close_reasons() -> None:
+    """Before python-engineio 4.11, have every socket's ``close`` keep its
+    reason (:func:`close_reason`); nothing to do from 4.11 on."""
+    if not _REASONS:
+        patch_engineio_sockets()
 
-    base = socketio.RedisManager
-    if not callable(getattr(base, "_redis_connect", None)):
-        return base(url, channel=channel, write_only=write_only)
 
-    class RtcioRedisManager(base):  # type: ignore[misc, valid-type]
-        def _redis_connect(self) -> None:
-            self.redis = connect(self.redis_url)
-            self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            self.connected = True
-
-    return RtcioRedisManager(url, channel=channel, write_only=write_only)
+def install_websocket(eio: Any, websocket_class: Any) -> None:
+    """Serve ``eio``'s websockets with ``websocket_class`` (the
+    ``websocket`` entry of the server's own copy of its async driver's
+    table, which python-engineio looks the class up in per request)."""
+    eio._async = dict(eio._async, websocket=websocket_class)

@@ -13,7 +13,7 @@ import warnings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtcio_flask.transport.patches import apply_mask
+from rtcio_flask.transport.compat.eventlet import apply_mask
 
 
 def _pristine_eventlet_websocket():

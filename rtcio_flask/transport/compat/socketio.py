@@ -1,0 +1,486 @@
+"""python-socketio's private internals RTCIO uses, in one place.
+
+Verified against python-socketio 5.11.0 to 5.18.1 (``VERIFIED`` in
+:mod:`rtcio_flask.transport.compat`; CI runs the floor and the newest).
+What moved in that range, and how each call here copes (decided once, from
+the installed version):
+
+- ``manager.pre_connect``/``pending_connect`` (5.18: a socket is
+  "pre-connected" until its connect handler accepts it, then
+  ``manager.connect(sid)``); before 5.18 ``manager.connect(eio_sid)``
+  registers it at once. :func:`connect_socket` does whichever the
+  installed release does.
+- the disconnect reason (5.12): ``_handle_disconnect``,
+  ``_handle_eio_disconnect`` and the ``disconnect`` handlers take it from
+  5.12 on; :func:`handle_disconnect`, :func:`eio_disconnect` and
+  :func:`run_disconnect_handlers` pass it only there. Before 5.12 they
+  keep it for the running greenlet, where RTCIO's own ``disconnect``
+  entry finds it (:func:`disconnect_reason_now`), so the app's handlers
+  get the reason on every release.
+
+What is used, by what:
+
+- :func:`dispatch_packet`: ``Server._handle_eio_message`` (the Engine.IO
+  message -> socket.io packet dispatch), done here so bad packets raise
+  :class:`MalformedPacket` instead of failing deep inside python-socketio
+  with a traceback per packet. It calls the server's private
+  ``_handle_connect/_handle_disconnect/_handle_event/_handle_ack`` and its
+  ``_binary_packet`` table, exactly as the original does.
+- :func:`decode_packet` decodes with a subclass of the server's packet
+  class whose ``json`` is :func:`rtcio_flask.core.decoding.strict_loads`
+  (python-socketio reads ``packet_class.json``), when the class uses
+  python-engineio's default JSON module; a custom ``json=`` is left alone.
+- :func:`dispatch_packet` answers a CONNECT to a namespace nobody serves
+  itself, with socket.io's ``{"message": "Invalid namespace"}``.
+- :func:`connect_socket`: ``Server._handle_connect`` (the
+  ``always_connect=False`` branch) with two hooks connection state
+  recovery needs: the socket may get a given (old) sid, and the CONNECT
+  reply carries the private session id ``pid``. It uses the manager's
+  ``basic_enter_room`` (and ``pending_connect`` from 5.18) and the
+  server's ``_trigger_event``/``_send_packet``/``environ``.
+- :func:`record_emits`: the client manager's ``emit`` (and, with a message
+  queue, ``PubSubManager._handle_emit``, the delivery of queued emits), so
+  packets sent through rooms are logged with an offset
+  (:mod:`rtcio_flask.transport.recovery`).
+"""
+
+import logging
+import threading
+from typing import Any, Callable, Dict, List, Optional
+
+from engineio import json as engineio_json
+from socketio import exceptions as sio_exceptions
+from socketio import packet as sio_packet
+
+from ...core.decoding import strict_loads
+from . import socketio_at_least
+from .engineio import CLIENT_DISCONNECT, SERVER_DISCONNECT
+
+logger = logging.getLogger("rtcio_flask")
+
+#: 5.18 registers a connecting socket as pending (``pre_connect``).
+_PRE_CONNECT = socketio_at_least(5, 18)
+#: 5.12 passes a reason to disconnect handlers.
+_REASONS = socketio_at_least(5, 12)
+
+#: Before 5.12: the reason of the disconnect python-socketio runs now, per
+#: thread (greenlet, once monkey-patched).
+_now = threading.local()
+
+#: Packet types a client may send (CONNECT_ERROR only flows server->client).
+_CLIENT_TYPES = frozenset([sio_packet.CONNECT, sio_packet.DISCONNECT,
+                           sio_packet.EVENT, sio_packet.ACK,
+                           sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK])
+
+
+class MalformedPacket(ValueError):
+    """A socket.io packet that does not decode, or breaks the protocol's
+    shape; the connection that sent it is closed."""
+
+
+class _StrictJSON:
+    """The ``json`` module python-socketio decodes client packets with:
+    strict loads, the default dumps."""
+
+    loads = staticmethod(strict_loads)
+    dumps = staticmethod(engineio_json.dumps)
+
+
+# packet class -> its strict subclass (or itself, with a custom json=).
+_strict_classes: Dict[type, type] = {}
+
+
+def _strict_class(packet_class: type) -> type:
+    strict = _strict_classes.get(packet_class)
+    if strict is None:
+        strict = packet_class
+        if getattr(packet_class, "json", None) is engineio_json:
+            strict = type("Strict" + packet_class.__name__, (packet_class,),
+                          {"json": _StrictJSON})
+        _strict_classes[packet_class] = strict
+    return strict
+
+
+def decode_packet(server: Any, data: str) -> Any:
+    """``data`` as the server's packet class decodes it (with strict JSON,
+    see :class:`_StrictJSON`), or MalformedPacket."""
+    try:
+        pkt = _strict_class(server.packet_class)(encoded_packet=data)
+    except Exception as exc:  # the parser's errors are not one type
+        raise MalformedPacket(f"undecodable packet ({type(exc).__name__}: "
+                              f"{exc})") from None
+    if pkt.packet_type not in _CLIENT_TYPES:
+        raise MalformedPacket(f"packet type {pkt.packet_type!r} is not one a "
+                              f"client may send")
+    return pkt
+
+
+def _check_event(data: Any) -> None:
+    # socket.io's own parser: an event is a non-empty list starting with
+    # its name (a string).
+    if data.__class__ is not list or not data or \
+            data[0].__class__ is not str:
+        raise MalformedPacket("an event must be a list starting with its "
+                              "name")
+
+
+def _check_ack(data: Any) -> None:
+    if not isinstance(data, list):
+        raise MalformedPacket("an acknowledgement must be a list")
+
+
+#: ``connect(eio_sid, namespace, auth)``: who serves CONNECT packets
+#: instead of python-socketio (connection state recovery).
+ConnectHandler = Callable[[str, str, Any], None]
+
+
+def dispatch_packet(server: Any, eio_sid: str, data: Any,
+                    connect: Optional[ConnectHandler] = None) -> None:
+    """python-socketio's Engine.IO message dispatch, with every packet
+    checked the way socket.io's own parser checks it before anything acts
+    on it. Raises MalformedPacket; an application handler's own exception
+    still propagates with its traceback."""
+    pending: Optional[Any] = server._binary_packet.get(eio_sid)
+    if pending is not None:
+        try:
+            complete = pending.add_attachment(data)
+        except Exception as exc:  # placeholders that name no attachment
+            del server._binary_packet[eio_sid]
+            raise MalformedPacket(f"bad binary attachment "
+                                  f"({type(exc).__name__})") from None
+        if complete:
+            del server._binary_packet[eio_sid]
+            if pending.packet_type == sio_packet.BINARY_EVENT:
+                _check_event(pending.data)
+                server._handle_event(eio_sid, pending.namespace, pending.id,
+                                     pending.data)
+            else:
+                _check_ack(pending.data)
+                server._handle_ack(eio_sid, pending.namespace, pending.id,
+                                   pending.data)
+        return
+    if data.__class__ is not str:
+        raise MalformedPacket("binary data that no packet announced")
+    pkt = decode_packet(server, data)
+    kind = pkt.packet_type
+    if kind == sio_packet.EVENT:
+        _check_event(pkt.data)
+        server._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
+    elif kind == sio_packet.ACK:
+        _check_ack(pkt.data)
+        server._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
+    elif kind == sio_packet.CONNECT:
+        if pkt.data is not None and not isinstance(pkt.data, dict):
+            raise MalformedPacket("a connect payload must be an object")
+        if not namespace_served(server, pkt.namespace):
+            refuse_unknown_namespace(server, eio_sid, pkt.namespace)
+            return
+        if connect is not None:
+            connect(eio_sid, pkt.namespace or "/", pkt.data)
+        else:
+            server._handle_connect(eio_sid, pkt.namespace, pkt.data)
+    elif kind == sio_packet.DISCONNECT:
+        handle_disconnect(server, eio_sid, pkt.namespace)
+    else:  # BINARY_EVENT / BINARY_ACK: wait for the attachments
+        if not server.manager.sid_from_eio_sid(eio_sid,
+                                               pkt.namespace or "/"):
+            raise MalformedPacket("binary packet on a namespace the "
+                                  "connection has not joined")
+        server._binary_packet[eio_sid] = pkt
+
+
+def disconnect_reason_now() -> Optional[str]:
+    """For a ``disconnect`` handler python-socketio called with no reason
+    (before 5.12): the one RTCIO had it run with, else ``server
+    disconnect`` (the app called ``disconnect(sid)``). None from 5.12 on."""
+    if _REASONS:
+        return None
+    reason: Optional[str] = getattr(_now, "reason", None)
+    return reason or SERVER_DISCONNECT
+
+
+def _with_reason(reason: Optional[str], call: Callable[..., Any],
+                 *args: Any) -> Any:
+    previous = getattr(_now, "reason", None)
+    _now.reason = reason
+    try:
+        return call(*args)
+    finally:
+        _now.reason = previous
+
+
+def handle_disconnect(server: Any, eio_sid: str,
+                      namespace: Optional[str]) -> None:
+    """A client's DISCONNECT packet, as python-socketio handles it, with
+    the ``client disconnect`` reason."""
+    if _REASONS:
+        server._handle_disconnect(eio_sid, namespace, CLIENT_DISCONNECT)
+    else:
+        _with_reason(CLIENT_DISCONNECT, server._handle_disconnect, eio_sid,
+                     namespace)
+
+
+def eio_disconnect_handler(server: Any) -> Callable[..., Any]:
+    """python-socketio's Engine.IO ``disconnect`` handler of ``server``
+    (a ``socketio.Server``, or the Admin UI's instrumented server)."""
+    handler: Callable[..., Any] = server._handle_eio_disconnect
+    return handler
+
+
+def eio_disconnect(handler: Callable[..., Any], eio_sid: str,
+                   reason: Optional[str]) -> Any:
+    """Call python-socketio's Engine.IO ``disconnect`` handler (the
+    server's ``_handle_eio_disconnect``, or the Admin UI's), which takes
+    the reason from 5.12 on."""
+    if _REASONS:
+        return handler(eio_sid, reason)
+    return _with_reason(reason, handler, eio_sid)
+
+
+def namespace_served(server: Any, namespace: Optional[str]) -> bool:
+    """Whether ``server`` accepts connections to ``namespace``, by the test
+    python-socketio's ``_handle_connect`` makes."""
+    namespace = namespace or "/"
+    return (namespace in server.handlers
+            or namespace in server.namespace_handlers
+            or server.namespaces == "*" or namespace in server.namespaces)
+
+
+def refuse_unknown_namespace(server: Any, eio_sid: str,
+                             namespace: Optional[str]) -> None:
+    """CONNECT_ERROR as socket.io sends it for a namespace nobody serves:
+    ``44/random,{"message":"Invalid namespace"}`` (python-socketio sends
+    the bare string ``"Unable to connect"``; socket.io-client shows users
+    ``err.message``, which is then undefined)."""
+    server._send_packet(eio_sid, server.packet_class(
+        sio_packet.CONNECT_ERROR, data={"message": "Invalid namespace"},
+        namespace=namespace or "/"))
+
+# -- connection state recovery ------------------------------------------------
+
+#: The last argument of a queued emit that carries its recovery offset
+#: from the emitting process to every other one: ``{OFFSET_MARK: offset}``.
+OFFSET_MARK = "__rtcio_offset__"
+
+#: A namespace no client can join: queued emits to it are requests
+#: between processes (``recorder.control(event, data)``), not packets.
+CONTROL_NAMESPACE = "/__rtcio_recovery__"
+
+
+def encode_event(server: Any, namespace: str, args: List[Any]) -> str:
+    """The socket.io text of an EVENT packet (no ack id, no binary)."""
+    pkt = server.packet_class(sio_packet.EVENT, namespace=namespace,
+                              data=args)
+    return str(pkt.encode())
+
+
+def data_as_args(data: Any) -> List[Any]:
+    """python-socketio's rule: a tuple is several arguments, None none."""
+    if isinstance(data, tuple):
+        return list(data)
+    if data is None:
+        return []
+    return [data]
+
+
+def is_binary(data: Any) -> bool:
+    """Whether ``data`` holds bytes anywhere, which makes python-socketio
+    send it as a binary packet (its own check is a private method before
+    5.14 and a classmethod after)."""
+    if isinstance(data, (bytes, bytearray)):
+        return True
+    if isinstance(data, list):
+        return any(is_binary(item) for item in data)
+    if isinstance(data, dict):
+        return any(is_binary(item) for item in data.values())
+    return False
+
+
+def record_emits(manager: Any, recorder: Any) -> None:
+    """Route the manager's emits through ``recorder`` (once).
+
+    ``recorder.emit_here(manager, event, args, namespace, room, skip_sid)``
+    logs and delivers an emit of this process and returns True, or False to
+    leave it to python-socketio; with a message queue,
+    ``recorder.log_queued(...)`` returns the offset that rides through the
+    queue, and ``recorder.deliver_queued(manager, event, args, namespace,
+    room, skip_sid, offset)`` delivers it in each process.
+    """
+    base = manager.__class__
+    if getattr(base, "_rtcio_recording", False):
+        return
+    import socketio
+
+    if isinstance(manager, socketio.PubSubManager):
+        class QueueRecording(base):  # type: ignore[misc,valid-type]
+            _rtcio_recording = True
+
+            def emit(self, event: str, data: Any, namespace: Any = None,
+                     room: Any = None, skip_sid: Any = None,
+                     callback: Any = None, to: Any = None,
+                     **kwargs: Any) -> Any:
+                room = to or room
+                namespace = namespace or "/"
+                if callback is None and not kwargs.get("ignore_queue") \
+                        and namespace != CONTROL_NAMESPACE:
+                    args = data_as_args(data)
+                    offset = recorder.log_queued(self, event, args,
+                                                 namespace, room, skip_sid)
+                    if offset is not None:
+                        data = tuple(args + [{OFFSET_MARK: offset}])
+                return base.emit(self, event, data, namespace=namespace,
+                                 room=room, skip_sid=skip_sid,
+                                 callback=callback, **kwargs)
+
+            def _handle_emit(self, message: Any) -> Any:
+                data = message.get("data")
+                if message.get("namespace") == CONTROL_NAMESPACE:
+                    return recorder.control(message.get("event"), data)
+                # A list through JSON (5.12+), the emitted tuple through
+                # pickle (before 5.12).
+                if (not message.get("binary")
+                        and isinstance(data, (list, tuple))
+                        and data and isinstance(data[-1], dict)
+                        and list(data[-1]) == [OFFSET_MARK]):
+                    return recorder.deliver_queued(
+                        self, message["event"], list(data[:-1]),
+                        message.get("namespace") or "/",
+                        message.get("room"), message.get("skip_sid"),
+                        data[-1][OFFSET_MARK])
+                return base._handle_emit(self, message)
+
+        manager.__class__ = QueueRecording
+    else:
+        class Recording(base):  # type: ignore[misc,valid-type]
+            _rtcio_recording = True
+
+            def emit(self, event: str, data: Any, namespace: Any,
+                     room: Any = None, skip_sid: Any = None,
+                     callback: Any = None, to: Any = None,
+                     **kwargs: Any) -> Any:
+                room = to or room
+                if callback is None and recorder.emit_here(
+                        self, event, data_as_args(data), namespace or "/",
+                        room, skip_sid):
+                    return None
+                return base.emit(self, event, data, namespace,
+                                 room=room, skip_sid=skip_sid,
+                                 callback=callback, **kwargs)
+
+        manager.__class__ = Recording
+
+
+def connect_socket(server: Any, eio_sid: str, namespace: str, auth: Any,
+                   sid: Optional[str], pid: Optional[str],
+                   before_reply: Optional[Callable[[str], None]] = None
+                   ) -> Optional[str]:
+    """python-socketio's ``_handle_connect`` for ``always_connect=False``,
+    giving the socket ``sid`` when not None (a recovered socket keeps its
+    id), calling ``before_reply(sid)`` once the app accepted it and before
+    the CONNECT reply, which carries ``pid`` when not None. Returns the
+    sid of the connected socket, or None (refused, or the namespace
+    unknown)."""
+    namespace = namespace or "/"
+    manager = server.manager
+    new_sid: Optional[str] = None
+    if namespace_served(server, namespace):
+        if sid is None:
+            new_sid = (manager.pre_connect(eio_sid, namespace) if _PRE_CONNECT
+                       else manager.connect(eio_sid, namespace))
+        elif manager.sid_from_eio_sid(eio_sid, namespace) is None and \
+                manager.eio_sid_from_sid(sid, namespace) is None:
+            # what connecting does, with the old sid instead of a fresh one
+            manager.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
+            manager.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
+            if _PRE_CONNECT:
+                manager.pending_connect.setdefault(namespace, []).append(sid)
+            new_sid = sid
+    if new_sid is None:
+        server._send_packet(eio_sid, server.packet_class(
+            sio_packet.CONNECT_ERROR, data="Unable to connect",
+            namespace=namespace))
+        return None
+    sid = new_sid
+    fail_reason = sio_exceptions.ConnectionRefusedError().error_args
+    environ = server.environ.get(eio_sid, {})
+    try:
+        if auth:
+            success = server._trigger_event("connect", namespace, sid,
+                                            environ, auth)
+        else:
+            try:
+                success = server._trigger_event("connect", namespace, sid,
+                                                environ, None)
+            except TypeError as exc:
+                try:
+                    success = server._trigger_event("connect", namespace,
+                                                    sid, environ)
+                except TypeError:
+                    raise exc
+    except sio_exceptions.ConnectionRefusedError as exc:
+        fail_reason = exc.error_args
+        success = False
+    except ConnectionRefusedError:
+        fail_reason = {"message": "Connection refused by server"}
+        success = False
+    if success is False:
+        server._send_packet(eio_sid, server.packet_class(
+            sio_packet.CONNECT_ERROR, data=fail_reason, namespace=namespace))
+        manager.disconnect(sid, namespace, ignore_queue=True)
+        return None
+    if before_reply is not None:
+        before_reply(sid)
+    reply = {"sid": sid} if pid is None else {"sid": sid, "pid": pid}
+    server._send_packet(eio_sid, server.packet_class(
+        sio_packet.CONNECT, reply, namespace=namespace))
+    if _PRE_CONNECT:
+        manager.connect(sid, namespace)
+    return sid
+
+
+def drop_socket(server: Any, sid: str, namespace: str) -> None:
+    """Forget a socket in the manager without running disconnect handlers
+    (its state is held for recovery)."""
+    eio_sid = server.manager.eio_sid_from_sid(sid, namespace)
+    server.manager.disconnect(sid, namespace, ignore_queue=True)
+    if eio_sid is not None:
+        server._binary_packet.pop(eio_sid, None)
+
+
+def run_disconnect_handlers(server: Any, sid: str, namespace: str,
+                            reason: str) -> None:
+    """The ``disconnect`` handlers of a socket python-socketio no longer
+    knows (its recovery window ended)."""
+    if _REASONS:
+        server._trigger_event("disconnect", namespace, sid, reason)
+    else:
+        _with_reason(reason, server._trigger_event, "disconnect", namespace,
+                     sid)
+
+
+
+
+# -- the Redis message queue's connection -------------------------------------
+
+def redis_manager(url: str, channel: str, write_only: bool,
+                  connect: Callable[[str], Any]) -> Any:
+    """python-socketio's ``RedisManager`` whose Redis client comes from
+    ``connect(url)`` (rtcio-flask's one factory: every URL form, Valkey
+    without the valkey package, a pool that waits instead of raising
+    MaxConnectionsError under load). It replaces the manager's private
+    ``_redis_connect`` (python-socketio 5.x), which the manager calls to
+    (re)connect before publishing and listening; on a release without it
+    the stock manager is returned."""
+    import socketio
+
+    base = socketio.RedisManager
+    if not callable(getattr(base, "_redis_connect", None)):
+        return base(url, channel=channel, write_only=write_only)
+
+    class RtcioRedisManager(base):  # type: ignore[misc, valid-type]
+        def _redis_connect(self) -> None:
+            self.redis = connect(self.redis_url)
+            self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            self.connected = True
+
+    return RtcioRedisManager(url, channel=channel, write_only=write_only)
