@@ -554,8 +554,8 @@ class Recovery:
             pid = self._new_pid()
             start = self.backend.start_position()
             self._mark(pid)
-            sid = sio_compat.connect_socket(server, eio_sid, namespace, auth,
-                                         None, pid)
+            sid = sio_compat.connect_socket(server, eio_sid, namespace,
+                                            auth, None, pid)
             if sid is not None:
                 self._remember(namespace, sid, pid, eio_sid, start)
             else:
@@ -606,8 +606,8 @@ class Recovery:
         self._mark(session.pid)
         try:
             got = sio_compat.connect_socket(self.server, eio_sid, namespace,
-                                         auth, sid, session.pid,
-                                         before_reply)
+                                            auth, sid, session.pid,
+                                            before_reply)
         finally:
             self._restoring.pop(eio_sid, None)
         if got is None:
@@ -676,7 +676,7 @@ class Recovery:
         if live is None:
             return False
         if not eio_compat.ping_overdue(self.server.eio, live.eio_sid,
-                                    PING_GRACE):
+                                       PING_GRACE):
             return False
         self._hold(live.eio_sid, namespace, sid, "transport close")
         self.server.start_background_task(self._close_eio, live.eio_sid)
@@ -860,8 +860,8 @@ class Recovery:
         self._departing[key] = session
         try:
             sio_compat.run_disconnect_handlers(self.server, session.sid,
-                                            session.namespace,
-                                            session.reason)
+                                               session.namespace,
+                                               session.reason)
         except Exception:
             logger.exception("rtcio: departure of %s failed", session.sid)
         finally:
@@ -914,7 +914,8 @@ class Recovery:
         """A ``server.emit`` in one process: log it, deliver it."""
         if sio_compat.is_binary(args):
             return False
-        text = sio_compat.encode_event(self.server, namespace, [event] + args)
+        text = sio_compat.encode_event(self.server, namespace,
+                                       [event] + args)
         with self.lock:
             offset = self.backend.record(namespace, room, skip_sid, text,
                                          self._owner_of(room, skip_sid))
@@ -930,14 +931,16 @@ class Recovery:
             return None
         if namespace == sio_compat.CONTROL_NAMESPACE:
             return None
-        text = sio_compat.encode_event(self.server, namespace, [event] + args)
+        text = sio_compat.encode_event(self.server, namespace,
+                                       [event] + args)
         offset = self.backend.record(namespace, room, skip_sid, text)
         return None if offset is None else str(offset)
 
     def deliver_queued(self, manager: Any, event: str, args: List[Any],
                        namespace: str, room: Any, skip_sid: Any,
                        offset: str) -> None:
-        text = sio_compat.encode_event(self.server, namespace, [event] + args)
+        text = sio_compat.encode_event(self.server, namespace,
+                                       [event] + args)
         with self.lock:
             self._deliver(manager, namespace, room, skip_sid, text, offset,
                           queued=True)
