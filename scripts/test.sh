@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests start for real. Installed when missing, and
 # always on CI (a fresh clone on a machine that may lack them).
-DEB_PACKAGES="chromium redis-server redis-sentinel coturn"
+DEB_PACKAGES="chromium redis-server redis-sentinel coturn nginx"
 need_apt=""
 for bin in /usr/bin/chromium /usr/bin/redis-server /usr/bin/redis-sentinel \
-        /usr/bin/turnserver; do
+        /usr/bin/turnserver /usr/sbin/nginx; do
     [ -x "$bin" ] || need_apt=1
 done
 if [ -n "${CI:-}" ] || [ -n "$need_apt" ]; then
@@ -21,7 +21,10 @@ if [ -n "${CI:-}" ] || [ -n "$need_apt" ]; then
 fi
 # The Debian packages start their own daemons on default ports; the tests
 # start private instances on free ports and need none of them.
-systemctl disable --now redis-server redis-sentinel coturn >/dev/null 2>&1 || true
+systemctl disable --now redis-server redis-sentinel coturn nginx \
+    >/dev/null 2>&1 || true
+# Without systemd (a container), Debian's nginx may still run on port 80.
+[ -f /run/nginx.pid ] && nginx -s quit >/dev/null 2>&1 || true
 
 python -m pip install -q --disable-pip-version-check -e '.[test]'
 

@@ -72,6 +72,18 @@ class AttemptThrottle:
             bucket.tokens = 0.0
         return was_open and bucket.tokens < 1.0
 
+    def refund(self, key: Hashable) -> None:
+        """Give back an attempt counted with :meth:`failed` before its
+        outcome was known (it turned out right)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = min(bucket.capacity, bucket.tokens + 1.0)
+
+    def drain(self, key: Hashable) -> None:
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = 0.0
+
     def forget(self, key: Hashable) -> None:
         self._buckets.pop(key, None)
 
@@ -106,6 +118,19 @@ def guesser_key(address: str) -> str:
     return str(ipaddress.IPv6Network(f"{parsed}/64", strict=False))
 
 
+class Guess:
+    """One password attempt in flight (see :meth:`PasswordGuesses.begin`):
+    what it was counted under."""
+
+    __slots__ = ("keys", "spent", "attack")
+
+    def __init__(self, keys: List[Tuple[AttemptThrottle, Hashable, str]],
+                 spent: List[Tuple[str, Hashable]], attack: bool) -> None:
+        self.keys = keys
+        self.spent = spent
+        self.attack = attack
+
+
 class PasswordGuesses:
     """Wrong room passwords, throttled by who guesses, never by room alone.
 
@@ -120,6 +145,11 @@ class PasswordGuesses:
       and socket their whole allowance (a window each), so many addresses
       together get about one guess per address per window instead of the
       address allowance each.
+
+    An attempt is counted when it starts (:meth:`begin`) and given back
+    when it turns out right (:meth:`settle`): checking a password yields
+    (the Redis store), and a socket that sent 11 guesses at once had all 11
+    checked before the first was counted.
 
     ``None`` for an allowance turns that throttle off.
     """
@@ -159,20 +189,41 @@ class PasswordGuesses:
         blocked = [wait for wait in waits if wait is not None]
         return max(blocked) if blocked else None
 
+    def begin(self, address: str, sid: str,
+              room: str) -> Tuple[Optional[float], Optional[Guess]]:
+        """``(wait, None)`` when the attempt is refused for ``wait``
+        seconds; else ``(None, guess)``, the attempt counted as a failure
+        until :meth:`settle` says otherwise."""
+        wait = self.blocked_for(address, sid, room)
+        if wait is not None:
+            return wait, None
+        attack = self.under_attack(room)
+        keys = self._guessers(address, sid)
+        if self.by_room is not None and not attack:
+            keys.append((self.by_room, room, "room"))
+        spent = [(what, key) for throttle, key, what in keys
+                 if throttle.failed(key)]
+        return None, Guess(keys, spent, attack)
+
+    def settle(self, guess: Guess, right: bool) -> List[Tuple[str, Hashable]]:
+        """The outcome of an attempt :meth:`begin` counted. Returns
+        ``(what, key)`` for each throttle ("address", "socket", "room")
+        a wrong guess used up, so the caller logs the moment once."""
+        if right:
+            for throttle, key, _ in guess.keys:
+                throttle.refund(key)
+            return []
+        if guess.attack:
+            for throttle, key, _ in guess.keys:
+                throttle.drain(key)
+            return []
+        return guess.spent
+
     def failed(self, address: str, sid: str,
                room: str) -> List[Tuple[str, Hashable]]:
-        """Count one wrong password; returns ``(what, key)`` for each
-        throttle ("address", "socket", "room") this failure used up, so the
-        caller logs the moment once."""
-        attack = self.under_attack(room)
-        spent = []
-        for throttle, key, what in self._guessers(address, sid):
-            if throttle.failed(key, drain=attack) and not attack:
-                spent.append((what, key))
-        if self.by_room is not None and not attack and \
-                self.by_room.failed(room):
-            spent.append(("room", room))
-        return spent
+        """Count one wrong password at once (begin + settle)."""
+        _, guess = self.begin(address, sid, room)
+        return [] if guess is None else self.settle(guess, right=False)
 
     def forget_socket(self, sid: str) -> None:
         """A socket that is gone holds no bucket."""

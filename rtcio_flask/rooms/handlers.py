@@ -52,7 +52,7 @@ from ..core.events import (USER_CONNECTED, USER_RECONNECTED,
                            USER_RECONNECTING, RtcioEvents, room_ids,
                            sio_room)
 from ..core.protection import request_address
-from ..core.throttle import PasswordGuesses
+from ..core.throttle import Guess, PasswordGuesses
 from ..protocol.departure import Departures
 from .config import (RoomInputError, echo_room_id, parse_join,
                      parse_password, parse_room_id, resolve_rooms)
@@ -242,18 +242,14 @@ class Rooms:
     def _address(self, sid: str) -> str:
         return self._address_of(sid, self.namespace)
 
-    def _password_blocked(self, sid: str,
-                          room_id: str) -> Optional[float]:
-        """Seconds until this socket (and its client address) may try a
-        password on this room again, or None if it may now."""
-        return self._guesses.blocked_for(self._address(sid), sid, room_id)
-
-    def _password_failed(self, sid: str, room_id: str) -> None:
-        """Count a wrong password; one WARNING when an address, a socket
-        or a room runs out of attempts."""
+    def _password_settled(self, sid: str, guess: Optional[Guess],
+                          right: bool) -> None:
+        """The outcome of a password attempt counted by :meth:`_admit`; one
+        WARNING when an address, a socket or a room runs out of attempts."""
+        if guess is None:
+            return
         cfg = self.config
-        for what, key in self._guesses.failed(self._address(sid), sid,
-                                              room_id):
+        for what, key in self._guesses.settle(guess, right):
             allowance = getattr(cfg, f"password_attempts_per_{what}")
             consequence = (
                 "only sockets and addresses that guessed wrong are refused "
@@ -276,19 +272,23 @@ class Rooms:
         return _refusal("too-many-attempts", message, room_id)
 
     def _admit(self, sid: str, room_id: str, name: str,
-               password: Optional[str]) -> Tuple[str, Ack]:
+               password: Optional[str]
+               ) -> Tuple[str, Ack, Optional[Guess]]:
         """What join-room and check-room ask before the store: the join
         hooks (which may rename), then the password-guess throttle.
-        Returns ``(name, None)``, or ``(name, refusal)`` already sent."""
+        Returns ``(name, None, guess)``, or ``(name, refusal, None)``
+        already sent; ``guess`` (a password attempt, counted as wrong
+        until :meth:`_password_settled`) is None without a password."""
         name, refused = self._run_join_hooks(sid, room_id, name)
         if refused is not None:
             return name, self._join_error(sid, refused[0], room_id,
-                                          refused[1])
-        if password is not None:
-            wait = self._password_blocked(sid, room_id)
-            if wait is not None:
-                return name, self._too_many_attempts(sid, room_id, wait)
-        return name, None
+                                          refused[1]), None
+        if password is None:
+            return name, None, None
+        wait, guess = self._guesses.begin(self._address(sid), sid, room_id)
+        if wait is not None:
+            return name, self._too_many_attempts(sid, room_id, wait), None
+        return name, None, guess
 
     def _run_join_hooks(self, sid: str, room_id: str, name: str
                         ) -> Tuple[str, Optional[Tuple[str, str]]]:
@@ -326,30 +326,38 @@ class Rooms:
     def _on_join(self, sid: str, data: Any = None, *extra: Any) -> Ack:
         cfg = self.config
         room_id, name, password = parse_join(data, cfg)
-        name, refusal = self._admit(sid, room_id, name, password)
+        name, refusal, guess = self._admit(sid, room_id, name, password)
         if refusal is not None:
             return refusal
 
-        with self._lock:
-            if not self.server.manager.is_connected(sid, self.namespace):
-                return None     # disconnecting: joining now would leave a ghost
-            result = self.store.join(
-                room_id, sid, name, password=password,
-                max_members=cfg.max_members,
-                max_rooms=cfg.max_rooms_per_socket, server_id=cfg.server_id)
-            if result.ok:
-                self.server.enter_room(sid, sio_room(room_id),
-                                       namespace=self.namespace)
-                if result.status == JOINED:
-                    self._local.setdefault(sid, {})[room_id] = {
-                        "name": name, "password": bool(password)}
+        try:
+            with self._lock:
+                if not self.server.manager.is_connected(sid,
+                                                        self.namespace):
+                    # Disconnecting: joining now would leave a ghost.
+                    self._password_settled(sid, guess, right=True)
+                    return None
+                result = self.store.join(
+                    room_id, sid, name, password=password,
+                    max_members=cfg.max_members,
+                    max_rooms=cfg.max_rooms_per_socket,
+                    server_id=cfg.server_id)
+                if result.ok:
+                    self.server.enter_room(sid, sio_room(room_id),
+                                           namespace=self.namespace)
+                    if result.status == JOINED:
+                        self._local.setdefault(sid, {})[room_id] = {
+                            "name": name, "password": bool(password)}
+        except Exception:
+            # The store failed: the attempt was no guess.
+            self._password_settled(sid, guess, right=True)
+            raise
         if result.ok:
             self._peers_changed()
             self.on_member_changed(sid)
 
         status = result.status
-        if status == WRONG_PASSWORD:
-            self._password_failed(sid, room_id)
+        self._password_settled(sid, guess, status != WRONG_PASSWORD)
         if status in (WRONG_PASSWORD, PASSWORD_REQUIRED):
             message = ("the room password is wrong" if status ==
                        WRONG_PASSWORD else "the room needs a password")
@@ -463,12 +471,16 @@ class Rooms:
         room_id = parse_room_id(data, self.config)
         password = parse_password(data, self.config)
         # A room the join hooks refuse is not even probed for a password.
-        _, refusal = self._admit(sid, room_id, "", password)
+        _, refusal, guess = self._admit(sid, room_id, "", password)
         if refusal is not None:
             return refusal
-        check = self.store.check(room_id, password)
+        try:
+            check = self.store.check(room_id, password)
+        except Exception:
+            self._password_settled(sid, guess, right=True)
+            raise
+        self._password_settled(sid, guess, check.password_ok is not False)
         if check.password_ok is False:
-            self._password_failed(sid, room_id)
             return self._join_error(sid, WRONG_PASSWORD, room_id,
                                     "the room password is wrong")
         self._emit("room-check-ok", {"roomId": room_id,

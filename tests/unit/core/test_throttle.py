@@ -83,3 +83,17 @@ def test_throttles_switch_off():
     for _ in range(100):
         assert guesses.failed("a", "s", "r") == []
     assert guesses.blocked_for("a", "s", "r") is None
+
+
+def test_attempts_in_flight_count_until_settled():
+    """Guesses sent at once are counted when they start, so a socket
+    cannot have more checked in parallel than its allowance."""
+    guesses = PasswordGuesses(10, 3, None, 60.0, Clock())
+    started = [guesses.begin("10.0.0.1", "s", "r") for _ in range(5)]
+    assert [wait is None for wait, _ in started] == [True] * 3 + [False] * 2
+    # One turned out right: its attempt is given back.
+    assert guesses.settle(started[0][1], right=True) == []
+    assert guesses.settle(started[1][1], right=False) == []
+    assert guesses.settle(started[2][1], right=False) == [
+        ("socket", "s")]
+    assert guesses.begin("10.0.0.1", "s", "r")[0] is None
