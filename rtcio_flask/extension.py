@@ -58,6 +58,7 @@ from .rooms.config import FIELDS as ROOMS_FIELDS, resolve_rooms
 from .transport.protection import OPTIONS as PROTECTION_OPTIONS
 from .transport.protection import (SessionCap, install_protection,
                                    resolve_protection)
+from .transport.queue_relay import install_queue_relay
 from .transport.recovery import OPTIONS as RECOVERY_KEYS
 from .transport.recovery import (install_recovery, resolve_recovery,
                                  wire_protocol)
@@ -184,6 +185,9 @@ class AppState:
         #: Connection state recovery (rtcio_flask.transport.recovery), or
         #: None when it is off.
         self.recovery: Optional["Recovery"] = None
+        #: The relay's batched path on a message queue
+        #: (rtcio_flask.transport.queue_relay), or None without a queue.
+        self.queue_relay: Any = None
 
     def __repr__(self) -> str:
         return (f"<rtcio AppState {self.app.name!r} "
@@ -330,6 +334,7 @@ class RTCIO(AccessHooks):
             state.dispatcher.add_user(event, func, namespace)
         state.rooms = install_rooms(state, rooms_option, self.join_hooks)
         install_recovery(state, recovery_option)
+        install_queue_relay(state)
         metrics_mod.install(state, metrics_option)
         state.admin = admin_mod.install(state, admin_option)
         start_fleet(state)
@@ -435,6 +440,7 @@ class RTCIO(AccessHooks):
         state.protocols[namespace] = protocol
         if state.recovery is not None:
             wire_protocol(state.recovery, protocol)
+        protocol.queue = state.queue_relay
         return protocol
 
     # -- public API ---------------------------------------------------------

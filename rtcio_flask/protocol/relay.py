@@ -60,6 +60,10 @@ class RtcioProtocol:
         #: ``send(eio_sid, text)``: one pre-encoded packet to one socket
         #: (the extension gives it the websocket transport's shorter way).
         self.send: Callable[[str, str], None] = server.eio.send
+        #: With a message queue, the batched path that reaches targets in
+        #: any process (rtcio_flask.transport.queue_relay.QueueRelay), or
+        #: None: the fast path is then off when a queue is.
+        self.queue: Any = None
 
     def attach(self, dispatcher: "Dispatcher",
                packet_hook: Optional["PacketHook"] = None) -> None:
@@ -85,13 +89,16 @@ class RtcioProtocol:
         second JSON encoding and a binary scan inside ``server.emit``. Here
         the packet is decoded once, checked exactly as :meth:`relay` does,
         and the compact JSON from :func:`check_envelope` goes out as one
-        pre-encoded packet, in arrival order. Returns False (python-socketio
-        then handles the packet as usual) whenever that could behave
-        differently: an app handler on the event, a message queue, a
-        sender not connected here.
+        pre-encoded packet, in arrival order; with a message queue it goes
+        to :attr:`queue`, which sends it here or publishes it once for the
+        process that holds the target. Returns False (python-socketio then
+        handles the packet as usual) whenever that could behave
+        differently: an app handler on the event, a message queue without
+        :attr:`queue`, a sender not connected here.
         """
-        if not self._local_only or not self._dispatcher.only_builtin(
-                RtcioEvents.MESSAGE, self.namespace):
+        if (not self._local_only and self.queue is None) or \
+                not self._dispatcher.only_builtin(RtcioEvents.MESSAGE,
+                                                  self.namespace):
             return False
         manager = self.server.manager
         sid = manager.sid_from_eio_sid(eio_sid, self.namespace)
@@ -109,7 +116,11 @@ class RtcioProtocol:
             self._log_drop(sid, exc)  # no ack id on this path: nobody asked
             return True
         target_eio = manager.eio_sid_from_sid(target, self.namespace)
-        if self.recovery is not None:
+        if self.queue is not None:
+            self.queue.relay(self.namespace, target, target_eio,
+                             self._packet_prefix + encoded + "]")
+            self.relayed += 1
+        elif self.recovery is not None:
             self.recovery.relay(self.namespace, target, target_eio,
                                 self._packet_prefix + encoded + "]")
             self.relayed += 1

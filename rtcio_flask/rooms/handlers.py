@@ -42,8 +42,9 @@ import json
 import logging
 import math
 import threading
-from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional,
-                    Sequence, Set, Tuple, Union)
+import time
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List,
+                    Optional, Sequence, Set, Tuple, Union)
 
 from ..access import AccessDenied
 from ..core.acks import ack_error
@@ -66,6 +67,11 @@ if TYPE_CHECKING:
     from ..protocol.relay import RtcioProtocol
 
 logger = logging.getLogger("rtcio_flask")
+
+#: How long a process trusts its copy of another process's socket's rooms
+#: before asking the store again, should a leave notice from the queue
+#: (at most once, like every pub/sub message) have been lost.
+REMOTE_VIEW_SECONDS = 10.0
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -135,6 +141,14 @@ class Rooms:
         #: Called with a sid after it joined or left a room here (the admin
         #: UI shows the socket's names in its rooms).
         self.on_member_changed: Callable[[str], None] = lambda sid: None
+        #: Rooms of sockets in other processes that the store said a
+        #: sender here shares, by sid: (rooms, when looked up). Only with a
+        #: message queue (:attr:`on_left` set), which keeps it in step.
+        self._remote: Dict[str, Tuple[FrozenSet[str], float]] = {}
+        #: ``on_left(sid, room_ids)``: tell every other process that ``sid``
+        #: left those rooms (all of them when empty), so their local views
+        #: forget it (see :meth:`forget`); set with a message queue.
+        self.on_left: Optional[Callable[[str, List[str]], None]] = None
         #: True while the store is unreachable (logged once per outage).
         self._store_down = False
         #: The raw-packet hook whose relay budgets follow room sizes (set by
@@ -444,6 +458,7 @@ class Rooms:
             self.server.leave_room(sid, sio_room(room_id),
                                    namespace=self.namespace)
             self._local.get(sid, {}).pop(room_id, None)
+        self._left(sid, [room_id])
         self._peers_changed()
         self.on_member_changed(sid)
         self.departures.announce(sid, [room_id])
@@ -458,6 +473,7 @@ class Rooms:
         with self._lock:
             self._local.pop(sid, None)
             left = self.store.leave_all(sid)
+        self._left(sid, [])
         if left:
             self._peers_changed()
         return [room_id for room_id, _member in left]
@@ -532,12 +548,62 @@ class Rooms:
         forward.__name__ = f"forward_{event}"
         return forward
 
+    def _left(self, sid: str, room_ids: List[str]) -> None:
+        """``sid`` left those rooms (all when empty): this process's view
+        forgets it, and so do the others' (through the queue)."""
+        self._remote.pop(sid, None)
+        if self.on_left is not None:
+            try:
+                self.on_left(sid, room_ids)
+            except Exception:
+                logger.exception("rtcio: could not tell the other processes "
+                                 "that %s left", sid)
+
+    def forget(self, sid: str, room_ids: List[str]) -> None:
+        """Another process says ``sid`` left those rooms (all when empty)."""
+        self._remote.pop(sid, None)
+        with self._lock:
+            local = self._local.get(sid)
+            if local is not None:
+                for room_id in room_ids or list(local):
+                    local.pop(room_id, None)
+
+    def _shared_here(self, sender: str, target: str) -> bool:
+        """Whether the local view already knows both share a room: the
+        sender's rooms here, and the target's (here, or looked up in the
+        store within :data:`REMOTE_VIEW_SECONDS` and not left since).
+        False means "ask the store", not "they share none"."""
+        mine = self._local.get(sender)
+        if not mine:
+            return False
+        theirs: Any = self._local.get(target)
+        if not theirs:
+            cached = self._remote.get(target)
+            if cached is None or \
+                    time.monotonic() - cached[1] > REMOTE_VIEW_SECONDS:
+                return False
+            theirs = cached[0]
+        try:
+            return not mine.keys().isdisjoint(theirs)
+        except RuntimeError:  # changed by another thread meanwhile
+            return False
+
     def relay_check(self, sender: str, target: str, namespace: str) -> None:
-        """RtcioProtocol relay check: envelopes only between room mates."""
+        """RtcioProtocol relay check: envelopes only between room mates.
+
+        Answered from this process's view when it knows (no store round
+        trip per envelope); otherwise from the store, and with a message
+        queue the target's rooms are then remembered for the next ones."""
         if namespace != self.namespace:
+            return
+        if self._shared_here(sender, target):
             return
         try:
             shared = self.store.shares_room(sender, target)
+            if shared and self.on_left is not None and \
+                    target not in self._local:
+                self._remote[target] = (
+                    frozenset(self.store.rooms_of(target)), time.monotonic())
         except Exception as exc:
             # Fail closed: without the store nobody can tell room mates.
             if self._store_outage(exc):
@@ -672,6 +738,8 @@ class Rooms:
         ``[(room_id, sid)]``."""
         removed = [(room_id, m.sid)
                    for room_id, m in self.store.purge_server(server_id)]
+        for sid in {sid for _room_id, sid in removed}:
+            self._left(sid, [])
         self.departures.process_died(removed)
         return removed
 

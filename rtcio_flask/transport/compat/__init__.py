@@ -3,7 +3,8 @@ of python-socketio, python-engineio, eventlet, gevent or gunicorn lives in
 one module per library here, and nowhere else in RTCIO.
 
 - :mod:`.socketio`: the checked packet dispatch, recovery's CONNECT (a
-  given sid, ``pid`` in the reply), the recording client manager.
+  given sid, ``pid`` in the reply), the recording client manager, the
+  relay's own messages on a message queue.
 - :mod:`.engineio`: Engine.IO sessions (gone, end, upgrade), the exact
   ping interval, websocket frame checks, the outgoing queue caps, direct
   websocket sessions.
@@ -58,6 +59,9 @@ FEATURES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "websocket": ("RTCIO's websocket transport and its direct sessions "
                   "(no writer or ping greenlet per socket)",
                   ("python-engineio",)),
+    "queue_relay": ("the relay's batched path on a message queue (it "
+                    "falls back to python-socketio's emit)",
+                    ("python-socketio",)),
     "frame_checks": ("the websocket frame checks", ("python-engineio",)),
     "queue_caps": ("the outgoing queue caps", ("python-engineio",)),
     "ping_interval": ("the exact pingInterval in the handshake",

@@ -42,6 +42,14 @@ What is used, by what:
   queue, ``PubSubManager._handle_emit``, the delivery of queued emits), so
   packets sent through rooms are logged with an offset
   (:mod:`rtcio_flask.transport.recovery`).
+- :func:`listen_queue` and :func:`publish_queue`: ``PubSubManager.
+  _handle_emit`` (what every process runs for a queued ``emit`` message)
+  and ``_publish`` (the method each queue backend implements), unchanged
+  from 5.11 to 5.18, so the relay's cross-process path
+  (:mod:`rtcio_flask.transport.queue_relay`) sends its own messages on the
+  manager's channel and connection. They are ``emit`` messages to a
+  namespace no client can join, so a process without the hook ignores
+  them (python-socketio's emit to an unknown namespace does nothing).
 """
 
 import logging
@@ -484,3 +492,36 @@ def redis_manager(url: str, channel: str, write_only: bool,
             self.connected = True
 
     return RtcioRedisManager(url, channel=channel, write_only=write_only)
+
+
+def listen_queue(manager: Any, namespace: str,
+                 handler: Callable[[Any], None]) -> None:
+    """Hand the queued ``emit`` messages to ``namespace`` (a namespace no
+    client can join) to ``handler(data)`` in every process that runs this.
+
+    The manager's class is swapped for a subclass once; further calls only
+    add handlers. Messages to other namespaces go on to python-socketio.
+    """
+    handlers = manager.__dict__.get("_rtcio_queue_handlers")
+    if handlers is None:
+        base = manager.__class__
+        handlers = manager._rtcio_queue_handlers = {}
+
+        class QueueListening(base):  # type: ignore[misc,valid-type]
+            def _handle_emit(self, message: Any) -> Any:
+                handler = handlers.get(message.get("namespace"))
+                if handler is not None:
+                    return handler(message.get("data"))
+                return base._handle_emit(self, message)
+
+        manager.__class__ = QueueListening
+    handlers[namespace] = handler
+
+
+def publish_queue(manager: Any, namespace: str, data: Any) -> None:
+    """Publish ``data`` to every other process's :func:`listen_queue`
+    handler for ``namespace`` (one message on the manager's channel)."""
+    manager._publish({"method": "emit", "event": "rtcio", "data": data,
+                      "binary": False, "namespace": namespace,
+                      "room": None, "skip_sid": None, "callback": None,
+                      "host_id": manager.host_id})

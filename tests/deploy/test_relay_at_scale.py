@@ -1,0 +1,102 @@
+"""50 concurrent pairs relaying across two processes on one real Redis.
+
+Each pair's first member is on one process and its second on the other, so
+every envelope crosses through the message queue; built-in rooms (relay
+scope) and connection state recovery are on, as a scaled-out deployment
+runs them. Nothing may be refused, lost, duplicated or reordered, and the
+envelopes must take the relay's batched queue path (published once by the
+sender's process, delivered by the target's), not python-socketio's generic
+emit. Counts only: the speed is bench/run.py's to report.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.redis_server import RedisProcess
+from tests.support.servers import LiveServer
+
+ROOT = Path(__file__).resolve().parents[2]
+PAIRS = 50
+MSGS = 20
+
+
+def create_app():
+    """What a user scaling out writes: the queue from the environment,
+    limits raised for a load generator's bursts (one address, far faster
+    than a browser), and a route reporting the relay's queue counters."""
+    import flask
+
+    from rtcio_flask import RTCIO
+
+    app = flask.Flask("relay-at-scale")
+    rtcio = RTCIO(app, cors="*", rooms=True,
+                  message_queue=os.environ["RTCIO_MESSAGE_QUEUE"],
+                  limits={"rate": 1_000_000, "burst": 1_000_000},
+                  max_connections_per_address=0)
+
+    @app.route("/queue-relay")
+    def queue_relay():
+        relay = rtcio.state_for(app).queue_relay
+        return {"published": relay.published, "delivered": relay.delivered,
+                "batches": relay.batches,
+                "relayed": rtcio.protocol("/").relayed}
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def two_processes():
+    if not shutil.which("node"):
+        pytest.fail("node is not installed (scripts/test.sh installs it)")
+    redis = RedisProcess().start()
+    argv = [sys.executable, "-m", "tests.support.serve",
+            "tests.deploy.test_relay_at_scale:create_app", "--mode",
+            "eventlet", "--port", "{port}"]
+    processes = [LiveServer(argv, env={"RTCIO_MESSAGE_QUEUE": redis.url})
+                 for _ in range(2)]
+    try:
+        yield [process.start() for process in processes]
+    finally:
+        for process in processes:
+            process.stop()
+        redis.remove()
+
+
+def _stats(process):
+    with urllib.request.urlopen(process.url + "/queue-relay",
+                                timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_fifty_pairs_across_two_processes_lose_nothing(two_processes):
+    first, second = two_processes
+    run = subprocess.run(
+        ["node", str(ROOT / "bench" / "split_loadgen.mjs")], cwd=ROOT,
+        env=dict(os.environ, URLS=f"{first.url},{second.url}",
+                 PAIRS=str(PAIRS), MSGS=str(MSGS), TIMEOUT_MS="20000"),
+        capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["received"] == PAIRS * MSGS, result
+    assert result["short_pairs"] == 0, result
+    for problem in ("connect_errors", "join_errors", "refused",
+                    "out_of_order", "duplicates"):
+        assert result[problem] == 0, (problem, result)
+
+    stats = [_stats(process) for process in two_processes]
+    # Pair i's sender is on process i % 2 and its target on the other.
+    assert sum(s["published"] for s in stats) == PAIRS * MSGS, stats
+    assert sum(s["delivered"] for s in stats) == PAIRS * MSGS, stats
+    assert sum(s["relayed"] for s in stats) == PAIRS * MSGS, stats
+    for process in two_processes:
+        log = process.log()
+        for sign in ("Too many connections", "store-unavailable",
+                     "dropped envelope", "Cannot publish", "Traceback"):
+            assert sign not in log, (sign, log[-3000:])
