@@ -14,7 +14,8 @@ from ..core.eio_requests import (first, is_websocket_request, long_poll_sid,
                                  request_problem)
 from ..core.protection import request_address
 from .hangup import watcher_for
-from .compat.engineio import end_session, session_gone, upgrade_taken
+from .compat.engineio import (end_session, ignore_websocket, session_gone,
+                              upgrade_taken)
 from .sockets import client_socket
 
 logger = logging.getLogger("rtcio_flask")
@@ -82,10 +83,11 @@ class TransportGuard:
             upgrade = environ.get("HTTP_UPGRADE")
             if is_websocket_request(query, upgrade) and \
                     upgrade_taken(self.eio, sid):
-                logger.info("rtcio: refused a second websocket for "
-                            "session %s", sid)
-                return _refuse(start_response, "400 Bad Request",
-                               b"session already upgraded")
+                # As Node does: the handshake succeeds and the websocket
+                # closes at once; the session and its websocket go on.
+                logger.info("rtcio: ignored a second websocket for "
+                            "session %s (closed at once)", sid)
+                return ignore_websocket(self.eio, environ, start_response)
             if long_poll_sid(method, query, upgrade) is not None:
                 return self._long_poll(environ, start_response, sid)
         if method != "POST":

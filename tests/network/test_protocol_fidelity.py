@@ -191,22 +191,31 @@ def upgrade(server, poller, finish=True):
     return ws
 
 
-def assert_refused(server, sid):
-    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        websocket.create_connection(ws_url(server, sid=sid), timeout=10)
-    assert refused.value.status_code == 400
+def assert_ignored(server, sid):
+    """The handshake succeeds and the server closes the websocket at once
+    (a close frame, 1000), as Node's engine.io does: socket.io's protocol
+    suite waits for the second websocket's ``close`` (a 400 would be an
+    ``error`` there)."""
+    second = websocket.create_connection(ws_url(server, sid=sid), timeout=10)
+    try:
+        second.settimeout(10)
+        opcode, frame = second.recv_data(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE
+        assert frame[:2] == (1000).to_bytes(2, "big")
+    finally:
+        second.close()
 
 
 @pytest.mark.parametrize("finish_first", [True, False],
                          ids=["after-upgrade", "during-upgrade"])
-def test_second_websocket_for_an_upgraded_session_is_refused(
+def test_second_websocket_for_an_upgraded_session_is_ignored(
         server, finish_first):
     poller = RawPolling(server.url)
     poller.handshake()
     poller.connect_socketio()
     first = upgrade(server, poller, finish=finish_first)
     try:
-        assert_refused(server, poller.sid)
+        assert_ignored(server, poller.sid)
         if not finish_first:
             first.send("5")
         # The first websocket still works.
@@ -216,6 +225,26 @@ def test_second_websocket_for_an_upgraded_session_is_refused(
         assert poller.get().status_code == 400
     finally:
         first.close()
+    no_tracebacks(server)
+
+
+def test_protocol_suite_second_websocket_with_its_own_client(server):
+    """The protocol suite's test, with its client (Node's ws): the second
+    websocket gets "close", not "error", and the first still works."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from tests.support.servers import ROOT
+
+    script = Path(__file__).with_name("second_websocket.mjs")
+    out = subprocess.run(["node", str(script)], cwd=ROOT, timeout=60,
+                         capture_output=True, text=True,
+                         env={"URL": server.url, "PATH": "/usr/bin:/bin",
+                              "NODE_PATH": str(ROOT / "node_modules")})
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"ok": True, "probe": "3probe", "code": 1000,
+                      "reply": '40{"sid"'}, out.stderr
     no_tracebacks(server)
 
 

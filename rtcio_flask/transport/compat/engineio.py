@@ -163,6 +163,24 @@ def upgrade_taken(eio: Any, sid: str) -> bool:
     return sock is not None and bool(sock.upgraded or sock.upgrading)
 
 
+def ignore_websocket(eio: Any, environ: Dict[str, Any],
+                     start_response: Callable[..., Any]) -> Any:
+    """Accept a websocket handshake and close the websocket at once, with
+    the session untouched: Node's engine.io answer to a second websocket
+    for a session that has upgraded (or is upgrading), which socket.io's
+    protocol test suite expects ("should ignore WebSocket connection with
+    same sid after upgrade"). Uses the async driver's websocket class,
+    as python-engineio's own handler does."""
+    def handler(ws: Any) -> List[Any]:
+        try:
+            ws.close()
+        except Exception:  # the client went first
+            pass
+        return []
+
+    return eio._async["websocket"](handler, eio)(environ, start_response)
+
+
 def advertise_exact_ping_interval(server: Any) -> None:
     """Make the handshake's ``pingInterval`` the configured interval in
     milliseconds, rounded, when it is not a whole number of seconds.
