@@ -1,12 +1,15 @@
 """A Flask app with the built-in rooms and its own ``disconnect`` handler
 that reads ``flask.request`` and ``flask.session`` (as docs/own-app.rst
-shows), for the presence and recovery tests.
+shows), for the presence and recovery tests. ``TEST_PING_INTERVAL``
+(seconds) sets the ping interval.
 
 The handler logs one line, ``APP-DISCONNECT sid=... addr=... user=...
 path=... reason=...``; a test reads the server log to see that it ran in
 the socket's own context. ``/login?user=NAME`` puts a user in the Flask
 session (the cookie then goes with the socket.io handshake).
 """
+
+import os
 
 import flask
 
@@ -32,7 +35,10 @@ def create_app():
         flask.session["user"] = flask.request.args.get("user", "alice")
         return {"ok": True}
 
-    rtcio.init_app(app, rooms=True)
+    options = {}
+    if os.environ.get("TEST_PING_INTERVAL"):  # pings that have been
+        options["ping_interval"] = float(os.environ["TEST_PING_INTERVAL"])
+    rtcio.init_app(app, rooms=True, **options)
     return app
 
 

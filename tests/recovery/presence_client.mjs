@@ -46,6 +46,7 @@ try {
   } else if (process.env.MODE === "hijack") {
     // C names A's pid (as if it had stolen it) while A is connected
     await join(a, "a"); await join(b, "b");
+    await sleep(Number(process.env.WAIT_MS || 0)); // pings go back and forth
     const c = io(process.env.DIRECT_URL, { ...opts, autoConnect: false });
     sockets.push(c);
     c._pid = a._pid;

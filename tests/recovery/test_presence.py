@@ -156,12 +156,21 @@ def test_an_offset_never_given_to_the_session_gets_a_new_socket(
     assert "Traceback" not in srv.log()
 
 
-def test_a_pid_does_not_take_a_connected_socket(long_window):
+@pytest.fixture(scope="module")
+def quick_pings():
+    yield from _serve("120", TEST_PING_INTERVAL="0.5")
+
+
+@pytest.mark.parametrize("pings", ["none yet", "answered"])
+def test_a_pid_does_not_take_a_connected_socket(request, pings):
     """A CONNECT naming the pid of a socket that is connected and answers
     its pings gets a new socket (and a new pid); the connected socket
-    keeps its connection and its envelopes."""
-    srv = long_window
+    keeps its connection and its envelopes. Also once pings went back and
+    forth (0.5 s interval, the hijack comes after 3 s)."""
+    srv = request.getfixturevalue(
+        "long_window" if pings == "none yet" else "quick_pings")
     node = NodeClients(srv.url, srv.url, "hijack", "websocket",
+                       {"WAIT_MS": "0" if pings == "none yet" else "3000"},
                        script=PRESENCE_CLIENT)
     try:
         done = node.read("done")
