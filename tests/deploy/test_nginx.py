@@ -27,6 +27,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -156,9 +157,10 @@ class Clients:
 
     def __init__(self, stack):
         self.stack = stack
+        self.errors = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             ["node", str(DRIVER)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=self.errors, text=True,
             cwd=Path(__file__).resolve().parents[2])
         self.heard = []
         self._new = queue.Queue()
@@ -198,14 +200,18 @@ class Clients:
                         return heard
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(
-                    f"{name} never heard {event!r}; heard "
-                    f"{[(h['name'], h['event'], h['data']) for h in self.heard]}; "
-                    f"stderr: {self.proc.stderr.read1(4000) if False else ''}")
+                heard = [(h["name"], h["event"], h["data"])
+                         for h in self.heard]
+                raise AssertionError(f"{name} never heard {event!r}; heard "
+                                     f"{heard}; node said: {self._errors()}")
             try:
                 self._new.get(timeout=min(left, 0.5))
             except queue.Empty:
                 pass
+
+    def _errors(self):
+        self.errors.seek(0)
+        return self.errors.read()[-3000:]
 
     def mark(self):
         with self._lock:
@@ -222,6 +228,7 @@ class Clients:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+        self.errors.close()
 
 
 @pytest.fixture
