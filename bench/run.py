@@ -18,6 +18,12 @@ each serving mode) measures:
 - memory per idle connected socket: server RSS with N idle sockets minus
   RSS before, over N (idle.mjs)
 
+and, scaled out on a private redis-server (``--no-redis`` skips it), RTCIO
+with a message queue under gunicorn -k eventlet against Node with
+@socket.io/redis-adapter on the same Redis: one process, and two processes
+with every pair split across them (split_loadgen.mjs: relay throughput,
+p50/p99 latency under that load, envelopes lost).
+
 Prints a table, writes bench/results/latest.json, and a plot
 (bench/results/bench.png with matplotlib, the ``bench`` extra; an SVG
 always). Numbers on a shared machine are noisy; ratios within one run are
@@ -25,6 +31,7 @@ what counts.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -49,6 +56,7 @@ TARGETS = {
     "join_ms": 2.0,          # join -> init-offer, at most, every mode
     "storm_vs_node": 1.2,    # storm time ratio, at most (issue 11)
     "idle_kib": 15.0,        # KiB per idle socket, at most (issue 11)
+    "redis_vs_node": 1.0,    # on Redis, vs Node + redis-adapter (issue 20)
 }
 #: Targets met by staying at or under them (the rest: at or over).
 AT_MOST = ("join_ms", "storm_vs_node", "idle_kib")
@@ -263,6 +271,182 @@ def servers(workdir, modes, include_naive=True, gunicorn=True,
             yield f"naive-{mode}", Server(
                 f"naive-{mode}", [py, "-m", "bench.serve", "naive", "--mode",
                                   mode, "--port", "{port}"], ROOT)
+
+
+# -- scaled out on Redis ----------------------------------------------------------
+
+class RedisServer:
+    """A private redis-server on a free port, for the queue rows."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="rtcio-bench-redis-")
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def __enter__(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (Debian: "
+                               "apt-get install redis-server)")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("redis-server did not listen in 10 s")
+
+    def flush(self):
+        """Every row starts from an empty Redis (no rooms, log or keys
+        left by the previous one)."""
+        import redis
+        redis.Redis.from_url(self.url).flushall()
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def queue_servers(workdir, redis_url, processes):
+    """``(name, [Server, ...])`` for the rows on Redis: the Node anchor with
+    @socket.io/redis-adapter and RTCIO with ``message_queue`` under gunicorn
+    -k eventlet (one worker each, as the issue's deployment), ``processes``
+    of each."""
+    py = sys.executable
+    node = [Server(f"node-redis-{i}", ["node", "node_ref_redis.mjs"],
+                   workdir, env={"REDIS_URL": redis_url})
+            for i in range(processes)]
+    rtcio = [Server(f"rtcio-redis-{i}",
+                    [py, "-m", "gunicorn", "-k", "eventlet", "-w", "1",
+                     "--worker-connections", "10000", "--backlog", "2048",
+                     "-b", "127.0.0.1:{port}", "--log-level", "warning",
+                     "bench.wsgi:app"], ROOT,
+                    env={"BENCH_MODE": "eventlet",
+                         "RTCIO_MESSAGE_QUEUE": redis_url}, worker=True)
+             for i in range(processes)]
+    suffix = "" if processes == 1 else f" x{processes}"
+    return [(f"node-redis{suffix}", node),
+            (f"rtcio-redis-gunicorn-eventlet{suffix}", rtcio)]
+
+
+def measure_queue(workdir, group, loads, repeat):
+    """The relay load over every process of ``group`` (pairs split across
+    them): median msgs/s, the best run's p50/p99, CPU per envelope summed
+    over the processes, envelopes lost, refusals counted by the client."""
+    urls = ",".join(server.url for server in group)
+    # Warm-up: first connections, imports, the Redis connections.
+    node_json(workdir, "split_loadgen.mjs", urls, URLS=urls, PAIRS=5,
+              MSGS=10, TIMEOUT_MS=30000)
+    runs, cpu = [], []
+    for _ in range(repeat):
+        before = sum(cpu_seconds(server.pid) for server in group)
+        runs.append(node_json(workdir, "split_loadgen.mjs", urls, URLS=urls,
+                              PAIRS=loads["pairs"], MSGS=loads["msgs"],
+                              TIMEOUT_MS=60000))
+        spent = sum(cpu_seconds(server.pid) for server in group) - before
+        cpu.append(spent / max(runs[-1]["received"], 1) * 1e6)
+    best = max(runs, key=lambda r: r["msgs_per_s"])
+    return {
+        "processes": len(group),
+        "msgs_per_s": round(statistics.median(r["msgs_per_s"] for r in runs)),
+        "p50_ms": best["p50_ms"], "p99_ms": best["p99_ms"],
+        "cpu_us_per_msg": round(statistics.median(cpu), 1),
+        "lost": sum(r["msgs"] - r["received"] for r in runs),
+        "refused": sum(r["refused"] + r["join_errors"] for r in runs),
+        "connect_ms": best["connect_ms"],
+    }
+
+
+def run_queue_rows(workdir, loads, repeat):
+    results = {}
+    with RedisServer() as redis_server:
+        for processes in (1, 2):
+            for name, group in queue_servers(workdir, redis_server.url,
+                                             processes):
+                redis_server.flush()
+                started = time.monotonic()
+                try:
+                    with contextlib.ExitStack() as stack:
+                        for server in group:
+                            stack.enter_context(server)
+                        results[name] = measure_queue(workdir, group, loads,
+                                                      repeat)
+                except Exception as exc:
+                    logs = "\n".join(server.output() for server in group
+                                     if server.proc is not None)
+                    print(f"bench: {name} failed: {exc}\n{logs}", flush=True)
+                    continue
+                print(f"bench: {name} {results[name]} "
+                      f"({time.monotonic() - started:.0f} s)", flush=True)
+    return results
+
+
+def queue_rows(queue):
+    """Each RTCIO row against Node's with as many processes."""
+    rows = []
+    for name, ours in queue.items():
+        if not name.startswith("rtcio"):
+            continue
+        suffix = name.partition("eventlet")[2]
+        node = queue.get("node-redis" + suffix)
+        row = {"server": name, "processes": ours["processes"],
+               "msgs_per_s": ours["msgs_per_s"], "p50_ms": ours["p50_ms"],
+               "p99_ms": ours["p99_ms"], "lost": ours["lost"],
+               "refused": ours["refused"]}
+        if node:
+            row["redis_vs_node"] = round(ours["msgs_per_s"] /
+                                         max(node["msgs_per_s"], 1), 2)
+            row["node_p50_ms"] = node["p50_ms"]
+            row["node_p99_ms"] = node["p99_ms"]
+        rows.append(row)
+    return rows
+
+
+def queue_table(queue):
+    cols = ("server on Redis", "processes", "msgs/s", "CPU us/msg",
+            "p50 ms", "p99 ms", "lost", "refused")
+    lines = ["| " + " | ".join(cols) + " |",
+             "|" + "|".join("---" for _ in cols) + "|"]
+    for name, r in queue.items():
+        lines.append("| " + " | ".join(str(x) for x in (
+            name, r["processes"], r["msgs_per_s"], r["cpu_us_per_msg"],
+            r["p50_ms"], r["p99_ms"], r["lost"], r["refused"])) + " |")
+    lines.append("")
+    rcols = ("RTCIO on Redis", "relay vs Node + redis-adapter (>=1.0)",
+             "p50 / Node's", "p99 / Node's", "every envelope delivered")
+    lines.append("| " + " | ".join(rcols) + " |")
+    lines.append("|" + "|".join("---" for _ in rcols) + "|")
+    for row in queue_rows(queue):
+        ratio = row.get("redis_vs_node")
+        mark = "-" if ratio is None else \
+            f"{ratio} {'ok' if ratio >= TARGETS['redis_vs_node'] else 'MISS'}"
+        lines.append("| " + " | ".join((
+            row["server"], mark,
+            f"{row['p50_ms']} / {row.get('node_p50_ms', '-')}",
+            f"{row['p99_ms']} / {row.get('node_p99_ms', '-')}",
+            "ok" if row["lost"] == 0 and row["refused"] == 0 else
+            f"MISS ({row['lost']} lost, {row['refused']} refused)")) + " |")
+    return "\n".join(lines)
+
+
+def queue_rst(queue):
+    table = [("server on Redis", "processes", "msgs/s", "CPU us/msg",
+              "p50 ms", "p99 ms", "lost")]
+    for name, r in queue.items():
+        table.append((name, r["processes"], r["msgs_per_s"],
+                      round(r["cpu_us_per_msg"]), r["p50_ms"], r["p99_ms"],
+                      r["lost"]))
+    return _rst_table(table) + "\n"
 
 
 # -- reporting -----------------------------------------------------------------
@@ -488,6 +672,10 @@ def main(argv=None):
                         help="skip the gunicorn -k eventlet/gevent variants")
     parser.add_argument("--only", nargs="+", metavar="SERVER",
                         help="only these servers, e.g. node rtcio-eventlet")
+    parser.add_argument("--no-redis", action="store_true",
+                        help="skip the rows scaled out on Redis")
+    parser.add_argument("--redis-only", action="store_true",
+                        help="only the rows scaled out on Redis")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -507,7 +695,7 @@ def main(argv=None):
                                     not args.no_naive,
                                     not args.no_gunicorn,
                                     not args.no_ceiling):
-            if args.only and name not in args.only:
+            if (args.only and name not in args.only) or args.redis_only:
                 continue
             started = time.monotonic()
             with server:
@@ -520,18 +708,25 @@ def main(argv=None):
                     continue
             print(f"bench: {name} {results[name]} "
                   f"({time.monotonic() - started:.0f} s)", flush=True)
+        queue = {} if args.no_redis else run_queue_rows(workdir, loads,
+                                                        args.repeat)
     rows = ratios(results, args.modes)
-    text = table(results, rows)
+    text = table(results, rows) if results else ""
+    if queue:
+        text += "\n\n" + queue_table(queue)
     print()
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    picture = plot(results, args.out)
+    picture = plot(results, args.out) if results else "no plot"
     (args.out / "latest.json").write_text(json.dumps({
         "hardware": env_hw, "loads": loads, "repeat": args.repeat,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "results": results, "ratios": rows, "targets": TARGETS,
+        "redis": queue, "redis_ratios": queue_rows(queue),
     }, indent=2))
-    (args.out / "latest.rst").write_text(rst_tables(results, rows))
+    (args.out / "latest.rst").write_text(
+        (rst_tables(results, rows) if results else "") +
+        ("\n" + queue_rst(queue) if queue else ""))
     (args.out / "latest.md").write_text(
         f"Hardware: {env_hw}\n\nLoads: {loads}, repeat {args.repeat}\n\n"
         + text + "\n")
