@@ -58,7 +58,7 @@ class Fleet:
         self.prefix = prefix
         self.server_id = rooms.config.server_id
         self._running = False
-        self._outage = False
+        self.rooms.outages.uses("dead processes' members are not purged")
         # Sweep only after seeing Redis for a whole TTL without a break: after
         # a start or an outage, the others may not have beaten again yet.
         self._reachable_since: Optional[float] = None
@@ -115,7 +115,9 @@ class Fleet:
         return purged
 
     def tick(self) -> bool:
-        """One heartbeat and sweep; survives Redis being away."""
+        """One heartbeat and sweep; survives Redis being away (reported to
+        the room store's outage log: one ERROR per outage for every feature
+        on that Redis)."""
         try:
             if self.beat():
                 self.restore()
@@ -126,16 +128,13 @@ class Fleet:
                 self.sweep()
         except Exception as exc:  # redis down, restarting, failing over
             self._reachable_since = None
-            if not self._outage:
-                logger.error("rtcio: cannot reach Redis for the fleet "
-                             "heartbeat (%s); retrying every %.1f s", exc,
-                             self.interval)
-            self._outage = True
+            if self.rooms.store.is_outage(exc) or isinstance(exc, OSError):
+                self.rooms.outages.failed(exc)
+            else:
+                logger.exception("rtcio: fleet heartbeat failed")
             return False
-        if self._outage:
-            logger.info("rtcio: Redis reachable again; fleet heartbeat "
-                        "resumed")
-            self._outage = False
+        # The rooms' end of outage: logged once, pending leaves done.
+        self.rooms.store_reachable()
         return True
 
     def run(self) -> None:

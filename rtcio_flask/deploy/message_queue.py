@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import REDIS_SCHEMES, url_scheme
 from ..core.redis_url import parse_redis_url, redact
-from .redis_client import pool_options
+from .redis_client import outage_log, pool_options
 
 #: Environment variable the standalone server reads (Heroku-style).
 ENV_REDIS_URL = "REDIS_URL"
@@ -73,4 +73,6 @@ def build_manager(url: str, channel: str = DEFAULT_CHANNEL,
         return connect(queue_url, decode_responses=False,
                        socket_timeout=None, where="the message queue URL")
 
-    return redis_manager(url, channel, write_only, queue_client)
+    outages = outage_log(url).uses("emits to sockets on other processes "
+                                   "are lost")
+    return redis_manager(url, channel, write_only, queue_client, outages)

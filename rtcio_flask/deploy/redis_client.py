@@ -29,11 +29,16 @@ Pool size and wait can be set per URL in its query string,
 too), so the store, recovery and queue of one deployment agree.
 """
 
+import logging
 import threading
+import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode
 
-from ..core.redis_url import RedisTarget, parse_redis_url
+from ..core.outage import Outage
+from ..core.redis_url import RedisTarget, parse_redis_url, redact
+
+logger = logging.getLogger("rtcio_flask")
 
 #: Connections per pool. Redis runs commands one at a time, so more
 #: connections than this buy no throughput, only memory on both sides;
@@ -186,14 +191,76 @@ def _sentinel_master(target: RedisTarget, pool_class: type, size: int,
                                **master_kwargs)
 
 
+class OutageLog:
+    """The one ERROR line when a Redis becomes unreachable and the one INFO
+    line when it is back, for every feature of the process that uses it
+    (the room store, recovery, the fleet heartbeat, the queue): each
+    reports its failures and successes here (:meth:`failed`, :meth:`ok`),
+    and :class:`rtcio_flask.core.outage.Outage` decides, so features never
+    log an outage themselves, never a traceback per event, and the log
+    never flaps. Each feature names what it cannot do meanwhile
+    (:meth:`uses`), and the ERROR line says all of it."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.state = Outage()
+        self.consequences: List[str] = []
+        self._lock = threading.Lock()
+
+    def uses(self, consequence: str) -> "OutageLog":
+        """Add what a feature cannot do while this Redis is down."""
+        if consequence not in self.consequences:
+            self.consequences.append(consequence)
+        return self
+
+    @property
+    def down(self) -> bool:
+        return self.state.down
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            started = self.state.failed(time.monotonic())
+        if started:
+            meanwhile = "; ".join(self.consequences) or "it is not used"
+            logger.error("rtcio: %s is unreachable (%s: %s); until it is "
+                         "back: %s; retrying", self.what, type(exc).__name__,
+                         _reason(exc), meanwhile)
+
+    def ok(self) -> None:
+        if not self.state.down:  # the common case: one attribute read
+            return
+        with self._lock:
+            length = self.state.succeeded(time.monotonic())
+        if length is not None:
+            logger.info("rtcio: %s is reachable again (after %.1f s)",
+                        self.what, length)
+
+
+_LOGS: Dict[str, OutageLog] = {}
+_LOGS_LOCK = threading.Lock()
+
+
+def outage_log(url: Optional[str], what: str = "") -> OutageLog:
+    """The process's :class:`OutageLog` for the Redis ``url`` names (one
+    per server: the store, recovery, the heartbeat and the queue on one
+    URL share it); a private one for ``url=None`` (a store given as a
+    client)."""
+    if url is None:
+        return OutageLog(what or "Redis")
+    key = redact(pool_options(url.strip())[0])
+    with _LOGS_LOCK:
+        log = _LOGS.get(key)
+        if log is None:
+            log = _LOGS[key] = OutageLog(f"Redis at {key}")
+        return log
+
+
 def check_reachable(url: str, where: str = "the message queue",
                     timeout: float = 5.0, hint: str = "") -> None:
     """PING the Redis ``url`` names; a ValueError of one line when it
     cannot be reached (what the CLI and ``RTCIO(...)`` refuse to start
     with)."""
     import redis
-
-    from ..core.redis_url import redact
 
     client = connect(url, socket_timeout=timeout, max_connections=1,
                      socket_connect_timeout=timeout, where=where)

@@ -54,6 +54,7 @@ from ..core.events import (USER_CONNECTED, USER_RECONNECTED,
                            sio_room)
 from ..core.protection import request_address
 from ..core.throttle import Guess, PasswordGuesses
+from ..deploy.redis_client import OutageLog
 from ..protocol.departure import Departures
 from .config import (RoomInputError, echo_room_id, parse_join,
                      parse_password, parse_room_id, resolve_rooms)
@@ -149,8 +150,15 @@ class Rooms:
         #: left those rooms (all of them when empty), so their local views
         #: forget it (see :meth:`forget`); set with a message queue.
         self.on_left: Optional[Callable[[str, List[str]], None]] = None
-        #: True while the store is unreachable (logged once per outage).
-        self._store_down = False
+        #: The store's outages, logged once each (shared with recovery, the
+        #: heartbeat and the queue when they use the same Redis).
+        self.outages = getattr(self.store, "outages", None) or \
+            OutageLog("the room store")
+        self.outages.uses(f"joins and relays are refused with "
+                          f"'{STORE_UNAVAILABLE}'")
+        #: Sockets that disconnected while the store was unreachable: they
+        #: leave it once it answers again (no ghost members).
+        self._pending_leaves: Set[str] = set()
         #: The raw-packet hook whose relay budgets follow room sizes (set by
         #: install_rooms).
         self.packet_hook: Any = None
@@ -472,7 +480,15 @@ class Rooms:
         self._guesses.forget_socket(sid)
         with self._lock:
             self._local.pop(sid, None)
-            left = self.store.leave_all(sid)
+            try:
+                left = self.store.leave_all(sid)
+            except Exception as exc:
+                if not self._store_outage(exc):
+                    raise
+                # The outage is logged once; the socket leaves the store
+                # when it answers again (store_reachable).
+                self._pending_leaves.add(sid)
+                left = []
         self._left(sid, [])
         if left:
             self._peers_changed()
@@ -612,7 +628,7 @@ class Rooms:
             logger.exception("rtcio: room store failed in the relay check")
             raise EnvelopeError("server-error", "the room store failed") \
                 from None
-        if self._store_down:
+        if self.outages.down:
             self.store_reachable()
         if not shared:
             raise EnvelopeError(
@@ -623,23 +639,33 @@ class Rooms:
     # -- store outages -------------------------------------------------------
 
     def _store_outage(self, exc: BaseException) -> bool:
-        """True when ``exc`` means the store is unreachable: logged once
-        per outage (one ERROR line, no traceback), not once per event."""
+        """True when ``exc`` means the store is unreachable: reported to the
+        outage log (one ERROR line per outage, no traceback), not logged
+        once per event."""
         if not self.store.is_outage(exc):
             return False
-        if not self._store_down:
-            self._store_down = True
-            logger.error("rtcio: the room store is unreachable (%s: %s); "
-                         "joins and relays are refused with '%s' until it "
-                         "is back", type(exc).__name__, exc,
-                         STORE_UNAVAILABLE)
+        self.outages.failed(exc)
         return True
 
     def store_reachable(self) -> None:
-        """The store answered again (a relay check, the fleet heartbeat)."""
-        if self._store_down:
-            self._store_down = False
-            logger.info("rtcio: the room store is reachable again")
+        """The store answered (a relay check, the fleet heartbeat): the end
+        of an outage is logged once, and sockets that disconnected during
+        it leave the store now."""
+        self.outages.ok()
+        while self._pending_leaves and not self.outages.down:
+            sid = self._pending_leaves.pop()
+            try:
+                left = self.store.leave_all(sid)
+            except Exception as exc:
+                self._pending_leaves.add(sid)
+                if not self._store_outage(exc):
+                    logger.exception("rtcio: room store failed removing %s",
+                                     sid)
+                return
+            if left:  # told during the outage, the others may have missed it
+                rooms = [room_id for room_id, _member in left]
+                self.departures.announce(sid, rooms,
+                                         [sio_room(r) for r in rooms])
 
     def restore_local(self) -> int:
         """Put this process's live members back into a store that lost its

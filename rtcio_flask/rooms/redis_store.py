@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import redis
 
-from ..deploy.redis_client import connect
+from ..deploy.redis_client import connect, outage_log
 from .store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED,
                          ROOM_FULL, TOO_MANY_ROOMS, WRONG_PASSWORD,
                          CheckResult, JoinResult, Member, RestoredMember,
@@ -75,6 +75,8 @@ class RedisRoomStore(RoomStore):
         if client is None:
             assert url is not None  # exactly one of the two, checked above
             client = connect(url, where="the room store URL")
+        #: This Redis's outages, logged once for every feature on it.
+        self.outages = outage_log(url, "the room store's Redis")
         #: The URL the store was opened with (None with ``client=``): the
         #: fleet heartbeat opens its own client on it.
         self.url = url

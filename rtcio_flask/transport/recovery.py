@@ -50,6 +50,7 @@ from ..core.options import check_known
 from ..core.protection import request_address
 from ..core.throttle import guesser_key
 from ..core.values import clipped, positive_number
+from ..deploy.redis_client import outage_log
 from . import compat
 from .compat import engineio as eio_compat
 from .compat import socketio as sio_compat
@@ -429,24 +430,31 @@ def _lock_for(async_mode: str, shared: bool) -> Any:
 class _OutageGuard:
     """The Redis backend with its outages absorbed: while Redis cannot be
     reached, packets are delivered without offsets (nothing new can be
-    recovered), sockets depart as if recovery were off, and the log says so
-    once per outage, not once per packet (``rtcio: the recovery log in
-    Redis is unreachable ...`` / ``... reachable again``)."""
+    recovered), sockets depart as if recovery were off, and the outage is
+    reported to that Redis's :class:`~rtcio_flask.deploy.redis_client.
+    OutageLog` (one ERROR line per outage for every feature on it, one INFO
+    when back), never once per packet."""
 
     #: What each call answers while Redis is down.
     _DEFAULTS: Dict[str, Any] = {
         "start_position": "0-0", "record": None, "record_many": None,
         "hold": None, "live": None,
         "is_live": False, "take": None, "release": True, "missed": None,
-        "trim": None, "held_sid": False}
+        "trim": None}
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, outages: Any) -> None:
         import redis
 
         self._backend = backend
         self._errors = (redis.RedisError, OSError)
         self.shared = backend.shared
-        self.down = False
+        self.outages = outages.uses(
+            "packets go out without recovery offsets and dropped sockets "
+            "depart at once")
+
+    @property
+    def down(self) -> bool:
+        return bool(self.outages.down)
 
     def after(self, offset: str, than: Optional[str]) -> bool:
         return bool(self._backend.after(offset, than))
@@ -456,23 +464,15 @@ class _OutageGuard:
         if name not in self._DEFAULTS:
             return method
         default = self._DEFAULTS[name]
+        outages = self.outages
 
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = method(*args, **kwargs)
             except self._errors as exc:
-                if not self.down:
-                    self.down = True
-                    logger.error(
-                        "rtcio: the recovery log in Redis is unreachable "
-                        "(%s); until it is back, packets go out without "
-                        "recovery offsets and dropped sockets depart at "
-                        "once", exc)
+                outages.failed(exc)
                 return default
-            if self.down:
-                self.down = False
-                logger.info("rtcio: the recovery log in Redis is reachable "
-                            "again")
+            outages.ok()
             return result
 
         return guarded
@@ -485,8 +485,10 @@ class Recovery:
                  queue_url: Optional[str] = None) -> None:
         self.server = server
         self.settings = settings
-        self.backend: Any = (_OutageGuard(_RedisBackend(settings, queue_url))
-                             if queue_url else _MemoryBackend(settings))
+        self.backend: Any = (
+            _OutageGuard(_RedisBackend(settings, queue_url),
+                         outage_log(queue_url)) if queue_url
+            else _MemoryBackend(settings))
         self.held = HeldSessions(settings.max_sessions,
                                  max_per_address=settings
                                  .max_sessions_per_address)

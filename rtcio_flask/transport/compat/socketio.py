@@ -50,10 +50,15 @@ What is used, by what:
   manager's channel and connection. They are ``emit`` messages to a
   namespace no client can join, so a process without the hook ignores
   them (python-socketio's emit to an unknown namespace does nothing).
+- :func:`redis_manager`: ``RedisManager._redis_connect``, ``_publish`` and
+  ``_redis_listen_with_retries`` (unchanged from 5.11 to 5.18), replaced
+  in a subclass so the queue uses rtcio-flask's Redis client factory and
+  outage log; if any of the three is missing, the stock manager is used.
 """
 
 import logging
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional
 
 from engineio import json as engineio_json
@@ -471,25 +476,76 @@ def run_disconnect_handlers(server: Any, sid: str, namespace: str,
 # -- the Redis message queue's connection -------------------------------------
 
 def redis_manager(url: str, channel: str, write_only: bool,
-                  connect: Callable[[str], Any]) -> Any:
-    """python-socketio's ``RedisManager`` whose Redis client comes from
-    ``connect(url)`` (rtcio-flask's one factory: every URL form, Valkey
-    without the valkey package, a pool that waits instead of raising
-    MaxConnectionsError under load). It replaces the manager's private
-    ``_redis_connect`` (python-socketio 5.x), which the manager calls to
-    (re)connect before publishing and listening; on a release without it
-    the stock manager is returned."""
+                  connect: Callable[[str], Any], outages: Any) -> Any:
+    """python-socketio's ``RedisManager`` on rtcio-flask's Redis client and
+    outage log (python-socketio 5.x privates, replaced when all three are
+    there; else the stock manager):
+
+    - ``_redis_connect``: the client comes from ``connect(url)`` (every URL
+      form, Valkey without the valkey package, a pool that waits instead
+      of raising MaxConnectionsError under load), made once: its pool
+      reconnects by itself, and through Sentinel finds the new master.
+    - ``_publish``: a failed publish is retried once, then reported to
+      ``outages`` (one ERROR per outage for every feature on that Redis)
+      instead of python-socketio's ``Cannot publish to redis...`` line per
+      emit; the emit is lost, as it is there.
+    - ``_redis_listen_with_retries``: the subscriber re-subscribes within
+      0.1-2 s of Redis coming back (python-socketio doubles its wait up to
+      60 s, so a failover of a few seconds cost the relay up to half a
+      minute), reporting to ``outages`` instead of a line per retry."""
     import socketio
 
     base = socketio.RedisManager
-    if not callable(getattr(base, "_redis_connect", None)):
+    if not all(callable(getattr(base, name, None)) for name in
+               ("_redis_connect", "_publish", "_redis_listen_with_retries")):
         return base(url, channel=channel, write_only=write_only)
 
     class RtcioRedisManager(base):  # type: ignore[misc, valid-type]
         def _redis_connect(self) -> None:
-            self.redis = connect(self.redis_url)
+            if getattr(self, "redis", None) is None:
+                self.redis = connect(self.redis_url)
             self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             self.connected = True
+
+        def _publish(self, data: Any) -> Any:
+            if not self.connected:
+                self._redis_connect()
+            message = self.json.dumps(data)
+            failure: Optional[BaseException] = None
+            for _ in range(2):
+                try:
+                    result = self.redis.publish(self.channel, message)
+                except Exception as exc:
+                    failure = exc
+                    continue
+                outages.ok()
+                return result
+            assert failure is not None
+            outages.failed(failure)
+            return None
+
+        def _redis_listen_with_retries(self) -> Any:
+            pause = 0.1
+            subscribed = False
+            while True:
+                try:
+                    if not subscribed:
+                        self._redis_connect()
+                        self.pubsub.subscribe(self.channel)
+                        subscribed = True
+                        pause = 0.1
+                        outages.ok()
+                    yield from self.pubsub.listen()
+                except Exception as exc:
+                    outages.failed(exc)
+                    if subscribed:
+                        try:
+                            self.pubsub.close()  # give its connection back
+                        except Exception:
+                            pass
+                    subscribed = False
+                    time.sleep(pause)  # green under eventlet/gevent
+                    pause = min(2.0, pause * 2)
 
     return RtcioRedisManager(url, channel=channel, write_only=write_only)
 
