@@ -41,6 +41,8 @@ from .transport.guard import TransportGuard
 from .transport import websocket as websocket_mod
 from .transport.packet_hook import PacketHook
 from .transport import compat
+from .transport.compat.flask_socketio import (is_flask_socketio,
+                                              with_flask_app)
 from .transport.compat.engineio import (advertise_exact_ping_interval,
                                         check_websocket_frames, send_text)
 
@@ -360,6 +362,7 @@ class RTCIO(AccessHooks):
                     f"RTCIO: do not pass {name} to python-socketio through "
                     f"RTCIO; write {instead} so CORS and the path are "
                     f"handled by one layer.")
+        flask_socketio = is_flask_socketio(server)
         if server is not None:
             server = getattr(server, "server", server)  # Flask-SocketIO
             if not isinstance(server, socketio.Server):
@@ -405,6 +408,8 @@ class RTCIO(AccessHooks):
 
         gate = SocketIOGate(server.handle_request, app.wsgi_app, cfg.path,
                             cfg.policy)
+        if flask_socketio:
+            gate.socketio_app = with_flask_app(gate.socketio_app, app)
         app.wsgi_app = gate  # type: ignore[method-assign]
         dispatcher = Dispatcher(server, app)
         state = AppState(app, server, cfg, dispatcher, gate)

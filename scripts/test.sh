@@ -45,4 +45,21 @@ if [ "$rc" -eq 5 ]; then
     echo "pytest collected no tests: that is a failure here" >&2
     exit 1
 fi
+
+# --- compatibility matrix (issue 18; noxfile.py, docs/compatibility.rst) ---
+# The package as uv resolves it from setup.cfg's own bounds (lowest-direct
+# and highest, eventlet and gevent on the newest gunicorn), through real
+# servers: about two minutes. Runs after the whole suite (no pytest
+# arguments); RTCIO_COMPAT_MATRIX=1 forces it, =0 skips it.
+if [ "${RTCIO_COMPAT_MATRIX:-$([ "$#" -eq 0 ] && echo 1 || echo 0)}" = 1 ]
+then
+    python -m pip install -q --disable-pip-version-check nox uv
+    set +e
+    python -m nox -s compat
+    compat_rc=$?
+    set -e
+    [ "$rc" -ne 0 ] || rc=$compat_rc
+fi
+# --- end of the compatibility matrix -------------------------------------
+
 exit "$rc"

@@ -9,6 +9,7 @@ the first it finds), so the real library runs under another version
 number, exactly as a newer release with unchanged internals would.
 """
 
+import os
 import sys
 
 import pytest
@@ -18,6 +19,9 @@ from tests.support.clients import Recorder
 from tests.support.servers import ROOT, LiveServer, serve_app
 
 APP = "tests.apps.rooms_app:create_app"
+MODE = os.environ.get("RTCIO_COMPAT_MODE", "eventlet")
+
+pytestmark = pytest.mark.compat
 
 
 def _real(distribution):
@@ -70,14 +74,13 @@ def _relay_works(url, transports):
         b.disconnect()
 
 
-@pytest.mark.compat
 @newer_than_real
 @pytest.mark.parametrize("transports", [("websocket",), ("polling",)])
 def test_a_newer_python_socketio_turns_its_features_off_once(
         tmp_path, transports):
     env = dict(_pretend(tmp_path, "python-socketio", "5.99.0"),
                RTCIO_RECOVERY_WINDOW="60")
-    with serve_app(APP, "eventlet", env=env) as server:
+    with serve_app(APP, MODE, env=env) as server:
         _relay_works(server.url, list(transports))
         _relay_works(server.url, list(transports))
         log = server.log()
@@ -88,11 +91,10 @@ def test_a_newer_python_socketio_turns_its_features_off_once(
     assert "Traceback" not in log
 
 
-@pytest.mark.compat
 @newer_than_real
 def test_a_newer_python_engineio_falls_back_to_its_own_websocket(tmp_path):
     env = _pretend(tmp_path, "python-engineio", "4.99.0")
-    with serve_app(APP, "eventlet", env=env) as server:
+    with serve_app(APP, MODE, env=env) as server:
         _relay_works(server.url, ["websocket"])
         _relay_works(server.url, ["polling"])
         log = server.log()
@@ -102,11 +104,10 @@ def test_a_newer_python_engineio_falls_back_to_its_own_websocket(tmp_path):
     assert "Traceback" not in log
 
 
-@pytest.mark.compat
 def test_an_older_python_socketio_stops_start_up_with_one_line(tmp_path):
     env = _pretend(tmp_path, "python-socketio", "5.7.2")
     server = LiveServer([sys.executable, "-m", "tests.support.serve", APP,
-                         "--mode", "eventlet", "--port", "{port}"], env=env)
+                         "--mode", MODE, "--port", "{port}"], env=env)
     with pytest.raises(RuntimeError) as failed:
         server.start(timeout=20)
     assert "rtcio-flask needs python-socketio>=5.11 (5.7.2 is installed): " \

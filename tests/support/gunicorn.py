@@ -12,12 +12,21 @@ import sys
 from .servers import LiveServer
 
 
+def _has_control_socket():
+    """gunicorn 25 added the control socket (and --no-control-socket)."""
+    from importlib import metadata
+    major = metadata.version("gunicorn").split(".")[0]
+    return major.isdigit() and int(major) >= 25
+
+
 def gunicorn_argv(target, worker="eventlet", workers=1, threads=None,
                   graceful_timeout=5, extra=()):
     argv = [sys.executable, "-m", "gunicorn", "-k", worker,
-            "-b", "127.0.0.1:{port}", "--no-control-socket",
+            "-b", "127.0.0.1:{port}",
             "--graceful-timeout", str(graceful_timeout),
             "--log-level", "info"]
+    if _has_control_socket():
+        argv.append("--no-control-socket")
     if workers is not None:  # None: gunicorn's default (WEB_CONCURRENCY)
         argv += ["-w", str(workers)]
     if threads:

@@ -13,6 +13,8 @@ one module per library here, and nowhere else in RTCIO.
 - :mod:`.gevent`: the OS socket under gevent's socket.
 - :mod:`.gunicorn`: a hook in each worker after gunicorn set its signal
   handlers.
+- :mod:`.flask_socketio`: ``environ["flask.app"]`` for the handlers of a
+  handed-in Flask-SocketIO server.
 
 Each module states the releases it was verified against
 (:data:`VERIFIED`). The installed versions are read once per process

@@ -1,0 +1,106 @@
+"""The compatibility subset noxfile.py runs on each resolution (lowest-
+direct and highest, eventlet and gevent): through real servers, a relay
+over websocket and polling, the built-in rooms, recovery through a cut
+connection, a gunicorn worker, RTCIO attached to a Flask-SocketIO app.
+
+``RTCIO_COMPAT_MODE`` picks the async mode (eventlet by default; the
+gevent session has no eventlet installed).
+"""
+
+import os
+
+import pytest
+
+from tests.recovery.test_recovery import _envelopes, run_blip
+from tests.support.clients import Recorder
+from tests.support.gunicorn import serve_gunicorn
+from tests.support.servers import serve_app
+
+MODE = os.environ.get("RTCIO_COMPAT_MODE", "eventlet")
+ROOMS = "tests.apps.rooms_app:create_app"
+TRANSPORTS = pytest.mark.parametrize("transports", ["websocket", "polling"])
+
+pytestmark = pytest.mark.compat
+
+
+def _pair(url, transports, room="r"):
+    a = Recorder().connect(url, transports=[transports])
+    b = Recorder().connect(url, transports=[transports])
+    a.call("join-room", {"roomId": room, "name": "a"})
+    b.call("join-room", {"roomId": room, "name": "b"})
+    return a, b
+
+
+def _relays(a, b):
+    a.emit("#rtcio:message", {"target": b.sid, "type": "offer",
+                              "data": {"sdp": "v=0"}})
+    got = b.wait_for("#rtcio:message")[-1]
+    assert (got["source"], got["target"]) == (a.sid, b.sid)
+
+
+def _check_recovers(server, transports):
+    done = run_blip(server.url, server.port, "recover", transports)
+    assert done["recovered"] is True and done["aIdAfter"] == done["aId"]
+    assert _envelopes(done["log"]["a"]) == [1, 2, 3, 4, 5, 6, 7]
+
+
+@pytest.fixture(scope="module")
+def rooms_server():
+    with serve_app(ROOMS, MODE, env={"RTCIO_RECOVERY_WINDOW": "60"}) as srv:
+        yield srv
+        assert "Traceback" not in srv.log()
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server():
+    with serve_gunicorn(ROOMS + "()", MODE,
+                        env={"RTCIO_RECOVERY_WINDOW": "60"}) as srv:
+        yield srv
+        assert "Traceback" not in srv.log()
+
+
+@TRANSPORTS
+def test_relay_and_rooms(rooms_server, transports):
+    a, b = _pair(rooms_server.url, transports, room="r-" + transports)
+    b_sid = b.sid
+    try:
+        _relays(a, b)
+        _relays(b, a)
+        joined = a.wait_for("user-connected")[-1]
+        assert (joined["id"], joined["name"]) == (b.sid, "b")
+    finally:
+        b.disconnect()
+    try:
+        left = a.wait_for("user-disconnected")[-1]
+        assert left["id"] == b_sid
+    finally:
+        a.disconnect()
+
+
+@TRANSPORTS
+def test_recovery_through_a_cut_connection(rooms_server, transports):
+    _check_recovers(rooms_server, transports)
+
+
+@TRANSPORTS
+def test_a_gunicorn_worker_relays_and_recovers(gunicorn_server, transports):
+    a, b = _pair(gunicorn_server.url, transports, room="g-" + transports)
+    try:
+        _relays(a, b)
+    finally:
+        a.disconnect()
+        b.disconnect()
+    _check_recovers(gunicorn_server, transports)
+
+
+def test_attached_to_a_flask_socketio_app():
+    with serve_app("tests.apps.fsio_app:create_app", MODE,
+                   env={"TEST_ASYNC_MODE": MODE}) as server:
+        a, b = _pair(server.url, "websocket")
+        try:
+            _relays(a, b)
+            assert a.call("hello", "ann") == f"hello ann from {a.sid}"
+        finally:
+            a.disconnect()
+            b.disconnect()
+        assert "Traceback" not in server.log()
