@@ -13,7 +13,8 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set,
 import socketio
 
 from ..core.decoding import strict_loads
-from ..core.envelope import EnvelopeError, check_envelope
+from ..core.envelope import (EnvelopeError, check_envelope,
+                             check_envelope_text)
 from ..core.events import RtcioEvents
 from .departure import Departures
 
@@ -110,8 +111,12 @@ class RtcioProtocol:
         except ValueError:
             return False
         envelope = args[1] if len(args) > 1 else None
+        # The envelope's own text, when it is all the packet carries
+        # after the event name: what the target gets if source is right.
+        raw = text[len(self._packet_prefix):-1] \
+            if len(args) == 2 and text.endswith("]") else None
         try:
-            target, _, encoded = self._checked(sid, envelope)
+            target, encoded = self._checked_text(sid, envelope, raw)
         except EnvelopeError as exc:
             self._log_drop(sid, exc)  # no ack id on this path: nobody asked
             return True
@@ -157,6 +162,25 @@ class RtcioProtocol:
         """
         target, outgoing, encoded = check_envelope(envelope, sid,
                                                    self.max_envelope_bytes)
+        self._check_target(sid, target)
+        return target, outgoing, encoded
+
+    def _checked_text(self, sid: str, envelope: Any,
+                      raw: Optional[str]) -> Tuple[str, str]:
+        """:meth:`_checked` for the raw-packet path: ``(target, encoded)``,
+        where ``encoded`` is ``raw`` itself when the sender already stamped
+        its own id (:func:`check_envelope_text`)."""
+        if raw is None:
+            target, _, encoded = self._checked(sid, envelope)
+            return target, encoded
+        target, encoded = check_envelope_text(envelope, sid, raw,
+                                              self.max_envelope_bytes)
+        self._check_target(sid, target)
+        return target, encoded
+
+    def _check_target(self, sid: str, target: str) -> None:
+        """The target is known here (when no message queue could put it in
+        another process) and every relay check (rooms' scope) agrees."""
         if self._local_only and not self.server.manager.is_connected(
                 target, self.namespace) and not (
                     self.recovery is not None and
@@ -165,7 +189,6 @@ class RtcioProtocol:
                                 "no connected socket has that id")
         for check in self.relay_checks:
             check(sid, target, self.namespace)
-        return target, outgoing, encoded
 
     def peer_left(self, sid: str, reason: Any = None) -> None:
         """The socket is disconnecting: its rooms hear it is gone (see

@@ -5,7 +5,8 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from rtcio_flask.core.envelope import EnvelopeError, check_envelope
+from rtcio_flask.core.envelope import (EnvelopeError, check_envelope,
+                                      check_envelope_text)
 
 SID = "sender0000000000000A"
 TARGET = "target0000000000000B"
@@ -63,3 +64,68 @@ def test_size_cap_counts_the_serialized_envelope():
     assert err.value.code == "envelope-too-large"
     assert str(len(encoded)) in err.value.reason
     check_envelope(env, SID, max_bytes=len(encoded))
+
+
+# -- the raw-packet path: the envelope's own text, stamped only if needed ----
+
+def _text(env):
+    return json.dumps(env, separators=(",", ":"))
+
+
+def test_text_with_the_senders_own_source_is_sent_as_is():
+    env = {"source": SID, "target": TARGET, "data": {"sdp": "v=0 é"}}
+    raw = json.dumps(env, indent=1, ensure_ascii=False)  # not our encoding
+    target, encoded = check_envelope_text(env, SID, raw)
+    assert target == TARGET
+    assert encoded is raw
+
+
+@pytest.mark.parametrize("source", [None, "forged", 7])
+def test_text_without_the_senders_source_is_stamped(source):
+    env = {"target": TARGET, "data": 1}
+    if source is not None:
+        env["source"] = source
+    target, encoded = check_envelope_text(env, SID, _text(env))
+    assert json.loads(encoded) == {"target": TARGET, "data": 1,
+                                   "source": SID}
+
+
+def test_duplicate_keys_mean_the_same_to_the_check_and_the_target():
+    # JSON.parse and json.loads both keep the last of duplicate keys.
+    honest_last = '{"source":"forged","target":"%s","source":"%s"}' % (
+        TARGET, SID)
+    env = json.loads(honest_last)
+    _, encoded = check_envelope_text(env, SID, honest_last)
+    assert json.loads(encoded)["source"] == SID
+    forged_last = '{"source":"%s","target":"%s","source":"forged"}' % (
+        SID, TARGET)
+    _, encoded = check_envelope_text(json.loads(forged_last), SID,
+                                     forged_last)
+    assert json.loads(encoded)["source"] == SID
+
+
+def test_size_cap_applies_to_the_text_sent():
+    env = {"source": SID, "target": TARGET, "data": "x" * 100}
+    raw = _text(env)
+    check_envelope_text(env, SID, raw, max_bytes=len(raw))
+    with pytest.raises(EnvelopeError) as exc:
+        check_envelope_text(env, SID, raw, max_bytes=len(raw) - 1)
+    assert exc.value.code == "envelope-too-large"
+
+
+def test_text_path_refuses_what_check_envelope_refuses():
+    for env in ({"source": SID}, {"source": SID, "target": SID},
+                {"source": SID, "target": 5}):
+        with pytest.raises(EnvelopeError):
+            check_envelope_text(env, SID, _text(env))
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+       st.booleans())
+def test_text_path_sends_what_check_envelope_would(extra, stamped):
+    env = dict(extra, target=TARGET)
+    if stamped:
+        env["source"] = SID
+    _, outgoing, _ = check_envelope(env, SID)
+    _, encoded = check_envelope_text(env, SID, _text(env))
+    assert json.loads(encoded) == outgoing
