@@ -10,6 +10,22 @@ from rtcio_flask import RTCIO
 LOGIN = {"username": "ops", "password": "s3cret"}
 
 
+@pytest.fixture(autouse=True)
+def engineio_left_as_found():
+    """The admin instrumentation patches python-engineio's Socket class
+    for every server in the process; the other tests of this process must
+    not inherit that from these in-process apps."""
+    from engineio.socket import Socket
+
+    saved = dict(vars(Socket))
+    yield
+    for name in [n for n in vars(Socket) if n not in saved]:
+        delattr(Socket, name)
+    for name, value in saved.items():
+        if vars(Socket).get(name) is not value:
+            setattr(Socket, name, value)
+
+
 def make_app(admin, **options):
     app = flask.Flask("admin_page")
     RTCIO(app, admin=admin, **options)
