@@ -28,8 +28,9 @@ from ..core.decoding import json_hazard
 from ..core.limits import DISCONNECT, PASS, REASONS, EventLimiter, Limits
 from . import compat
 from .compat.engineio import close_reason, track_close_reasons
-from .compat.socketio import (MalformedPacket, dispatch_packet,
-                              eio_disconnect, eio_disconnect_handler)
+from .compat.socketio import (MalformedPacket, binary_pending,
+                              dispatch_packet, eio_disconnect,
+                              eio_disconnect_handler)
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -58,7 +59,7 @@ class PacketHook:
         # namespace -> PeerCounter; other namespaces count room mates in
         # python-socketio's own rooms (this process only).
         self._peer_counters: Dict[str, PeerCounter] = {}
-        self._binary_pending = server._binary_packet
+        self._binary_pending = binary_pending(server)
         # Connections already being closed by disconnect_later (or gone):
         # what they still send is dropped unread. A websocket transport
         # that reads a burst of frames at once keeps handing them in until

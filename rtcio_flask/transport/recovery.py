@@ -599,10 +599,8 @@ class Recovery:
 
         def before_reply(new_sid: str) -> None:
             with self.lock:
-                manager = self.server.manager
-                for room in session.rooms:
-                    if room != sid:
-                        manager.basic_enter_room(sid, namespace, room)
+                sio_compat.restore_rooms(self.server.manager, sid, namespace,
+                                         session.rooms)
                 # Fetch again now that the socket is registered (what is
                 # sent to it from here on is held back in _restoring), so
                 # nothing falls between the replay and live packets.

@@ -59,7 +59,7 @@ What is used, by what:
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from engineio import json as engineio_json
 from socketio import exceptions as sio_exceptions
@@ -449,6 +449,23 @@ def connect_socket(server: Any, eio_sid: str, namespace: str, auth: Any,
     if _PRE_CONNECT:
         manager.connect(sid, namespace)
     return sid
+
+
+def restore_rooms(manager: Any, sid: str, namespace: str,
+                  rooms: Iterable[str]) -> None:
+    """Put a recovered socket back in its rooms without telling anyone
+    (the manager's ``basic_enter_room``: no queue message, the other
+    processes never forgot it)."""
+    for room in rooms:
+        if room != sid:
+            manager.basic_enter_room(sid, namespace, room)
+
+
+def binary_pending(server: Any) -> Dict[str, Any]:
+    """The server's table of binary packets waiting for their attachments
+    (eio_sid -> packet), which the packet hook reads and clears."""
+    table: Dict[str, Any] = server._binary_packet
+    return table
 
 
 def drop_socket(server: Any, sid: str, namespace: str) -> None:
