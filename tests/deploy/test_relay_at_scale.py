@@ -100,3 +100,34 @@ def test_fifty_pairs_across_two_processes_lose_nothing(two_processes):
         for sign in ("Too many connections", "store-unavailable",
                      "dropped envelope", "Cannot publish", "Traceback"):
             assert sign not in log, (sign, log[-3000:])
+
+
+def test_a_leave_in_one_process_closes_the_scope_in_the_other(two_processes):
+    """The relay's room-scope check answers from each process's local view;
+    a leave in the target's process reaches the sender's through the queue,
+    so the next envelope is refused, not relayed on a stale view."""
+    from tests.support.clients import Recorder
+
+    first, second = two_processes
+    alice = Recorder().connect(first.url)
+    bob = Recorder().connect(second.url)
+    try:
+        for client, name in ((alice, "alice"), (bob, "bob")):
+            client.emit("join-room", {"roomId": "scope", "name": name})
+            client.wait_for("join-ok", timeout=10)
+        envelope = {"source": alice.sid, "target": bob.sid, "data": 1}
+        alice.emit("#rtcio:message", envelope)  # the raw-packet path
+        bob.wait_for("#rtcio:message", timeout=10)
+
+        bob.emit("leave-room", {"roomId": "scope"})
+        alice.wait_for("user-disconnected", timeout=10)
+        result = alice.call("#rtcio:message", dict(envelope, data=2),
+                            timeout=10)
+        assert result["ok"] is False and result["error"] == "not-in-room", \
+            result
+        alice.emit("#rtcio:message", dict(envelope, data=3))
+        alice.call("check-room", {"roomId": "scope"}, timeout=10)  # a beat
+        assert [m["data"] for m in bob.events("#rtcio:message")] == [1]
+    finally:
+        alice.disconnect()
+        bob.disconnect()
