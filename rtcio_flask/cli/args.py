@@ -37,7 +37,11 @@ environment:
   PORT, HOST                 like --port, --host
   ALLOWED_ORIGINS            like --allowed-origins (comma-separated, or *)
   RTCIO_CORS_CREDENTIALS=1   like --credentials
-  REDIS_URL                  like --message-queue (also RTCIO_MESSAGE_QUEUE)
+  REDIS_URL                  like --message-queue (also RTCIO_MESSAGE_QUEUE):
+                             redis://, rediss://, unix://, valkey://,
+                             redis+sentinel://h1:26379,h2:26379/0/mymaster
+  RTCIO_ROOMS_REDIS          a Redis URL for rooms and recovery beside an
+                             amqp:// queue
   RTCIO_TURN_SECRET          like --turn-secret (keeps it out of `ps`)
   RTCIO_TURN_URLS, RTCIO_STUN_URLS, RTCIO_TURN_TTL
   RTCIO_METRICS=1            like --metrics

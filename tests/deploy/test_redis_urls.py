@@ -6,6 +6,7 @@ in one line unless the app opts out (issue 22); a queue that is not Redis
 says in one line which setting the rooms need."""
 
 import shutil
+import socket
 import threading
 
 import flask
@@ -17,7 +18,7 @@ from rtcio_flask.rooms.redis_store import RedisRoomStore
 from tests.support.clients import Recorder
 from tests.support.redis_server import RedisProcess
 from tests.support.sentinel import SentinelCluster
-from tests.support.servers import LiveServer, free_port
+from tests.support.servers import LiveServer
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +140,18 @@ def test_pool_waits_show_in_the_metrics(redis_server):
         state.fleet.stop()
 
 
-def test_unreachable_redis_refuses_the_start_in_one_line():
-    url = f"redis://127.0.0.1:{free_port()}/0"
+@pytest.fixture
+def refused_port():
+    """A port bound (so no other test's server takes it) but not
+    listening: connecting to it is refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def test_unreachable_redis_refuses_the_start_in_one_line(refused_port):
+    url = f"redis://127.0.0.1:{refused_port}/0"
     with pytest.raises(ValueError) as info:
         RTCIO(flask.Flask("down"), message_queue=url, rooms=True)
     message = str(info.value)
@@ -154,8 +165,8 @@ def test_unreachable_redis_refuses_the_start_in_one_line():
     rtcio.state_for(app).fleet.stop()
 
 
-def test_the_cli_refuses_with_the_same_line():
-    url = f"redis://127.0.0.1:{free_port()}/0"
+def test_the_cli_refuses_with_the_same_line(refused_port):
+    url = f"redis://127.0.0.1:{refused_port}/0"
     process = _process(url)
     with pytest.raises(RuntimeError):
         process.start(timeout=20)
@@ -164,8 +175,9 @@ def test_the_cli_refuses_with_the_same_line():
     assert "Traceback" not in log
 
 
-def test_amqp_queue_says_which_setting_rooms_need(redis_server):
-    queue = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+def test_amqp_queue_says_which_setting_rooms_need(redis_server,
+                                                 refused_port):
+    queue = f"amqp://guest:guest@127.0.0.1:{refused_port}//"
     with pytest.raises(ValueError) as info:
         RTCIO(flask.Flask("amqp"), message_queue=queue, rooms=True)
     message = str(info.value)
