@@ -23,7 +23,7 @@ from tests.support.servers import LiveServer
 
 @pytest.fixture(scope="module")
 def redis_server():
-    server = RedisProcess(unix_socket=True).start()
+    server = RedisProcess(unix_socket=True, tls=True).start()
     yield server
     server.remove()
 
@@ -39,11 +39,13 @@ def _url(form, redis_server, sentinels=None):
     port = redis_server.port
     return {"redis": f"redis://127.0.0.1:{port}/0",
             "unix": redis_server.unix_url,
+            "rediss": redis_server.tls_url,
             "valkey": f"valkey://127.0.0.1:{port}/0",
             "sentinel": sentinels.url if sentinels else None}[form]
 
 
-@pytest.mark.parametrize("form", ["redis", "unix", "valkey", "sentinel"])
+@pytest.mark.parametrize("form", ["redis", "rediss", "unix", "valkey",
+                                  "sentinel"])
 def test_room_store_on_every_url_form(form, redis_server, request):
     sentinels = request.getfixturevalue("sentinels") \
         if form == "sentinel" else None
@@ -67,7 +69,7 @@ def _process(url, **env):
                            **env})
 
 
-@pytest.mark.parametrize("form", ["unix", "valkey", "sentinel"])
+@pytest.mark.parametrize("form", ["rediss", "unix", "valkey", "sentinel"])
 def test_two_processes_share_rooms_relays_and_recovery(form, redis_server,
                                                         request):
     sentinels = request.getfixturevalue("sentinels") \
