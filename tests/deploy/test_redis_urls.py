@@ -102,10 +102,16 @@ def test_two_processes_share_rooms_relays_and_recovery(form, redis_server,
         two.stop()
 
 
-def test_pool_waits_for_a_connection_and_counts_it(redis_server):
+@pytest.mark.parametrize("form", ["redis", "sentinel"])
+def test_pool_waits_for_a_connection_and_counts_it(form, redis_server,
+                                                   request):
     """Twenty calls at once on a pool of two: every one is answered (none
-    raises MaxConnectionsError), and the pool counted those that waited."""
-    client = connect(redis_server.url + "?max_connections=2&pool_timeout=20")
+    raises MaxConnectionsError), and the pool counted those that waited;
+    through Sentinel too (the waiting pool on SentinelConnectionPool)."""
+    sentinels = request.getfixturevalue("sentinels") \
+        if form == "sentinel" else None
+    client = connect(_url(form, redis_server, sentinels) +
+                     "?max_connections=2&pool_timeout=20")
     errors, answers = [], []
 
     def call(i):
