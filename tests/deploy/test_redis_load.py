@@ -1,5 +1,5 @@
 """Scale-out that does not collapse (issue 20): one ``gunicorn -k eventlet``
-worker on ``RTCIO_MESSAGE_QUEUE=redis://...`` under the bench loadgen's
+(and ``-k gevent``) worker on ``RTCIO_MESSAGE_QUEUE=redis://...`` under the bench loadgen's
 pattern, with socket.io-client 4.8 (Node): 5 pairs used to get nothing
 delivered (``MaxConnectionsError: Too many connections``, joins and relays
 refused with ``store-unavailable``). The pools here are deliberately tiny
@@ -42,11 +42,13 @@ def run_load(url, pairs, msgs):
     return json.loads(lines[-1])
 
 
-@pytest.mark.parametrize("pairs, msgs", [(5, 50), (50, 20)])
+@pytest.mark.parametrize("worker, pairs, msgs", [
+    ("eventlet", 5, 50), ("eventlet", 50, 20), ("gevent", 50, 20)])
 def test_every_join_and_envelope_goes_through_a_tiny_pool(redis_server,
-                                                          pairs, msgs):
+                                                          worker, pairs,
+                                                          msgs):
     queue = redis_server.url + "?max_connections=4"
-    with serve_gunicorn(APP, "eventlet",
+    with serve_gunicorn(APP, worker,
                         env={"RTCIO_MESSAGE_QUEUE": queue}) as server:
         result = run_load(server.url, pairs, msgs)
         metrics = requests.get(server.url + "/metrics", timeout=10).text

@@ -52,9 +52,10 @@ def join(client, room, name):
     return ack
 
 
+@pytest.mark.parametrize("worker", ["eventlet", "gevent"])
 def test_outages_are_one_error_and_one_info_and_leave_no_ghosts(
-        redis_server):
-    server = serve_gunicorn(APP, "eventlet", env={
+        redis_server, worker):
+    server = serve_gunicorn(APP, worker, env={
         "RTCIO_MESSAGE_QUEUE": redis_server.url,
         "RTCIO_START_WITHOUT_QUEUE": "1", "RTCIO_FLEET_INTERVAL": "0.5"})
     clients = []
