@@ -6,8 +6,9 @@ python-socketio relay, in one run on one machine, reported as ratios.
     python bench/run.py --modes eventlet gevent --repeat 3
 
 It copies the Node reference tools (../shared/bench, or RTCIO_BENCH_REF) to
-a temporary folder, ``npm install``s socket.io 4.8 there, adds this folder's
-load generators, then for every server (Node, RTCIO and the naive relay in
+a temporary folder, with the project's node_modules (``npm ci`` installs
+socket.io 4.8 and @socket.io/redis-adapter from package.json; without them
+it ``npm install``s there), adds this folder's load generators, then for every server (Node, RTCIO and the naive relay in
 each serving mode) measures:
 
 - relay throughput: 50 pairs each relaying SDP-sized envelopes (loadgen.mjs)
@@ -81,6 +82,14 @@ def prepare(workdir):
                     ignore=shutil.ignore_patterns("node_modules"))
     for script in HERE.glob("*.mjs"):
         shutil.copy(script, workdir / script.name)
+    installed = ROOT / "node_modules"
+    if all((installed / name).is_dir() for name in (
+            "socket.io", "socket.io-client", "@socket.io/redis-adapter",
+            "redis")):
+        # The project's package.json pins the reference's packages: what
+        # `npm ci` installed serves, without the network.
+        (workdir / "node_modules").symlink_to(installed)
+        return ref
     subprocess.run(["npm", "install", "--no-audit", "--no-fund",
                     "--loglevel=error"], cwd=workdir, check=True,
                    stdout=subprocess.DEVNULL)
