@@ -595,8 +595,10 @@ class Rooms:
         theirs: Any = self._local.get(target)
         if not theirs:
             cached = self._remote.get(target)
-            if cached is None or \
-                    time.monotonic() - cached[1] > REMOTE_VIEW_SECONDS:
+            if cached is None:
+                return False
+            if time.monotonic() - cached[1] > REMOTE_VIEW_SECONDS:
+                self._remote.pop(target, None)
                 return False
             theirs = cached[0]
         try:
