@@ -249,10 +249,20 @@ class _CheckedFrames:
 
 def check_websocket_frames(eio: Any) -> None:
     """Wrap ``eio``'s websocket class so every websocket it serves goes
-    through :class:`_CheckedFrames` (once per server)."""
+    through :class:`_CheckedFrames` (once per server). A server whose
+    driver table has no websocket class (no websocket support in its async
+    mode, or a python-engineio that moved the table) is left as it is,
+    and one WARNING says so."""
     table = getattr(eio, "_async", None)
-    if not table or table.get("websocket") is None or \
-            getattr(table["websocket"], "_rtcio_checked", False):
+    if not isinstance(table, dict) or table.get("websocket") is None:
+        if not getattr(eio, "_rtcio_frames_unchecked", False):
+            eio._rtcio_frames_unchecked = True
+            logger.warning("rtcio: websocket frames are not checked on "
+                           "this server (python-engineio has no websocket "
+                           "class for async mode %r here); a bad frame may "
+                           "log a traceback", eio.async_mode)
+        return
+    if getattr(table["websocket"], "_rtcio_checked", False):
         return
     original = table["websocket"]
 
