@@ -614,6 +614,11 @@ class Rooms:
         queue the target's rooms are then remembered for the next ones."""
         if namespace != self.namespace:
             return
+        if self.outages.down and target not in self._local:
+            # Known from the local view or not, an envelope for another
+            # process would be published to a Redis that is away and lost:
+            # say so instead of accepting it.
+            raise EnvelopeError(STORE_UNAVAILABLE, STORE_UNAVAILABLE_TEXT)
         if self._shared_here(sender, target):
             return
         try:
