@@ -525,9 +525,9 @@ def redis_manager(url: str, channel: str, write_only: bool,
             self.connected = True
 
         def _publish(self, data: Any) -> Any:
-            if not self.connected:
+            if getattr(self, "redis", None) is None:
                 self._redis_connect()
-            message = self.json.dumps(data)
+            message = _queue_encode(self, data)
             failure: Optional[BaseException] = None
             for _ in range(2):
                 try:
@@ -543,7 +543,9 @@ def redis_manager(url: str, channel: str, write_only: bool,
 
         def _redis_listen_with_retries(self) -> Any:
             pause = 0.1
-            subscribed = False
+            # Before 5.15 ``_listen`` subscribed already.
+            subscribed = bool(getattr(getattr(self, "pubsub", None),
+                                      "channels", None))
             while True:
                 try:
                     if not subscribed:
@@ -565,6 +567,19 @@ def redis_manager(url: str, channel: str, write_only: bool,
                     pause = min(2.0, pause * 2)
 
     return RtcioRedisManager(url, channel=channel, write_only=write_only)
+
+
+def _queue_encode(manager: Any, data: Any) -> Any:
+    """A queue message as the installed python-socketio's listeners decode
+    it: the manager's ``json`` (5.16+), engineio's JSON module (5.14-5.15),
+    pickle (before 5.14)."""
+    codec = getattr(manager, "json", None)
+    if codec is not None:
+        return codec.dumps(data)
+    if socketio_at_least(5, 14):
+        return engineio_json.dumps(data)
+    import pickle
+    return pickle.dumps(data)
 
 
 def listen_queue(manager: Any, namespace: str,
