@@ -5,11 +5,12 @@ setup.cfg's own bounds, oldest and newest, through real servers.
     nox -s "compat(lowest-direct, eventlet)"
 
 Each session installs the package with ``uv pip install --resolution
-<resolution> -e .[<extra>]``, pins what that resolved, adds the test
+<resolution> -e .[<extra>,redis]``, pins what that resolved, adds the test
 tools without moving those pins, and runs ``tests/compat`` (relay over
 websocket and polling, rooms, recovery through a cut connection, a
-gunicorn worker, RTCIO attached to a Flask-SocketIO app, versions outside
-the verified range). The resolved versions are printed first; CI's log
+gunicorn worker, two processes on a Redis queue, RTCIO attached to a
+Flask-SocketIO app, versions outside the verified range; redis-server
+must be installed, as scripts/test.sh does). The resolved versions are printed first; CI's log
 keeps them, and docs/compatibility.rst lists what they were.
 """
 
@@ -28,7 +29,7 @@ TEST_TOOLS = ["pytest>=8", "pytest-timeout>=2.2", "requests>=2.31",
 
 #: The distributions whose resolved versions the matrix reports.
 REPORTED = ("python-socketio", "python-engineio", "flask", "werkzeug",
-            "eventlet", "gevent", "gunicorn", "simple-websocket",
+            "redis", "eventlet", "gevent", "gunicorn", "simple-websocket",
             "flask-socketio")
 
 MATRIX = [
@@ -44,7 +45,7 @@ MATRIX = [
 @nox.parametrize("resolution,extra", MATRIX,
                  ids=[f"{r}, {e}" for r, e in MATRIX])
 def compat(session: nox.Session, resolution: str, extra: str) -> None:
-    session.install("--resolution", resolution, "-e", f".[{extra}]")
+    session.install("--resolution", resolution, "-e", f".[{extra},redis]")
     frozen = session.run("uv", "pip", "freeze", silent=True, external=True)
     pins = [line for line in str(frozen).splitlines()
             if "==" in line and not line.startswith(("-e", "#"))]

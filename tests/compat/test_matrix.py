@@ -104,3 +104,41 @@ def test_attached_to_a_flask_socketio_app():
             a.disconnect()
             b.disconnect()
         assert "Traceback" not in server.log()
+
+
+@pytest.fixture(scope="module")
+def two_processes():
+    from tests.support.redis_server import RedisProcess
+
+    redis = RedisProcess().start()
+    env = {"RTCIO_MESSAGE_QUEUE": redis.url, "RTCIO_RECOVERY_WINDOW": "60"}
+    first = serve_app(ROOMS, MODE, env=env).start()
+    second = serve_app(ROOMS, MODE, env=env).start()
+    yield first, second
+    first.stop()
+    second.stop()
+    redis.remove()
+
+
+@TRANSPORTS
+def test_two_processes_on_redis_relay_and_recover(two_processes, transports):
+    """python-socketio's Redis queue between two processes (it pickled
+    before 5.12, JSON after): a pair split over both relays, and a client
+    cut from the first recovers on the second."""
+    first, second = two_processes
+    a = Recorder().connect(first.url, transports=[transports])
+    b = Recorder().connect(second.url, transports=[transports])
+    try:
+        a.call("join-room", {"roomId": "q-" + transports, "name": "a"})
+        b.call("join-room", {"roomId": "q-" + transports, "name": "b"})
+        _relays(a, b)
+        _relays(b, a)
+    finally:
+        a.disconnect()
+        b.disconnect()
+    done = run_blip(second.url, first.port, "recover", transports,
+                    switch_to=second.port)
+    assert done["recovered"] is True and done["aIdAfter"] == done["aId"]
+    assert _envelopes(done["log"]["a"]) == [1, 2, 3, 4, 5, 6, 7]
+    for server in two_processes:
+        assert "Traceback" not in server.log()
