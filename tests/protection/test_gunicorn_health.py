@@ -89,8 +89,14 @@ def test_healthz_answers_503_from_the_sigterm_on(worker, extra, target):
     log.info("%s %s, SIGTERM to the %s: /healthz answered %s", worker,
              extra, target, seen)
     codes = [code for _, code in seen]
-    assert codes[0] == 503, (seen, text[-3000:])
-    assert 200 not in codes, seen
+    # The probe sent in the same instant as the signal may still be
+    # answered 200 (the arbiter has not passed the signal on yet); every
+    # later one is 503. The old code answered 200 for about 2 s (~40
+    # probes) after SIGTERM to the arbiter.
+    assert 503 in codes, (seen, text[-3000:])
+    first_503 = codes.index(503)
+    assert first_503 <= 1, (seen, text[-3000:])
+    assert 200 not in codes[first_503:], seen
     if target == "arbiter":
         assert codes[-1] == "ConnectionError", seen
     assert "exited with code" not in text, text[-3000:]
