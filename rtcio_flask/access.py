@@ -17,24 +17,16 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional,
 import flask
 from socketio import exceptions as sio_exceptions
 
+# Defined in core so the rooms layer can catch it without importing up;
+# this is its public home (rtcio_flask.AccessDenied).
+from .core.acks import AccessDenied as AccessDenied
+
 logger = logging.getLogger("rtcio_flask")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: ``hook(room_id, name)``: see :meth:`AccessHooks.authorize_join`.
 JoinHook = Callable[[str, str], Any]
-
-
-class AccessDenied(Exception):
-    """Raised by a hook to refuse. ``message`` reaches the client (as
-    ``connect_error`` at connect; in ``join-error`` at join), ``reason`` is
-    the ``join-error`` reason code (default ``forbidden``)."""
-
-    def __init__(self, message: str = "not allowed",
-                 reason: str = "forbidden") -> None:
-        super().__init__(message)
-        self.message = message
-        self.reason = reason
 
 
 def _count_refusal() -> None:

@@ -334,7 +334,10 @@ class RTCIO(AccessHooks):
             self._attach_protocol(state, namespace)
         for event, namespace, func in self._handlers:
             state.dispatcher.add_user(event, func, namespace)
-        state.rooms = install_rooms(state, rooms_option, self.join_hooks)
+        state.rooms = install_rooms(
+            rooms_option, app.config, state.server, state.dispatcher,
+            self.join_hooks, state.socket_address, state.packet_hook,
+            state.protocols)
         install_recovery(state, recovery_option)
         install_queue_relay(state)
         metrics_mod.install(state, metrics_option)
@@ -441,7 +444,7 @@ class RTCIO(AccessHooks):
                                  state.settings.max_envelope_bytes)
         protocol.send = functools.partial(send_text, state.server.eio)
         protocol.attach(state.dispatcher, state.packet_hook)
-        ice_mod.attach(state, namespace)
+        ice_mod.attach(state.dispatcher, lambda: state.turn, namespace)
         state.protocols[namespace] = protocol
         if state.recovery is not None:
             wire_protocol(state.recovery, protocol)

@@ -6,13 +6,11 @@ names its user and expires on its own (see :mod:`rtcio_flask.core.turn`).
 """
 
 import logging
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from ..core.acks import ack_error
-from ..core.turn import check_user_id
-
-if TYPE_CHECKING:
-    from ..extension import AppState
+from ..core.ports import Builtins
+from ..core.turn import TurnConfig, check_user_id
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -27,23 +25,26 @@ NOT_CONFIGURED_REASON = (
 class AskIce:
     """The built-in ``ask-ice`` step for one namespace of one app."""
 
-    def __init__(self, state: "AppState", namespace: str) -> None:
-        self.state = state
+    def __init__(self, dispatcher: Builtins,
+                 turn: Callable[[], Optional[TurnConfig]],
+                 namespace: str) -> None:
+        #: ``turn()`` is the app's TurnConfig (or None) at the time of the
+        #: request, so the step never holds a stale copy of it.
+        self.dispatcher = dispatcher
+        self.turn = turn
         self.namespace = namespace
 
     def __call__(self, sid: str, *args: Any) -> Optional[Dict[str, Any]]:
-        turn = getattr(self.state, "turn", None)
+        turn = self.turn()
         if turn is None:
             # An app that answers ask-ice itself keeps doing so.
-            if self.state.dispatcher.has_user_handler(ASK_ICE,
-                                                      self.namespace):
+            if self.dispatcher.has_user_handler(ASK_ICE, self.namespace):
                 return None
             return ack_error("turn-not-configured", NOT_CONFIGURED_REASON)
         user = sid
         if turn.user_id is not None:
             try:
-                with self.state.dispatcher.request_context(sid,
-                                                           self.namespace):
+                with self.dispatcher.request_context(sid, self.namespace):
                     user = turn.user_id(sid)
                 if user is not None:
                     user = check_user_id(user)
@@ -60,6 +61,9 @@ class AskIce:
         return {"iceServers": turn.ice_servers(user), "ttl": turn.ttl}
 
 
-def attach(state: "AppState", namespace: str) -> None:
-    """Answer ``ask-ice`` on ``namespace`` of this app."""
-    state.dispatcher.add_builtin(ASK_ICE, AskIce(state, namespace), namespace)
+def attach(dispatcher: Builtins, turn: Callable[[], Optional[TurnConfig]],
+           namespace: str) -> None:
+    """Answer ``ask-ice`` on ``namespace`` through ``dispatcher``, with the
+    credentials of ``turn()`` (see :class:`AskIce`)."""
+    dispatcher.add_builtin(ASK_ICE, AskIce(dispatcher, turn, namespace),
+                           namespace)

@@ -7,8 +7,7 @@ what. Departures are announced by :mod:`.departure`.
 """
 
 import logging
-from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set,
-                    Tuple)
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import socketio
 
@@ -16,11 +15,8 @@ from ..core.decoding import strict_loads
 from ..core.envelope import (EnvelopeError, check_envelope,
                              check_envelope_text)
 from ..core.events import RtcioEvents
+from ..core.ports import Builtins, FastPaths
 from .departure import Departures
-
-if TYPE_CHECKING:
-    from ..dispatch import Dispatcher
-    from ..transport.packet_hook import PacketHook
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -66,8 +62,8 @@ class RtcioProtocol:
         #: None: the fast path is then off when a queue is.
         self.queue: Any = None
 
-    def attach(self, dispatcher: "Dispatcher",
-               packet_hook: Optional["PacketHook"] = None) -> None:
+    def attach(self, dispatcher: Builtins,
+               packet_hook: Optional[FastPaths] = None) -> None:
         """Serve the relay and the disconnect step through ``dispatcher``;
         with a ``packet_hook`` (:class:`~rtcio_flask.transport.packet_hook.PacketHook`),
         also take relay packets straight from their raw text."""

@@ -43,15 +43,15 @@ import logging
 import math
 import threading
 import time
-from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List,
-                    Optional, Sequence, Set, Tuple, Union)
+from typing import (Any, Callable, Dict, FrozenSet, List, Mapping, Optional,
+                    Protocol, Sequence, Set, Tuple, Union)
 
-from ..access import AccessDenied
-from ..core.acks import ack_error
+from ..core.acks import AccessDenied, ack_error
 from ..core.envelope import EnvelopeError
 from ..core.events import (USER_CONNECTED, USER_RECONNECTED,
                            USER_RECONNECTING, RtcioEvents, room_ids,
                            sio_room)
+from ..core.ports import Builtins
 from ..core.protection import request_address
 from ..core.throttle import Guess, PasswordGuesses
 from ..deploy.redis_client import OutageLog
@@ -62,10 +62,14 @@ from .config import RoomsConfig
 from .store import (ALREADY_MEMBER, JOINED, PASSWORD_REQUIRED, ROOM_FULL,
                     TOO_MANY_ROOMS, WRONG_PASSWORD, Member, RestoredMember)
 
-if TYPE_CHECKING:
-    from ..dispatch import Dispatcher
-    from ..extension import AppState
-    from ..protocol.relay import RtcioProtocol
+
+class RelayProtocol(Protocol):
+    """What the rooms need of the rtc.io protocol on their namespace
+    (:class:`rtcio_flask.protocol.relay.RtcioProtocol` satisfies it): its
+    departure path, and its list of relay checks to add the room scope to."""
+
+    departures: Departures
+    relay_checks: List[Callable[[str, str, str], Any]]
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -111,7 +115,7 @@ class Rooms:
     :meth:`rooms_of`, :meth:`kick`, :meth:`emit`, :meth:`purge_server`.
     """
 
-    def __init__(self, server: Any, dispatcher: "Dispatcher",
+    def __init__(self, server: Any, dispatcher: Builtins,
                  config: RoomsConfig,
                  join_hooks: Sequence[JoinHook] = (),
                  address_of: Optional[Callable[[str, str], str]] = None
@@ -175,7 +179,7 @@ class Rooms:
         return (f"<rtcio Rooms namespace={self.namespace!r} "
                 f"store={self.store!r}>")
 
-    def attach(self, protocol: Optional["RtcioProtocol"] = None) -> None:
+    def attach(self, protocol: Optional[RelayProtocol] = None) -> None:
         ns = self.namespace
         guard = self._guarded
         add = self.dispatcher.add_builtin
@@ -777,19 +781,25 @@ class Rooms:
         return removed
 
 
-def install_rooms(state: "AppState", value: Any,
-                  join_hooks: Sequence[JoinHook]) -> Optional[Rooms]:
+def install_rooms(value: Any, app_config: Mapping[str, Any], server: Any,
+                  dispatcher: Builtins, join_hooks: Sequence[JoinHook],
+                  address_of: Callable[[str, str], str],
+                  packet_hook: Any,
+                  protocols: Mapping[str, RelayProtocol]) -> Optional[Rooms]:
     """Resolve ``rooms=`` / ``app.config`` and attach the rooms to an app's
-    server; returns the :class:`Rooms`, or None when rooms are off."""
-    config = resolve_rooms(value, state.app.config)
+    server; returns the :class:`Rooms`, or None when rooms are off.
+
+    Takes the app's pieces one by one (its dispatcher, the raw-packet hook
+    or None, the rtc.io protocols by namespace) rather than the extension's
+    whole state, so this layer never imports the one above it."""
+    config = resolve_rooms(value, app_config)
     if config is None:
         return None
-    rooms = Rooms(state.server, state.dispatcher, config, join_hooks,
-                  state.socket_address)
-    if state.packet_hook is not None:
-        rooms.packet_hook = state.packet_hook
-        state.packet_hook.add_peer_counter(config.namespace, rooms.peers_of)
-    protocol = state.protocols.get(config.namespace)
+    rooms = Rooms(server, dispatcher, config, join_hooks, address_of)
+    if packet_hook is not None:
+        rooms.packet_hook = packet_hook
+        packet_hook.add_peer_counter(config.namespace, rooms.peers_of)
+    protocol = protocols.get(config.namespace)
     if protocol is None:
         logger.warning("rtcio: rooms on namespace %r, which does not speak "
                        "the rtc.io protocol (protocol_namespaces); envelopes "

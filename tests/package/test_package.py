@@ -109,13 +109,6 @@ PENDING_UP_IMPORTS = {
     ("deploy/fleet.py", "rooms"),
     ("deploy/settings.py", "extension"),
     ("deploy/settings.py", "rooms"),
-    ("protocol/ice.py", "extension"),
-    ("protocol/relay.py", "dispatch"),
-    ("protocol/relay.py", "transport"),
-    ("rooms/handlers.py", "access"),
-    ("rooms/handlers.py", "dispatch"),
-    ("rooms/handlers.py", "extension"),
-    ("rooms/handlers.py", "protocol.relay"),
 }
 
 
