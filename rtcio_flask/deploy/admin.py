@@ -23,20 +23,25 @@ On top of python-socketio's ``InstrumentedServer``:
   reports go to a room only admitted sockets are in;
 - a socket's ``data`` shows its names in the built-in rooms, and sockets
   held for connection state recovery are listed as held.
+
+These additions depend on how InstrumentedServer works inside, so they
+live in :mod:`rtcio_flask.transport.compat.socketio_admin` with the
+python-socketio releases they were verified with; outside that range they
+are off (one WARNING at start-up) and python-socketio's own instrumentation
+serves the UI, behind the same login.
 """
 
-import datetime
 import functools
 import json
 import logging
 import os
 import pathlib
-import time
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from ..config import UNSET, pick
-from ..core.throttle import AttemptThrottle, guesser_key
 from ..transport.compat.socketio import eio_disconnect_handler
+from ..transport.compat.socketio_admin import (admin_extras,
+                                               instrumented_server_class)
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -49,16 +54,9 @@ UI_FILES = pathlib.Path(__file__).resolve().parent.parent / "admin_ui"
 #: The script the vendored index.html loads before the UI's own.
 CONFIG_SCRIPT = "rtcio-admin-config.js"
 
-#: The python-socketio room of the admin sockets that logged in: the UI's
-#: reports go there instead of to the whole admin namespace.
-ADMITTED_ROOM = "rtcio:admin:admitted"
-
 #: Failed logins allowed per client address within LOGIN_WINDOW seconds.
 LOGIN_ATTEMPTS = 5
 LOGIN_WINDOW = 60.0
-
-#: Characters of a username or address a log line quotes.
-LOG_LIMIT = 200
 
 #: Options of ours, taken out before the rest go to python-socketio.
 _OWN_KEYS = {"ui_path", "login_attempts", "login_window"}
@@ -140,189 +138,6 @@ def _ui_path(value: Any, where: Any) -> Optional[str]:
     return "/" + value.strip("/")
 
 
-def _bounded(value: Any) -> str:
-    """``value`` quoted for a log line: control characters escaped, at most
-    LOG_LIMIT characters (a login is attacker-written text)."""
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) > LOG_LIMIT:
-        text = text[:LOG_LIMIT] + "..."
-    return repr(text)
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
-
-
-def _instrumented_server_class() -> Any:
-    """python-socketio's InstrumentedServer with RTCIO's additions (a class
-    made on first use: socketio.admin is imported only when admin is on).
-
-    It overrides two public methods of InstrumentedServer (admin_connect,
-    serialize_socket) and wraps the manager's public ``emit``, as
-    InstrumentedServer itself does; python-socketio 5.11 to 5.18 have
-    these with the same signatures."""
-    from socketio import admin as sio_admin
-    from socketio.exceptions import ConnectionRefusedError
-
-    class RtcioInstrumentedServer(sio_admin.InstrumentedServer):  # type: ignore[misc]
-        def __init__(self, sio: Any, state: Any, login_attempts: int,
-                     login_window: float, **options: Any) -> None:
-            self.state = state
-            self.throttle = AttemptThrottle(int(login_attempts),
-                                            float(login_window))
-            super().__init__(sio, **options)
-            inner = sio.manager.emit
-            admin_namespace = self.admin_namespace
-
-            def emit(event: str, data: Any, namespace: str,
-                     room: Any = None, **kwargs: Any) -> Any:
-                if namespace == admin_namespace:
-                    if room is None:
-                        room = ADMITTED_ROOM
-                return inner(event, data, namespace, room=room, **kwargs)
-
-            sio.manager.emit = emit
-
-        # -- login ----------------------------------------------------------
-
-        def admin_connect(self, sid: str, environ: Mapping[str, Any],
-                          client_auth: Any) -> None:
-            address = self.state.client_address(environ)
-            # Per address, per /64 for IPv6 (one subscriber's network).
-            key = guesser_key(address)
-            wait = self.throttle.blocked_for(key)
-            if wait is not None:
-                logger.debug("rtcio: admin login from %s refused: throttled "
-                             "for %.0f s more", _bounded(address), wait)
-                raise ConnectionRefusedError(
-                    f"too many failed logins from this address; try again "
-                    f"in {int(wait) + 1} s")
-            if isinstance(self.auth, (dict, list)) and not (
-                    isinstance(client_auth, dict) and
-                    ("username" in client_auth or
-                     "password" in client_auth)):
-                # The UI first tries to resume a session (python-socketio
-                # keeps none): not a guess, so not counted.
-                raise ConnectionRefusedError("login required")
-            if not self.authenticated(client_auth):
-                user = client_auth.get("username") \
-                    if isinstance(client_auth, dict) else None
-                throttled = self.throttle.failed(key)
-                logger.warning(
-                    "rtcio: admin login refused for user %s from %s%s",
-                    _bounded(user), _bounded(address),
-                    "; further logins from that address are refused for a "
-                    "while" if throttled else "")
-                # The UI says "Invalid credentials" for exactly this text.
-                raise ConnectionRefusedError("invalid credentials")
-            self.sio.enter_room(sid, ADMITTED_ROOM,
-                                namespace=self.admin_namespace)
-            logger.info("rtcio: admin login from %s", _bounded(address))
-            self.sio.start_background_task(self.greet, sid)
-
-        def authenticated(self, client_auth: Any) -> bool:
-            """The login check of InstrumentedServer.admin_connect."""
-            if isinstance(self.auth, dict):
-                return bool(client_auth == self.auth)
-            if isinstance(self.auth, list):
-                return client_auth in self.auth
-            return bool(self.auth(client_auth))
-
-        def greet(self, sid: str) -> None:
-            """What the UI needs after its login: the features, then every
-            socket (held ones too). InstrumentedServer's own version sends
-            ``all_sockets`` to the last socket it listed rather than to
-            the admin (python-socketio 5.18), so the UI stayed empty."""
-            self.sio.sleep(0.1)
-            features = ["AGGREGATED_EVENTS"]
-            if not self.read_only:
-                features += ["EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN",
-                             "MLEAVE", "MDISCONNECT"]
-            if self.mode == "development":
-                features.append("ALL_EVENTS")
-            self.sio.emit("config", {"supportedFeatures": features}, to=sid,
-                          namespace=self.admin_namespace)
-            if self.mode != "development":
-                return
-            listed = []
-            manager = self.sio.manager
-            for namespace in list(manager.get_namespaces()):
-                for other, eio_sid in list(manager.get_participants(
-                        namespace, None)):
-                    try:
-                        listed.append(self.serialize_socket(other, namespace,
-                                                            eio_sid))
-                    except KeyError:  # gone while being listed
-                        continue
-            listed += self.held_sockets()
-            self.sio.emit("all_sockets", listed, to=sid,
-                          namespace=self.admin_namespace)
-
-        # -- what the UI shows ----------------------------------------------
-
-        def socket_data(self, sid: str, namespace: str) -> Dict[str, Any]:
-            """The ``data`` the UI shows for a socket: its names in the
-            built-in rooms (``{"name", "rooms": {room_id: name}}``)."""
-            rooms = self.state.rooms
-            if rooms is None or namespace != rooms.namespace:
-                return {}
-            names = rooms.names_of(sid)
-            first = next((n for n in names.values() if n), "")
-            return {"name": first, "rooms": names}
-
-        def serialize_socket(self, sid: str, namespace: str,
-                             eio_sid: Any = None) -> Dict[str, Any]:
-            found: Dict[str, Any] = super().serialize_socket(
-                sid, namespace, eio_sid)
-            found["data"] = self.socket_data(sid, namespace)
-            return found
-
-        def held_socket(self, session: Any) -> Dict[str, Any]:
-            """A socket held for recovery, as the UI lists sockets."""
-            left = max(0.0, session.expires_at - time.monotonic())
-            data = self.socket_data(session.sid, session.namespace)
-            data["heldForRecovery"] = {"reason": session.reason,
-                                       "secondsLeft": round(left)}
-            rooms = sorted(str(room) for room in session.rooms)
-            return {"id": session.sid, "clientId": session.sid,
-                    "transport": "held for recovery",
-                    "nsp": session.namespace, "data": data,
-                    "handshake": {"address": "", "headers": {}, "query": {},
-                                  "secure": False, "url": "", "issued": 0,
-                                  "time": ""},
-                    "rooms": rooms}
-
-        def held_sockets(self) -> List[Dict[str, Any]]:
-            recovery = self.state.recovery
-            if recovery is None:
-                return []
-            return [self.held_socket(s) for s in recovery.held_here()]
-
-        def member_changed(self, sid: str) -> None:
-            namespace = self.state.rooms.namespace
-            self.sio.emit("socket_updated", {
-                "id": sid, "nsp": namespace,
-                "data": self.socket_data(sid, namespace)},
-                namespace=self.admin_namespace)
-
-        def held(self, sid: str, rooms: Any, namespace: str) -> None:
-            """Recovery holds ``sid``: tell the admins once it is on hold
-            (the callback runs just before; a task runs after it)."""
-            self.sio.start_background_task(self._report_held, sid, namespace)
-
-        def _report_held(self, sid: str, namespace: str) -> None:
-            session = self.state.recovery.held.holding(sid, namespace)
-            if session is None:     # already back, or gone
-                return
-            update = self.held_socket(session)
-            self.sio.emit("socket_updated", {
-                key: update[key] for key in ("id", "nsp", "transport",
-                                             "data")},
-                namespace=self.admin_namespace)
-
-    return RtcioInstrumentedServer
-
-
 def install(state: Any, given: Any = UNSET,
             environ: Optional[Mapping[str, str]] = None) -> Any:
     """Instrument the app's server for the Admin UI when configured, and
@@ -335,13 +150,20 @@ def install(state: Any, given: Any = UNSET,
     if ui_path is not None:
         _check_ui_path_free(state.app, ui_path)
     hook = state.packet_hook
-    admin = _instrumented_server_class()(state.server, state, **options)
+    extras = admin_extras()
+    if extras:
+        admin = instrumented_server_class()(state.server, state, **options)
+    else:
+        # python-socketio's own instrumentation, through its public API.
+        admin = state.server.instrument(**{
+            k: v for k, v in options.items()
+            if k not in ("login_attempts", "login_window")})
     if hook is not None:
         # The instrumentation registers its own Engine.IO disconnect
         # handler, which would bypass the packet hook (and leak the
         # limiter's per-connection state): chain it behind the hook instead.
         hook.chain_disconnect(eio_disconnect_handler(admin))
-    if options.get("mode", "development") == "development":
+    if extras and options.get("mode", "development") == "development":
         if state.rooms is not None:
             state.rooms.on_member_changed = admin.member_changed
         if state.recovery is not None:

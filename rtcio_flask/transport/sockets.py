@@ -6,55 +6,11 @@ eventlet's websocket looks for it; RTCIO's gate calls the server directly
 every websocket upgrade with a 500.
 """
 
-import errno
-import socket
-import sys
 from typing import Any, Callable, Mapping, MutableMapping, Optional
 
+from .compat import eventlet as eventlet_compat
 from .compat import gevent as gevent_compat
-
-
-class _GunicornSocket:
-    """gunicorn's client socket as eventlet's websocket gets to use it.
-
-    When a client closes a websocket, eventlet's websocket closes the
-    socket as it answers the close frame, then python-engineio closes the
-    websocket once more; the second ``shutdown()`` hits a closed descriptor
-    and eventlet writes ``socket shutdown error: [Errno 9] Bad file
-    descriptor`` to gunicorn's error log for every websocket that ends.
-    Shutting down an already closed socket has nothing left to do, so that
-    one case is a no-op here, and ``close()`` only shuts the connection
-    down (see below); every other call goes to the real socket.
-    """
-
-    __slots__ = ("_sock",)
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-    def shutdown(self, how: int) -> None:
-        try:
-            self._sock.shutdown(how)
-        except OSError as exc:
-            if exc.errno != errno.EBADF:
-                raise
-
-    def close(self) -> None:
-        """Shut the connection down, and leave closing the descriptor to
-        gunicorn, which always does it when the request handler returns.
-
-        Closing it here, while the websocket's reader greenthread waits on
-        it, would leave that reader asleep (eventlet's hub is not told about
-        closed descriptors) until the socket timeout, 45 s by default, and a
-        SIGTERM'd worker would wait that long. A shutdown wakes the reader
-        with end-of-file instead."""
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already shut down or reset by the peer
+from .compat import gunicorn as gunicorn_compat
 
 
 class _SocketInput:
@@ -69,19 +25,6 @@ class _SocketInput:
         return self.socket
 
 
-def _gevent_socket(environ: Mapping[str, Any]) -> Any:
-    """The client socket under gevent's pywsgi, found where simple-websocket
-    finds it (pywsgi puts it in the environ only for ``Expect:
-    100-continue``)."""
-    wsgi_input = environ.get("wsgi.input")
-    # An upgrade request gets the connection's reader itself; others get a
-    # pywsgi.Input around it.
-    if not hasattr(wsgi_input, "raw"):
-        wsgi_input = getattr(wsgi_input, "rfile", None)
-    raw = getattr(wsgi_input, "raw", None)
-    return gevent_compat.os_socket(raw)
-
-
 def client_socket(environ: Mapping[str, Any]) -> Optional[Any]:
     """The client's socket object in any supported WSGI server, or None
     (tests read socket options through it)."""
@@ -91,7 +34,7 @@ def client_socket(environ: Mapping[str, Any]) -> Optional[Any]:
     eventlet_input = environ.get("eventlet.input")
     if eventlet_input is not None:
         return eventlet_input.get_socket()
-    return _gevent_socket(environ)
+    return gevent_compat.pywsgi_socket(environ)
 
 
 def raw_sender(sock: Any) -> Optional[Callable[[bytes], int]]:
@@ -106,10 +49,8 @@ def raw_sender(sock: Any) -> Optional[Callable[[bytes], int]]:
     other socket keeps its own ``sendall``.
     """
     inner = None
-    eventlet_greenio = sys.modules.get("eventlet.greenio.base")
-    if eventlet_greenio is not None and \
-            type(sock) is eventlet_greenio.GreenSocket:
-        inner = sock.fd
+    if eventlet_compat.is_green_socket(sock):
+        inner = eventlet_compat.os_socket(sock)
     elif gevent_compat.is_gevent_socket(sock):
         inner = gevent_compat.os_socket(sock)
     if inner is None or hasattr(inner, "cipher"):
@@ -159,4 +100,5 @@ def adapt_environ(environ: MutableMapping[str, Any]) -> None:
     """Expose gunicorn's client socket the way eventlet's server does."""
     sock = environ.get("gunicorn.socket")
     if sock is not None and "eventlet.input" not in environ:
-        environ["eventlet.input"] = _SocketInput(_GunicornSocket(sock))
+        environ["eventlet.input"] = _SocketInput(
+            gunicorn_compat.GunicornSocket(sock))

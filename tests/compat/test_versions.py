@@ -13,6 +13,7 @@ import os
 import sys
 
 import pytest
+import socketio
 
 from rtcio_flask.core.versions import Verified, at_least, parse_version
 from tests.support.clients import Recorder
@@ -112,3 +113,40 @@ def test_an_older_python_socketio_stops_start_up_with_one_line(tmp_path):
         server.start(timeout=20)
     assert "rtcio-flask needs python-socketio>=5.11 (5.7.2 is installed): " \
         "pip install 'python-socketio>=5.11'" in str(failed.value)
+
+
+@newer_than_real
+def test_a_newer_python_socketio_keeps_the_plain_admin_ui(tmp_path):
+    """The Admin UI's additions subclass python-socketio's
+    InstrumentedServer: on a release they were not verified with, they are
+    off with one WARNING and python-socketio's own instrumentation serves
+    the UI, behind the same login."""
+    env = dict(_pretend(tmp_path, "python-socketio", "5.99.0"),
+               RTCIO_ADMIN_USERNAME="ops", RTCIO_ADMIN_PASSWORD="s3cret")
+    server = LiveServer([sys.executable, "-m", "rtcio_flask", "--port",
+                         "{port}"], env=env)
+    with server:
+        config = []
+        for auth in ({"username": "ops", "password": "no"},
+                     {"username": "ops", "password": "s3cret"}):
+            admin = socketio.Client(reconnection=False)
+            admin.on("config", config.append, namespace="/admin")
+            try:
+                admin.connect(server.url, namespaces=["/admin"], auth=auth,
+                              transports=["websocket"], wait_timeout=10)
+            except socketio.exceptions.ConnectionError:
+                pass
+            admitted = admin.connected and "/admin" in admin.namespaces
+            assert admitted == (auth["password"] == "s3cret")
+            for _ in range(200):  # python-socketio sends it from a task
+                if config or not admitted:
+                    break
+                admin.sleep(0.05)
+            admin.disconnect()
+        _relay_works(server.url, ["websocket"])
+        log = server.log()
+    assert config and "supportedFeatures" in config[0]
+    assert log.count("the Admin UI's additions (names, held sessions, the "
+                     "login throttle, the socket list after login, reports "
+                     "to logged-in admins only) is off") == 1, log
+    assert "Traceback" not in log

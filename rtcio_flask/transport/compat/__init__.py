@@ -5,14 +5,18 @@ one module per library here, and nowhere else in RTCIO.
 - :mod:`.socketio`: the checked packet dispatch, recovery's CONNECT (a
   given sid, ``pid`` in the reply), the recording client manager, the
   relay's own messages on a message queue.
+- :mod:`.socketio_admin`: the Admin UI's additions on python-socketio's
+  InstrumentedServer (names, held sessions, login throttle, reports to
+  logged-in admins only).
 - :mod:`.engineio`: Engine.IO sessions (gone, end, upgrade), the exact
   ping interval, websocket frame checks, the outgoing queue caps, direct
   websocket sessions.
 - :mod:`.eventlet`: the fast websocket unmasking, eventlet.wsgi's
-  "response already written" flag.
-- :mod:`.gevent`: the OS socket under gevent's socket.
+  "response already written" flag, the OS socket under a GreenSocket.
+- :mod:`.gevent`: the OS socket under gevent's socket and under pywsgi's
+  reader.
 - :mod:`.gunicorn`: a hook in each worker after gunicorn set its signal
-  handlers.
+  handlers; gunicorn's client socket as eventlet's websocket uses it.
 - :mod:`.flask_socketio`: ``environ["flask.app"]`` for the handlers of a
   handed-in Flask-SocketIO server.
 
@@ -72,6 +76,9 @@ FEATURES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
                         ("eventlet",)),
     "preload_drain": ("the SIGTERM drain under gunicorn --preload",
                       ("gunicorn",)),
+    "admin_extras": ("the Admin UI's additions (names, held sessions, the "
+                     "login throttle, the socket list after login, reports "
+                     "to logged-in admins only)", ("python-socketio",)),
 }
 
 

@@ -8,10 +8,14 @@ Verified against eventlet 0.36.0 to 0.41.x (``VERIFIED`` in
 - ``eventlet.wsgi.WSGI_LOCAL.already_handled``: the flag eventlet's own
   websocket sets to say it wrote the response itself
   (:func:`response_written`).
+- ``eventlet.greenio.base.GreenSocket.fd``: the OS socket a GreenSocket
+  wraps (:func:`os_socket`), written to directly when the kernel buffer
+  has room.
 """
 
 import logging
-from typing import Optional
+import sys
+from typing import Any, Optional
 
 from ...core.rfc6455 import unmask
 
@@ -65,3 +69,15 @@ def response_written() -> None:
     as eventlet's own websocket does."""
     import eventlet.wsgi
     eventlet.wsgi.WSGI_LOCAL.already_handled = True
+
+
+def is_green_socket(sock: Any) -> bool:
+    """Whether ``sock`` is exactly eventlet's GreenSocket (not a subclass,
+    such as its TLS socket)."""
+    module = sys.modules.get("eventlet.greenio.base")
+    return module is not None and type(sock) is module.GreenSocket
+
+
+def os_socket(sock: Any) -> Optional[Any]:
+    """The OS socket under an eventlet GreenSocket, or None."""
+    return getattr(sock, "fd", None)

@@ -5,11 +5,13 @@ Verified against gevent 23.9 to 26.x (``VERIFIED`` in
 (``gevent._socket3.socket``) keeps the OS socket it wraps as ``_sock``,
 which :mod:`..sockets` writes to directly when the kernel buffer has room,
 and which :mod:`..serving` shuts down so a reader wakes with end-of-file
-instead of a cancelled wait pywsgi logs as a traceback.
+instead of a cancelled wait pywsgi logs as a traceback. pywsgi's request
+reader keeps the connection's socket file as ``raw``
+(:func:`pywsgi_socket`).
 """
 
 import sys
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 
 def os_socket(sock: Any) -> Optional[Any]:
@@ -22,3 +24,15 @@ def is_gevent_socket(sock: Any) -> bool:
     """Whether ``sock`` is exactly gevent's socket class."""
     module = sys.modules.get("gevent._socket3")
     return module is not None and type(sock) is module.socket
+
+
+def pywsgi_socket(environ: Mapping[str, Any]) -> Optional[Any]:
+    """The client socket under gevent's pywsgi, found where simple-websocket
+    finds it (pywsgi puts it in the environ only for ``Expect:
+    100-continue``), or None."""
+    wsgi_input = environ.get("wsgi.input")
+    # An upgrade request gets the connection's reader itself; others get a
+    # pywsgi.Input around it.
+    if not hasattr(wsgi_input, "raw"):
+        wsgi_input = getattr(wsgi_input, "rfile", None)
+    return os_socket(getattr(wsgi_input, "raw", None))
