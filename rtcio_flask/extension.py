@@ -56,7 +56,8 @@ if TYPE_CHECKING:
     from .core.protection import ProtectionSettings
     from .rooms.handlers import Rooms
     from .transport.recovery import Recovery
-from .rooms.config import FIELDS as ROOMS_FIELDS, resolve_rooms
+from .rooms.config import FIELDS as ROOMS_FIELDS, resolve_rooms, \
+    rooms_for_queue
 from .transport.protection import OPTIONS as PROTECTION_OPTIONS
 from .transport.protection import (SessionCap, install_protection,
                                    resolve_protection)
@@ -150,6 +151,18 @@ def check_config_keys(config: Mapping[str, Any]) -> None:
     if unknown:
         raise UnknownOptionError(unknown_message(
             unknown, known, "app.config", what="RTCIO_* key"))
+
+
+def _rooms_in_redis(rooms: Optional["Rooms"]) -> Optional["Rooms"]:
+    """``rooms`` when their store is the Redis room store (the fleet's
+    heartbeat and sweep are for that store only), else None."""
+    if rooms is None:
+        return None
+    try:
+        from .rooms.redis_store import RedisRoomStore
+    except ImportError:  # redis-py not installed: no Redis room store
+        return None
+    return rooms if isinstance(rooms.store, RedisRoomStore) else None
 
 
 class AppState:
@@ -321,11 +334,13 @@ class RTCIO(AccessHooks):
         recovery_option = opts.pop("recovery", config_mod.UNSET)
         resolve_recovery(recovery_option, app.config, os.environ)
         deploy = deploy_mod.resolve(app.config, opts)
-        rooms_option = deploy_mod.rooms_for_queue(rooms_option,
-                                                      app.config, deploy)
+        rooms_option = rooms_for_queue(rooms_option, app.config,
+                                       deploy.message_queue,
+                                       deploy.state_redis)
         state = self._build_state(app, opts)
         state.turn = turn
-        deploy_mod.install(state, deploy)
+        state.deploy = deploy
+        state.health = deploy_mod.install(app, state.server, deploy)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
         for namespace in state.settings.protocol_namespaces:
@@ -342,7 +357,8 @@ class RTCIO(AccessHooks):
         install_queue_relay(state)
         metrics_mod.install(state, metrics_option)
         state.admin = admin_mod.install(state, admin_option)
-        start_fleet(state)
+        state.fleet = start_fleet(state.server, _rooms_in_redis(state.rooms),
+                                  deploy.fleet_interval)
         return state
 
     def _build_state(self, app: flask.Flask,

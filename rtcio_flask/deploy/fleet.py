@@ -24,14 +24,10 @@ Keys (prefix ``rtcio:fleet:``)::
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import Any, List, Optional, Protocol, Tuple
 
 from ..core.values import positive_number
-from .redis_client import connect
-
-if TYPE_CHECKING:
-    from ..extension import AppState
-    from ..rooms.handlers import Rooms
+from .redis_client import OutageLog, connect
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -42,10 +38,29 @@ DEFAULT_INTERVAL = 5.0
 PREFIX = "rtcio:fleet:"
 
 
+class FleetRooms(Protocol):
+    """What the fleet needs of the built-in rooms
+    (:class:`rtcio_flask.rooms.handlers.Rooms` satisfies it), written here
+    so this layer does not import the rooms layer."""
+
+    config: Any
+    store: Any
+    outages: OutageLog
+
+    def store_reachable(self) -> None:
+        """The store answered."""
+
+    def restore_local(self) -> int:
+        """Put this process's live members back into the store."""
+
+    def purge_server(self, server_id: str) -> List[Tuple[str, str]]:
+        """Remove a dead process's members and tell their rooms."""
+
+
 class Fleet:
     """Heartbeat of this process and sweep of dead ones, on one Redis."""
 
-    def __init__(self, server: Any, rooms: "Rooms", client: Any,
+    def __init__(self, server: Any, rooms: FleetRooms, client: Any,
                  interval: Any = DEFAULT_INTERVAL,
                  prefix: str = PREFIX) -> None:
         interval = positive_number(interval, "RTCIO_FLEET_INTERVAL",
@@ -152,29 +167,24 @@ class Fleet:
         self._running = False
 
 
-def start_fleet(state: "AppState") -> Optional[Fleet]:
-    """Heartbeat and ghost sweep when rooms live in Redis."""
+def start_fleet(server: Any, rooms: Optional[FleetRooms],
+                fleet_interval: Any) -> Optional[Fleet]:
+    """Heartbeat and ghost sweep when rooms live in Redis; ``rooms`` is
+    given only when their store is the Redis room store (the caller, above
+    this layer, knows the store classes), ``fleet_interval`` is
+    DeploySettings.fleet_interval. Returns the started Fleet, or None."""
     import socketio
 
-    rooms = state.rooms
     if rooms is None:
         return None
-    if not isinstance(state.server.manager, socketio.PubSubManager):
+    if not isinstance(server.manager, socketio.PubSubManager):
         return None  # one process: its own disconnects clean up
-    try:
-        from ..rooms.redis_store import RedisRoomStore
-    except ImportError:  # redis-py not installed: no Redis room store
-        return None
-    if not isinstance(rooms.store, RedisRoomStore):
-        return None
-    assert state.deploy is not None  # init_app sets it before the fleet
     interval = positive_number(
-        state.deploy.fleet_interval or DEFAULT_INTERVAL,
+        fleet_interval or DEFAULT_INTERVAL,
         "RTCIO_FLEET_INTERVAL", whole=False, unit="seconds")
-    fleet = Fleet(state.server, rooms, _fleet_client(rooms.store, interval),
+    fleet = Fleet(server, rooms, _fleet_client(rooms.store, interval),
                   interval)
-    state.fleet = fleet.start()
-    return fleet
+    return fleet.start()
 
 
 def _fleet_client(store: Any, interval: float) -> Any:

@@ -8,7 +8,7 @@ multi-worker trap is refused here (see :mod:`.gunicorn`).
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 from ..config import UNSET, is_redis_url, parse_flag, pick
 from .gunicorn import arbiter_stopping, check_workers, gunicorn_preloading
@@ -16,9 +16,6 @@ from .health import Health, add_health_route, install_sigterm_drain
 from ..core.redis_url import redact
 from .message_queue import build_manager
 from .redis_client import check_reachable
-
-if TYPE_CHECKING:
-    from ..extension import AppState
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -132,42 +129,18 @@ def check_state_url(url: Any) -> None:
     parse_redis_url(pool_options(url.strip())[0], "RTCIO: rooms_redis")
 
 
-def rooms_for_queue(rooms_option: Any, config: Mapping[str, Any],
-                    deploy: DeploySettings) -> Any:
-    """With a message queue, the built-in rooms must keep their state where
-    every process sees it: unless the app chose a store, use the Redis room
-    store on the queue's Redis. Returns what ``install_rooms`` takes."""
-    from ..rooms.config import resolve_rooms
-
-    if not deploy.message_queue:
-        return rooms_option
-    rooms = resolve_rooms(rooms_option, config)
-    if rooms is None or rooms.store is not None or rooms.store_url:
-        return rooms
-    state_url = deploy.state_redis
-    if state_url is None:
-        raise ValueError(
-            f"RTCIO: the built-in rooms need Redis to share their state "
-            f"across processes, and the message queue "
-            f"{redact(deploy.message_queue)!r} is not Redis: set "
-            f"rooms_redis='redis://host:6379/0' (RTCIO_ROOMS_REDIS) for the "
-            f"rooms, recovery and the fleet heartbeat, or rooms=False.")
-    rooms.store_url = state_url
-    return rooms
-
-
-def install(state: "AppState", deploy: DeploySettings) -> None:
-    """Health route and SIGTERM drain for one app (after its server exists).
+def install(app: Any, server: Any, deploy: DeploySettings) -> Health:
+    """Health route and SIGTERM drain for one app (after its server exists);
+    returns the app's Health.
 
     The drain is installed by itself only under gunicorn, whose worker
     owns SIGTERM; the standalone server (cli.py) drains on its own."""
-    state.deploy = deploy
     under_gunicorn = deploy.gunicorn_workers is not None
-    state.health = Health(arbiter_stopping if under_gunicorn else None)
+    health = Health(arbiter_stopping if under_gunicorn else None)
     if deploy.health_path:
-        add_health_route(state.app, state.health, deploy.health_path)
+        add_health_route(app, health, deploy.health_path)
     if under_gunicorn:
-        install_sigterm_drain(state.server, state.health,
-                              preload=gunicorn_preloading())
+        install_sigterm_drain(server, health, preload=gunicorn_preloading())
+    return health
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from ..config import is_redis_url
 from ..core.options import check_known
+from ..core.redis_url import redact
 from ..core.values import UNSET, config_key, parse_flag, pick, positive_number
 
 if TYPE_CHECKING:
@@ -257,3 +258,26 @@ def echo_room_id(data: Any) -> Optional[str]:
     string at all (truncated), else None."""
     room_id = data.get("roomId") if isinstance(data, dict) else None
     return room_id[:256] if isinstance(room_id, str) else None
+
+
+def rooms_for_queue(rooms_option: Any, config: Mapping[str, Any],
+                    message_queue: Optional[str],
+                    state_url: Optional[str]) -> Any:
+    """With a message queue, the built-in rooms must keep their state where
+    every process sees it: unless the app chose a store, use the Redis room
+    store on the queue's Redis (``state_url``: DeploySettings.state_redis).
+    Returns what ``install_rooms`` takes."""
+    if not message_queue:
+        return rooms_option
+    rooms = resolve_rooms(rooms_option, config)
+    if rooms is None or rooms.store is not None or rooms.store_url:
+        return rooms
+    if state_url is None:
+        raise ValueError(
+            f"RTCIO: the built-in rooms need Redis to share their state "
+            f"across processes, and the message queue "
+            f"{redact(message_queue)!r} is not Redis: set "
+            f"rooms_redis='redis://host:6379/0' (RTCIO_ROOMS_REDIS) for the "
+            f"rooms, recovery and the fleet heartbeat, or rooms=False.")
+    rooms.store_url = state_url
+    return rooms

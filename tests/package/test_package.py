@@ -100,18 +100,6 @@ LAYER_RULE = {
     "__main__": {"*"},
 }
 
-#: Imports that still run back up a layer (issue 18, point 5: each install
-#: function should take what it needs instead of the whole AppState).
-#: Listed so none is added unnoticed; remove a line when its import goes
-#: (the test fails on a stale line too).
-PENDING_UP_IMPORTS = {
-    ("deploy/fleet.py", "extension"),
-    ("deploy/fleet.py", "rooms"),
-    ("deploy/settings.py", "extension"),
-    ("deploy/settings.py", "rooms"),
-}
-
-
 def _layer(module):
     """The layer of a dotted module name under rtcio_flask."""
     parts = module.split(".")[1:]
@@ -158,7 +146,6 @@ def _imports(path):
 
 
 def test_every_layer_imports_only_what_the_rule_allows():
-    found = set()
     problems = []
     for path in sorted(PACKAGE.rglob("*.py")):
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
@@ -168,16 +155,6 @@ def test_every_layer_imports_only_what_the_rule_allows():
             if _allowed(source, target, rule):
                 continue
             name = str(path.relative_to(PACKAGE))
-            target_layer = _layer(target)
-            key = (name, target_layer)
-            if key not in PENDING_UP_IMPORTS:
-                key = (name, ".".join(target.split(".")[1:3]))
-            if key in PENDING_UP_IMPORTS:
-                found.add(key)
-                continue
             problems.append(f"{name}:{line} ({source}) imports {target}")
     assert not problems, "imports against docs/development.rst's rule:\n" \
         + "\n".join(problems)
-    assert found == PENDING_UP_IMPORTS, (
-        f"gone, remove from PENDING_UP_IMPORTS: "
-        f"{sorted(PENDING_UP_IMPORTS - found)}")
