@@ -34,12 +34,19 @@ class Admin:
         self.client = socketio.Client(reconnection=False)
         self.client.on("*", self._record, namespace="/admin")
         self.client.on("connect_error", self._refused, namespace="/admin")
+        self.client.on("connect", self._answered, namespace="/admin")
+        # Not connect()'s own wait: python-socketio's client before 5.12
+        # waits out the whole wait_timeout after a refusal, and at 10 s a
+        # guess the login throttle's bucket refills as fast as it drains.
         try:
             self.client.connect(url, namespaces=["/admin"], auth=auth,
-                                transports=["websocket"], wait_timeout=10,
+                                transports=["websocket"], wait=False,
                                 headers={"X-Forwarded-For": address})
         except socketio.exceptions.ConnectionError:
-            pass
+            return
+        with self.changed:
+            self.changed.wait_for(
+                lambda: self.refusal is not None or self.admitted, 15)
 
     def _record(self, event, *args):
         with self.changed:
@@ -47,8 +54,14 @@ class Admin:
             self.changed.notify_all()
 
     def _refused(self, data=None):
-        self.refusal = (data or {}).get("message") \
-            if isinstance(data, dict) else str(data)
+        with self.changed:
+            self.refusal = (data or {}).get("message") \
+                if isinstance(data, dict) else str(data)
+            self.changed.notify_all()
+
+    def _answered(self):
+        with self.changed:
+            self.changed.notify_all()
 
     @property
     def admitted(self):
