@@ -17,3 +17,34 @@ def _watched_server_logs():
     logged a traceback while it ran, and none died."""
     yield
     check_watched()
+
+
+@pytest.fixture(autouse=True)
+def _admin_instrumentation_undone():
+    """python-socketio's Admin UI instrumentation (``instrument()``)
+    replaces methods of python-engineio's ``Socket`` class for the whole
+    process, each time on top of the last one (then polling requests go to
+    servers long gone, or recurse forever). After a test that set up the
+    Admin UI in pytest's own process (tests/flask_client/test_admin_page.py)
+    those methods are put back as they were, so no later in-process test
+    depends on whether that one ran before it."""
+    from engineio.socket import Socket
+
+    names = ("handle_post_request", "_websocket_handler", "_send_ping")
+    before = {name: vars(Socket).get(name) for name in names}
+    yield
+    changed = [name for name in names if vars(Socket).get(name) is not
+               before[name] and _instrumented(vars(Socket).get(name))]
+    for name in changed:
+        setattr(Socket, name, before[name])
+    for name in list(vars(Socket)):
+        if changed and name.startswith("_InstrumentedServer__"):
+            delattr(Socket, name)
+
+
+def _instrumented(method):
+    """Whether a ``Socket`` attribute is python-socketio's replacement (a
+    ``functools.partialmethod`` of InstrumentedServer's)."""
+    partial = getattr(method, "_partialmethod", method)
+    return getattr(getattr(partial, "func", None), "__qualname__",
+                   "").startswith("InstrumentedServer.")

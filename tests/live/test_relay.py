@@ -100,7 +100,7 @@ def test_bad_input_is_refused_and_disturbs_nobody(clients, live_server,
              if "dropped envelope from " + bad.sid in line]
     assert len(lines) == 4, lines  # four distinct codes
     assert any("no connected socket has that id" in line for line in lines)
-    assert "Traceback" not in log.split("handler failure on purpose")[0]
+    # (No traceback either: the server is watched, tests/conftest.py.)
 
 
 @pytest.mark.parametrize("transports", TRANSPORTS, ids=lambda t: t[0])

@@ -80,7 +80,7 @@ def test_closing_a_waiting_poll_ends_the_session_at_once(served):
         poller.packets()
         pending = poller.pending_get()
         time.sleep(0.3)  # the GET is in the server, waiting
-        assert "DISCONNECT" not in served.log()
+        assert f"DISCONNECT {sid}" not in served.log()
         closed_at = time.monotonic()
         pending.close()
         gone = observer.wait_for("user-disconnected", timeout=WAIT)
