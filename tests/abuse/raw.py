@@ -1,12 +1,11 @@
-"""Raw Engine.IO / socket.io speakers for malformed-packet tests: a
-websocket (websocket-client) and polling requests (requests), with no
-socket.io client library in between to tidy up what we send."""
+"""A raw Engine.IO / socket.io websocket (websocket-client) for
+malformed-packet tests, with no socket.io client library in between to tidy
+up what we send (raw polling: tests/support/raw_eio.py)."""
 
 import json
 import socket
 import time
 
-import requests
 import websocket
 
 
@@ -84,32 +83,3 @@ class RawSocket:
             self.ws.close()
         except Exception:
             pass
-
-
-class RawPolling:
-    """An Engine.IO v4 polling session driven by plain HTTP requests."""
-
-    def __init__(self, base_url, timeout=5):
-        self.base = base_url + "/socket.io/?EIO=4&transport=polling"
-        self.http = requests.Session()
-        self.timeout = timeout
-        reply = self.http.get(self.base, timeout=timeout)
-        assert reply.text.startswith("0{"), reply.text
-        self.sid = json.loads(reply.text[1:])["sid"]
-        self.url = self.base + "&sid=" + self.sid
-
-    def post(self, body, content_type="text/plain;charset=UTF-8"):
-        if isinstance(body, str):
-            body = body.encode("utf-8", "surrogatepass")
-        return self.http.post(self.url, data=body, timeout=self.timeout,
-                              headers={"Content-Type": content_type})
-
-    def get(self):
-        return self.http.get(self.url, timeout=self.timeout)
-
-    def close(self):
-        try:
-            self.post("1")
-        except Exception:
-            pass
-        self.http.close()

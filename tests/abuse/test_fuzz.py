@@ -22,8 +22,9 @@ import websocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.abuse.raw import RawPolling, RawSocket
+from tests.abuse.raw import RawSocket
 from tests.support.clients import Recorder
+from tests.support.raw_eio import RawPolling
 from tests.support.servers import serve_app
 
 from rtcio_flask.core.limits import DEFAULT_MAX_ATTACHMENTS as MAX_ATTACHMENTS
@@ -272,8 +273,9 @@ def test_malformed_engineio_frames_over_websocket(server, sentinel, frames,
                                      "application/json", "x/y"]))
 def test_malformed_polling_posts(server, sentinel, body, content_type):
     session = RawPolling(server.url)
+    session.handshake()
     try:
-        reply = session.post(body, content_type)
+        reply = session.post_body(body, content_type)
         assert reply.status_code < 500, (reply.status_code, reply.text)
     finally:
         session.close()
@@ -298,7 +300,8 @@ def test_oversized_polling_post_is_refused(server, sentinel):
     """Refused with 413 before the body is read (python-engineio alone
     would hold the request open until the session's next poll)."""
     session = RawPolling(server.url)
-    path = session.url.split(str(server.port), 1)[1]
+    session.handshake()
+    path = session.url().split(str(server.port), 1)[1]
     try:
         with socket.create_connection(("127.0.0.1", server.port),
                                       timeout=10) as sock:

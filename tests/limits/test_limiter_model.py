@@ -3,22 +3,15 @@ and a fake peer count (the live proof is test_full_rooms.py)."""
 
 from rtcio_flask.core.limits import (DISCONNECT, DROP_RATE, PASS,
                                      EventLimiter, Limits)
+from tests.support.clock import FakeClock
 
 RELAY = '2["#rtcio:message",{"target":"x","data":{}}]'
 RELAY_NS = '2/calls,["#rtcio:message",{"target":"x","data":{}}]'
 OTHER = '2["chat-message",{"roomId":"r"}]'
 
 
-class _Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def _limiter(peers, **limits):
-    clock = _Clock()
+    clock = FakeClock()
     count = {"n": peers}
     limiter = EventLimiter(Limits(**limits), clock=clock,
                            peers=lambda key: count["n"])

@@ -17,9 +17,11 @@ import pytest
 import requests
 
 from rtcio_flask.core.throttle import AttemptThrottle
-from tests.abuse.raw import RawPolling, RawSocket
+from tests.abuse.raw import RawSocket
 from tests.support.clients import Recorder
+from tests.support.clock import FakeClock
 from tests.support.gunicorn import serve_gunicorn
+from tests.support.raw_eio import RawPolling
 from tests.support.redis_server import RedisProcess
 from tests.support.servers import serve_app
 
@@ -88,21 +90,23 @@ def test_chunked_polling_post_is_read_not_discarded(mode):
             serve_gunicorn("tests.apps.abuse_app:create_app()", "gthread"))
     with live as server:
         polling = RawPolling(server.url)
+        polling.handshake()
         try:
             headers = {"Content-Type": "text/plain;charset=UTF-8"}
-            reply = polling.http.post(polling.url, data=_chunks("4", "0"),
+            reply = polling.http.post(polling.url(), data=_chunks("4", "0"),
                                       headers=headers, timeout=10)
             assert (reply.status_code, reply.text) == (200, "OK")
             assert polling.get().text.startswith("40{")
             reply = polling.http.post(
-                polling.url, data=_chunks('421["echo",', '"chunked"]'),
+                polling.url(), data=_chunks('421["echo",', '"chunked"]'),
                 headers=headers, timeout=10)
             assert reply.status_code == 200
             assert json.loads(polling.get().text[3:])[0]["args"] == [
                 "chunked"]
             # Past max_http_buffer_size (1 MB by default): 413, not 200.
             big = polling.http.post(
-                polling.url, data=_chunks("4" + "x" * 600000, "y" * 600000),
+                polling.url(), data=_chunks("4" + "x" * 600000,
+                                            "y" * 600000),
                 headers=headers, timeout=10)
             assert big.status_code == 413
         finally:
@@ -186,16 +190,8 @@ def test_password_guesses_throttled_per_room():
                      "(4 in 60 s)") == 1, log
 
 
-class _Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_attempt_throttle_refills_over_its_window_and_sweeps():
-    clock = _Clock()
+    clock = FakeClock()
     throttle = AttemptThrottle(3, window=30.0, clock=clock, max_keys=4)
     assert throttle.blocked_for("a") is None
     assert [throttle.failed("a") for _ in range(3)] == [False, False, True]

@@ -42,6 +42,23 @@ class RawPolling:
         return self.http.post(self.url(), data=SEP.join(packets).encode(),
                               timeout=10)
 
+    def post_body(self, body, content_type="text/plain;charset=UTF-8"):
+        """POST ``body`` exactly as given (bytes, or text with lone
+        surrogates kept) with ``content_type``: what no client would send."""
+        if isinstance(body, str):
+            body = body.encode("utf-8", "surrogatepass")
+        return self.http.post(self.url(), data=body, timeout=10,
+                              headers={"Content-Type": content_type})
+
+    def close(self):
+        """Send the close packet (if the session is still there) and drop
+        the HTTP connection."""
+        try:
+            self.post("1")
+        except Exception:
+            pass
+        self.http.close()
+
     def get(self, timeout=10):
         return self.http.get(self.url(), timeout=timeout)
 

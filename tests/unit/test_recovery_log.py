@@ -7,18 +7,11 @@ from rtcio_flask.core.recovery_log import (HeldSession, HeldSessions,
                                            PacketLog, as_rooms)
 from rtcio_flask.transport.recovery import (resolve_recovery,
                                             takes_offsets)
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_missed_is_what_reached_the_socket_after_its_offset_in_order():
-    log = PacketLog(clock=Clock())
+    log = PacketLog(clock=FakeClock())
     o1 = log.append("/", as_rooms("A"), (), "2[1]")
     log.append("/", as_rooms(["room:r"]), ("A",), "2[2]")   # A skipped
     log.append("/", as_rooms("room:r"), (), "2[3]")
@@ -30,7 +23,7 @@ def test_missed_is_what_reached_the_socket_after_its_offset_in_order():
 
 
 def test_missed_gives_a_room_only_from_the_join_and_nothing_before_connect():
-    log = PacketLog(clock=Clock())
+    log = PacketLog(clock=FakeClock())
     first = log.append("/", as_rooms("room:r"), (), "2[0]")  # before A
     connected = log.next_seq - 1
     log.append("/", as_rooms("room:r"), (), "2[1]")  # A not in it yet
@@ -58,7 +51,7 @@ def test_offsets_of_another_log_or_garbage_are_unknown():
 
 
 def test_log_is_bounded_by_age_count_and_bytes():
-    clock = Clock()
+    clock = FakeClock()
     log = PacketLog(window=10, max_packets=3, max_bytes=1000, clock=clock)
     first = log.append("/", None, (), "x" * 10)
     for _ in range(3):
@@ -79,7 +72,7 @@ def test_log_is_bounded_by_age_count_and_bytes():
 
 
 def test_held_sessions_expire_and_are_bounded_in_count():
-    clock = Clock()
+    clock = FakeClock()
     held = HeldSessions(max_sessions=2, clock=clock)
 
     def session(pid):
@@ -132,7 +125,7 @@ def test_python_socketio_client_gets_no_offsets():
 def test_append_to_one_socket_logs_what_append_logs():
     """The relay's lean path (append_to) and the general one (append) give
     the same offsets, bounds and replay."""
-    clock = Clock()
+    clock = FakeClock()
     general = PacketLog(window=60, max_packets=3, max_bytes=100, clock=clock,
                         log_id="aa")
     lean = PacketLog(window=60, max_packets=3, max_bytes=100, clock=clock,

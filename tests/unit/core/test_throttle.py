@@ -5,13 +5,7 @@ import pytest
 
 from rtcio_flask.core.protection import ADDRESS_KEY, request_address
 from rtcio_flask.core.throttle import PasswordGuesses, guesser_key
-
-
-class Clock:
-    now = 0.0
-
-    def __call__(self):
-        return self.now
+from tests.support.clock import FakeClock
 
 
 @pytest.mark.parametrize("address, key", [
@@ -39,7 +33,7 @@ def test_request_address_prefers_the_stamped_address():
 
 
 def test_socket_allowance_runs_out_before_the_address_one():
-    clock = Clock()
+    clock = FakeClock()
     guesses = PasswordGuesses(4, 2, None, 60.0, clock)
     assert guesses.failed("10.0.0.1", "s1", "r") == []
     assert guesses.failed("10.0.0.1", "s1", "r") == [("socket", "s1")]
@@ -57,7 +51,7 @@ def test_socket_allowance_runs_out_before_the_address_one():
 
 
 def test_room_under_attack_refuses_guessers_and_drains_them():
-    clock = Clock()
+    clock = FakeClock()
     guesses = PasswordGuesses(10, 5, 3, 60.0, clock)
     for i in range(3):
         guesses.failed(f"10.0.0.{i}", f"s{i}", "room")
