@@ -37,10 +37,39 @@ if [ -f package.json ]; then
     python scripts/vendor_admin_ui.py
 fi
 
+# -- the suite: random order, branch coverage of every process ---------------
+# pytest-randomly shuffles modules and the tests in them; a failure names
+# the seed, and RTCIO_TEST_SEED=<seed> bash scripts/test.sh reruns that order.
+seed="${RTCIO_TEST_SEED:-$(python -c 'import random; print(random.randrange(2**32))')}"
+echo "test order: pytest-randomly seed $seed" \
+     "(RTCIO_TEST_SEED=$seed bash scripts/test.sh reruns it)"
+# Coverage: every Python process the tests start (pytest, the servers,
+# gunicorn's workers, rtcio-flask) measures itself through coverage's .pth
+# hook, which reads COVERAGE_PROCESS_START ([coverage:*] in setup.cfg), and
+# writes a data file of its own under .coverage-data/. Any later step that
+# keeps these two variables (the nox sessions below) adds to the same data.
+# RTCIO_COVERAGE=0 runs without it.
+cov_dir="$PWD/.coverage-data"
+if [ "${RTCIO_COVERAGE:-1}" != 0 ]; then
+    rm -rf "$cov_dir"
+    mkdir -p "$cov_dir"
+    # The startup hook, where this coverage version does not install one.
+    python - <<'PTH'
+import glob, os, sysconfig
+lib = sysconfig.get_path("purelib")
+if not glob.glob(os.path.join(lib, "*coverage*.pth")):
+    with open(os.path.join(lib, "rtcio_coverage.pth"), "w") as pth:
+        pth.write("import coverage; coverage.process_startup()\n")
+PTH
+    export COVERAGE_PROCESS_START="$PWD/setup.cfg"
+    export COVERAGE_FILE="$cov_dir/coverage"
+fi
+started=$(date +%s)
 set +e
-python -m pytest "$@"
+python -m pytest -p randomly --randomly-seed="$seed" "$@"
 rc=$?
 set -e
+echo "pytest took $(( $(date +%s) - started )) s (seed $seed)"
 if [ "$rc" -eq 5 ]; then
     echo "pytest collected no tests: that is a failure here" >&2
     exit 1
@@ -62,4 +91,29 @@ then
 fi
 # --- end of the compatibility matrix -------------------------------------
 
+# -- coverage report (keep last: it combines every step above) -------------
+# The 15 least-covered modules and the total; the whole table in
+# .coverage-data/report.txt. The floor (fail_under in setup.cfg) holds for
+# a whole run only: a run of some tests (arguments given) just reports.
+if [ -n "${COVERAGE_PROCESS_START:-}" ]; then
+    unset COVERAGE_PROCESS_START
+    python -m coverage combine --quiet --rcfile=setup.cfg "$cov_dir"
+    floor=()
+    [ "$#" -eq 0 ] || floor=(--fail-under=0)
+    set +e
+    python -m coverage report --rcfile=setup.cfg "${floor[@]}" \
+        > "$cov_dir/report.txt"
+    cov_rc=$?
+    set -e
+    echo "branch coverage, least-covered modules first" \
+         "(docs/development.rst, Coverage):"
+    head -n 17 "$cov_dir/report.txt"
+    echo "..."
+    tail -n 1 "$cov_dir/report.txt"
+    if [ "$cov_rc" -ne 0 ]; then
+        echo "coverage is under its floor (fail_under in setup.cfg):" \
+             "add tests for what this change left unreached" >&2
+        [ "$rc" -ne 0 ] || rc=$cov_rc
+    fi
+fi
 exit "$rc"
