@@ -150,7 +150,7 @@ def _held(pid, address):
 
 
 def test_held_sessions_fair_shares_per_address():
-    held = HeldSessions(max_sessions=10, clock=Clock(), max_per_address=4)
+    held = HeldSessions(max_sessions=10, clock=FakeClock(), max_per_address=4)
     assert held.hold(_held("victim", "10.0.0.1"), 120) == []
     # one address churning: past its share, its own oldest go
     gone = []
@@ -168,7 +168,7 @@ def test_held_sessions_fair_shares_per_address():
 
 
 def test_log_fair_shares_per_owner_and_gaps_refuse_recovery():
-    log = PacketLog(max_bytes=1000, max_packets=1000, clock=Clock(),
+    log = PacketLog(max_bytes=1000, max_packets=1000, clock=FakeClock(),
                     max_bytes_per_owner=300)
     connected = log.next_seq - 1
     log.append_to("/", "V", "v" * 100, owner="victim")

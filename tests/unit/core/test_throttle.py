@@ -82,7 +82,7 @@ def test_throttles_switch_off():
 def test_attempts_in_flight_count_until_settled():
     """Guesses sent at once are counted when they start, so a socket
     cannot have more checked in parallel than its allowance."""
-    guesses = PasswordGuesses(10, 3, None, 60.0, Clock())
+    guesses = PasswordGuesses(10, 3, None, 60.0, FakeClock())
     started = [guesses.begin("10.0.0.1", "s", "r") for _ in range(5)]
     assert [wait is None for wait, _ in started] == [True] * 3 + [False] * 2
     # One turned out right: its attempt is given back.
