@@ -142,3 +142,22 @@ def test_two_processes_on_redis_relay_and_recover(two_processes, transports):
     assert _envelopes(done["log"]["a"]) == [1, 2, 3, 4, 5, 6, 7]
     for server in two_processes:
         assert "Traceback" not in server.log()
+
+
+def test_flask_test_client_speaks_to_the_extension():
+    """A user's own tests drive the app with Flask's test client: the
+    floor's Flask (2.3.3; 2.3.0's test client fails on Werkzeug 3.1) must
+    carry a polling handshake, a CONNECT and the CORS header through it."""
+    from flask import Flask
+
+    from rtcio_flask import RTCIO
+    from tests.flask_client.polling import acao, handshake, open_session
+
+    app = Flask(__name__)
+    RTCIO(app, cors="https://front.example")
+    client = app.test_client()
+    resp = handshake(client, origin="https://front.example")
+    assert resp.status_code == 200, resp.data
+    assert acao(resp) == ["https://front.example"]
+    _, reply = open_session(client, origin="https://front.example")
+    assert reply.startswith("40{") and '"sid"' in reply, reply
