@@ -20,13 +20,11 @@ from socketio import exceptions as sio_exceptions
 # Defined in core so the rooms layer can catch it without importing up;
 # this is its public home (rtcio_flask.AccessDenied).
 from .core.acks import AccessDenied as AccessDenied
+from .core.acks import JoinHook
 
 logger = logging.getLogger("rtcio_flask")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: ``hook(room_id, name)``: see :meth:`AccessHooks.authorize_join`.
-JoinHook = Callable[[str, str], Any]
 
 
 def _count_refusal() -> None:

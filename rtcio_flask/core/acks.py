@@ -10,7 +10,12 @@ reason, lives here too, so the rooms layer catches it without importing up
 (its public name is ``rtcio_flask.AccessDenied``).
 """
 
-from typing import Any, Dict
+from typing import Any, Callable, Dict
+
+#: ``hook(room_id, name)``: None/True allows, False or :class:`AccessDenied`
+#: refuses, a string replaces the name (see RTCIO.authorize_join). Here, in
+#: core, so the access and rooms layers share the one definition.
+JoinHook = Callable[[str, str], Any]
 
 
 def ack_error(code: str, reason: str, **extra: Any) -> Dict[str, Any]:

@@ -31,7 +31,7 @@ The numbers and why:
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Set
 
-from .values import positive_number
+from .values import is_off, positive_number
 
 DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 200
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -43,17 +43,10 @@ DEFAULT_MAX_QUEUE_PACKETS = 4096
 DEFAULT_MAX_CONNECTIONS = 10000
 
 
-def _off(value: Any) -> bool:
-    return value is None or value is False or (
-        isinstance(value, str) and value.strip().lower() in
-        ("", "0", "off", "none", "false")) or (
-        not isinstance(value, (bool, str)) and value == 0)
-
-
 def optional_number(value: Any, what: str, *, whole: bool = True,
                     unit: str = "") -> Optional[float]:
     """A positive number, or None when the setting is off (0, None, off)."""
-    if _off(value):
+    if is_off(value):
         return None
     return positive_number(value, what, whole=whole, unit=unit,
                            hint=" (0 turns it off)")
@@ -98,7 +91,7 @@ def build_settings(values: Dict[str, Any],
         "max_connections_per_address", DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
         name("max_connections_per_address"), unit="connections")
     hops_value = values.get("trusted_proxy_hops", 0)
-    hops = 0 if _off(hops_value) else int(positive_number(
+    hops = 0 if is_off(hops_value) else int(positive_number(
         hops_value, name("trusted_proxy_hops"), unit="proxies",
         hint=" (0: no proxy is trusted)"))
     header = optional_number(values.get("header_timeout",

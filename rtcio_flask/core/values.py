@@ -59,6 +59,21 @@ def pick(name: str, given: Any = UNSET, config: Mapping[str, Any] = {},
 TRUE_WORDS = ("1", "true", "yes", "on")
 #: Words that mean "off".
 FALSE_WORDS = ("0", "false", "no", "off", "")
+#: What a number setting whose 0 means "off" also accepts as off.
+OFF_WORDS = FALSE_WORDS + ("0.0", "none")
+
+
+def is_off(value: Any) -> bool:
+    """Whether a number setting is switched off: None, False, a numeric 0,
+    or text such as ``0``, ``off``, ``false``, ``no``, ``none`` or empty
+    (any case, spaces around). The one rule every "0 turns it off" setting
+    (protection caps and timeouts, the recovery window) goes by, so an
+    environment variable means the same everywhere. True is not off."""
+    if value is None or value is False:
+        return True
+    if isinstance(value, str):
+        return value.strip().lower() in OFF_WORDS
+    return not isinstance(value, bool) and value == 0
 
 
 def parse_flag(value: Any) -> bool:

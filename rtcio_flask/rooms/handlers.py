@@ -46,7 +46,7 @@ import time
 from typing import (Any, Callable, Dict, FrozenSet, List, Mapping, Optional,
                     Protocol, Sequence, Set, Tuple, Union)
 
-from ..core.acks import AccessDenied, ack_error
+from ..core.acks import AccessDenied, JoinHook, ack_error
 from ..core.envelope import EnvelopeError
 from ..core.events import (USER_CONNECTED, USER_RECONNECTED,
                            USER_RECONNECTING, RtcioEvents, room_ids,
@@ -80,9 +80,6 @@ REMOTE_VIEW_SECONDS = 10.0
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
-#: ``hook(room_id, name)``: None/True allows, False or AccessDenied
-#: refuses, a string replaces the name (see RTCIO.authorize_join).
-JoinHook = Callable[[str, str], Any]
 #: An acknowledgement: None, or the ack_error dict of a refusal.
 Ack = Optional[Dict[str, Any]]
 #: The sid(s) an emit goes to.

@@ -49,7 +49,7 @@ from ..core.recovery_log import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS,
 from ..core.options import check_known
 from ..core.protection import request_address
 from ..core.throttle import guesser_key
-from ..core.values import clipped, positive_number
+from ..core.values import clipped, is_off, positive_number
 from ..deploy.redis_client import outage_log
 from . import compat
 from .compat import engineio as eio_compat
@@ -148,12 +148,7 @@ def resolve_recovery(value: Any, config: Mapping[str, Any],
         found[name] = got.value
         where[name] = got.where or f"RTCIO_RECOVERY_{name.upper()}"
     window = found["window"]
-    if value is False or window in (False, 0, "0", "off", "false", "no"):
-        return None
-    if isinstance(window, str) and window.strip() in ("0", "0.0"):
-        return None
-    if isinstance(window, (int, float)) and not isinstance(window, bool) \
-            and window == 0:
+    if value is False or is_off(window):
         return None
     bounds: Dict[str, int] = {}
     for bound in ("max_sessions", "max_bytes", "max_packets"):

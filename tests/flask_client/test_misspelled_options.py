@@ -167,3 +167,25 @@ def test_every_rtcio_key_the_package_names_is_known_or_environment_only():
                 found.setdefault(node.value, str(path))
     assert found, "the scan finds the package's keys"
     assert {k: v for k, v in found.items() if k not in allowed} == {}
+
+
+@pytest.mark.parametrize("off", [0, "0", "0.0", "off", "OFF", "false", "no",
+                                 "none", ""])
+def test_every_off_spelling_means_off_for_every_setting(off):
+    """A setting whose 0 turns it off (the recovery window, the protection
+    caps and timeouts) takes the same spellings of "off" as the others,
+    from app.config as from the environment."""
+    app = _app(RTCIO_RECOVERY_WINDOW=off,
+               RTCIO_MAX_CONNECTIONS_PER_ADDRESS=off,
+               RTCIO_HEADER_TIMEOUT=off, RTCIO_TRUSTED_PROXY_HOPS=off)
+    state = RTCIO(app).state_for(app)
+    assert state.recovery is None
+    assert state.protection.max_connections_per_address is None
+    assert state.protection.header_timeout is None
+    assert state.protection.trusted_proxy_hops == 0
+
+
+def test_a_word_that_is_not_off_is_still_refused():
+    app = _app(RTCIO_RECOVERY_WINDOW="of")
+    with pytest.raises(ValueError, match="RTCIO_RECOVERY_WINDOW"):
+        RTCIO(app)

@@ -3,7 +3,8 @@ numbers and flags are parsed here, so these cases hold for all of them."""
 
 import pytest
 
-from rtcio_flask.core.values import parse_flag, positive_number, strict_flag
+from rtcio_flask.core.values import (is_off, parse_flag, positive_number,
+                                     strict_flag)
 
 
 @pytest.mark.parametrize("text", ["1", "true", "YES", " on "])
@@ -50,3 +51,14 @@ def test_refusal_reads_what_where_unit_and_hint():
                         unit="seconds", hint=" (or None)")
     assert str(info.value) == ("app.config['RTCIO_Y'] must be a positive "
                                "number of seconds (or None), not -3.")
+
+
+@pytest.mark.parametrize("value", [None, False, 0, 0.0, "0", " 0.0 ", "off",
+                                   "OFF", "false", "No", "none", ""])
+def test_off_is_one_rule(value):
+    assert is_off(value) is True
+
+
+@pytest.mark.parametrize("value", [True, 1, 0.5, "1", "on", "30", "of"])
+def test_anything_else_is_not_off(value):
+    assert is_off(value) is False
