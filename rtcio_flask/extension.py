@@ -353,7 +353,12 @@ class RTCIO(AccessHooks):
             rooms_option, app.config, state.server, state.dispatcher,
             self.join_hooks, state.socket_address, state.packet_hook,
             state.protocols)
-        install_recovery(state, recovery_option)
+        state.recovery = install_recovery(
+            recovery_option, app.config, state.server, state.packet_hook,
+            state.dispatcher, state.protocols.values(), state.rooms,
+            deploy.state_redis,
+            # state.metrics is installed after us: look it up each time.
+            lambda: state.metrics.recovered())
         install_queue_relay(state)
         metrics_mod.install(state, metrics_option)
         state.admin = admin_mod.install(state, admin_option)

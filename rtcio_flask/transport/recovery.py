@@ -36,8 +36,8 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import (Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Set,
-                    Tuple)
+from typing import (Any, Callable, Dict, FrozenSet, Iterable, List, Mapping,
+                    Optional, Set, Tuple)
 from urllib.parse import parse_qs
 
 from ..config import UNSET, pick
@@ -1027,32 +1027,38 @@ class Recovery:
         self._running = False
 
 
-def install_recovery(state: Any, value: Any = UNSET,
+def install_recovery(value: Any, app_config: Mapping[str, Any], server: Any,
+                     packet_hook: Any, dispatcher: Any,
+                     protocols: Iterable[Any], rooms: Any,
+                     state_redis: Optional[str],
+                     on_recovered: Callable[[], None],
                      environ: Optional[Mapping[str, str]] = None
                      ) -> Optional[Recovery]:
     """Resolve ``recovery=`` and wire it into one app's server: the packet
-    hook's CONNECT and disconnect, every rtc.io protocol's relay and
-    departures, the built-in rooms' departures. Returns the Recovery, or
-    None when it is off."""
+    hook's CONNECT and disconnect, the dispatcher's held environs, every
+    rtc.io protocol's relay and departures, the built-in rooms (or None)
+    and their departures; ``state_redis`` is DeploySettings.state_redis,
+    ``on_recovered()`` runs at each recovery. Returns the started
+    Recovery, or None when it is off. Takes the app's pieces rather than
+    its whole state: the caller (extension.py) keeps the result."""
     import os
 
     import socketio
 
     from ..config import is_redis_url
 
-    settings = resolve_recovery(value, state.app.config,
+    settings = resolve_recovery(value, app_config,
                                 os.environ if environ is None else environ)
     if settings is None:
         return None
     if not compat.enabled("recovery"):
         return None
-    server = state.server
     if getattr(server, "always_connect", False):
         logger.warning("rtcio: connection state recovery is off: the "
                        "server was created with always_connect=True")
         return None
     # The shared state's Redis: rooms_redis, else the queue's own.
-    queue = getattr(state.deploy, "state_redis", None)
+    queue = state_redis
     if isinstance(server.manager, socketio.PubSubManager):
         if not is_redis_url(queue):
             logger.warning("rtcio: connection state recovery is off: it "
@@ -1064,21 +1070,19 @@ def install_recovery(state: Any, value: Any = UNSET,
     else:
         queue = None
     recovery = Recovery(server, settings, queue)
-    state.packet_hook.connect_handler = recovery.connect
-    state.packet_hook.before_disconnect = recovery.disconnected
-    for protocol in state.protocols.values():
+    packet_hook.connect_handler = recovery.connect
+    packet_hook.before_disconnect = recovery.disconnected
+    for protocol in protocols:
         wire_protocol(recovery, protocol)
-    rooms = state.rooms
     if rooms is not None:
         rooms.departures.rooms_of = recovery.rooms_of_gone
         rooms.held = lambda sid: recovery.is_held(sid, rooms.namespace)
         recovery.on_held.append((rooms.namespace, rooms.reconnecting))
         recovery.on_back.append((rooms.namespace, rooms.reconnected))
-    # state.metrics is installed after us: look it up at each recovery.
-    recovery.on_recovered = lambda: state.metrics.recovered()
-    state.dispatcher.held_environ = recovery.environ_of
-    recovery.on_gone = state.dispatcher.forget_held
-    state.recovery = recovery.start()
+    recovery.on_recovered = on_recovered
+    dispatcher.held_environ = recovery.environ_of
+    recovery.on_gone = dispatcher.forget_held
+    recovery.start()
     # DEBUG: it is the default; the CLI's start-up line names the window.
     logger.debug("rtcio: connection state recovery on (window %.0f s%s)",
                  settings.window, ", shared through Redis" if queue else "")
