@@ -359,7 +359,9 @@ class RTCIO(AccessHooks):
             deploy.state_redis,
             # state.metrics is installed after us: look it up each time.
             lambda: state.metrics.recovered())
-        install_queue_relay(state)
+        state.queue_relay = install_queue_relay(
+            state.server, state.recovery, state.rooms,
+            state.protocols.values())
         metrics_mod.install(state, metrics_option)
         state.admin = admin_mod.install(state, admin_option)
         state.fleet = start_fleet(state.server, _rooms_in_redis(state.rooms),

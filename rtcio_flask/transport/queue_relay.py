@@ -24,7 +24,7 @@ in use stay at one per process however many clients relay at once.
 
 import logging
 import threading
-from typing import Any, List, Optional, Tuple
+from typing import Any, Iterable, List, Optional, Tuple
 
 from . import compat
 from .compat import engineio as eio_compat
@@ -138,20 +138,20 @@ class QueueRelay:
             logger.debug("rtcio: could not send to %s", target)
 
 
-def install_queue_relay(state: Any) -> Optional[QueueRelay]:
-    """With a message queue, give every rtc.io protocol of the app the
-    batched path; returns it, or None (no queue)."""
+def install_queue_relay(server: Any, recovery: Any, rooms: Any,
+                        protocols: Iterable[Any]) -> Optional[QueueRelay]:
+    """With a message queue, give every rtc.io protocol of the app (in
+    ``protocols``) the batched path, sharing the app's ``recovery`` and
+    keeping its built-in ``rooms`` (either may be None) in step across
+    processes; returns it, or None (no queue). The caller keeps it."""
     import socketio
 
-    server = state.server
     if not isinstance(server.manager, socketio.PubSubManager) or \
             not compat.enabled("queue_relay"):
         return None
-    recovery = state.recovery
     if recovery is not None and not recovery.backend.shared:
         recovery = None
     relay = QueueRelay(server, recovery)
-    rooms = state.rooms
     if rooms is not None:
         # The rooms' relay check answers from a local view; leaves and
         # disconnects anywhere reach every process's copy through here.
@@ -165,7 +165,6 @@ def install_queue_relay(state: Any) -> Optional[QueueRelay]:
                              left_elsewhere)
         rooms.on_left = lambda sid, room_ids: sio_compat.publish_queue(
             server.manager, ROOMS_NAMESPACE, [sid, room_ids])
-    for protocol in state.protocols.values():
+    for protocol in protocols:
         protocol.queue = relay
-    state.queue_relay = relay
     return relay
