@@ -61,7 +61,10 @@ if not glob.glob(os.path.join(lib, "*coverage*.pth")):
     with open(os.path.join(lib, "rtcio_coverage.pth"), "w") as pth:
         pth.write("import coverage; coverage.process_startup()\n")
 PTH
-    export COVERAGE_PROCESS_START="$PWD/setup.cfg"
+    # pytest measures itself with tests/coverage_pytest.ini (plain threads);
+    # tests/conftest.py gives the processes it starts setup.cfg's settings.
+    export COVERAGE_PROCESS_START="$PWD/tests/coverage_pytest.ini"
+    export RTCIO_COVERAGE_CHILDREN="$PWD/setup.cfg"
     export COVERAGE_FILE="$cov_dir/coverage"
 fi
 started=$(date +%s)

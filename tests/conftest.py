@@ -1,6 +1,16 @@
+import os
+
 import pytest
 
 from tests.support.servers import check_watched, serve_app
+
+# scripts/test.sh: pytest itself measures coverage with plain threads
+# (tests/coverage_pytest.ini says why); every process the tests start gets
+# setup.cfg's settings, greenlets included, through the variable coverage's
+# startup hook reads.
+if os.environ.get("RTCIO_COVERAGE_CHILDREN"):
+    os.environ["COVERAGE_PROCESS_START"] = \
+        os.environ["RTCIO_COVERAGE_CHILDREN"]
 
 
 @pytest.fixture(scope="module")
