@@ -24,7 +24,6 @@ python ``requests`` for raw handshakes, and Debian's Chromium.
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -350,31 +349,3 @@ def test_polling_tab_closing_is_heard_through_nginx(stack, clients):
     elapsed = heard["t"] - closed_at
     print(f"nginx: a polling tab's departure reached the room on the other "
           f"process {elapsed:.0f} ms after the tab closed")
-
-
-def test_process_killed_its_clients_come_back_on_the_other(stack, clients):
-    dead = stack.processes[0]
-    dave = clients.connect("dave", address_for(0), ["websocket"])
-    erin = clients.connect("erin", address_for(1), ["polling"])
-    join(clients, "dave", "kill")
-    join(clients, "erin", "kill")
-    clients.wait("erin", "user-connected", lambda d: d["id"] == dave)
-    mark = clients.mark()
-    dead.proc.send_signal(signal.SIGKILL)
-    dead.proc.wait(10)
-    try:
-        # dave's client reconnects by itself; nginx sends it to the
-        # process still up, where it joins its room again.
-        back = clients.wait("dave", "connect", after=mark)["data"]["sid"]
-        clients.wait("dave", "join-ok", after=mark)
-        clients.wait("erin", "user-connected", lambda d: d["id"] == back,
-                     after=mark)
-        clients.emit("erin", "#rtcio:message",
-                     {"target": back, "data": {"restart": "ice"}})
-        got = clients.wait("dave", "#rtcio:message", after=mark)["data"]
-        assert got["source"] == erin
-        # The dead process's member leaves the room (fleet heartbeat).
-        clients.wait("erin", "user-disconnected", lambda d: d["id"] == dave,
-                     after=mark)
-    finally:
-        dead.start()
