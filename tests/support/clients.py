@@ -71,4 +71,22 @@ class Recorder:
 
     def disconnect(self):
         if self.client.connected:
+            drain(self.client)
             self.client.disconnect()
+
+
+def drain(client, timeout=5.0):
+    """Wait until ``client`` has sent everything it queued.
+
+    python-engineio's client drops what is still queued when ``disconnect()``
+    finds its polling write loop between two POSTs (the loop runs only while
+    the state is "connected"): the server then never sees the DISCONNECT,
+    and the socket looks dropped, not closed, for a whole ping interval. A
+    POST whose packets the server already relayed may still be unanswered
+    when a test disconnects, so wait for the queue first (bounded).
+    """
+    queue = getattr(client.eio, "queue", None)
+    deadline = time.monotonic() + timeout
+    while queue is not None and queue.unfinished_tasks and \
+            time.monotonic() < deadline:
+        time.sleep(0.01)
