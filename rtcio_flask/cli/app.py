@@ -2,10 +2,11 @@
 
 import logging
 import argparse
+import os
 import re
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
-from ..config import REDIS_SCHEMES
+from ..config import REDIS_SCHEMES, parse_flag
 from ..core.recovery_log import DEFAULT_WINDOW
 from ..core.origins import (ANY, OriginError, OriginPolicy, build_policy,
                             parse_origins_env)
@@ -137,9 +138,18 @@ def describe(args: argparse.Namespace, server_kind: str) -> str:
             f"{args.health_path}")
 
 
-def check_queue(url: str) -> None:
-    """Fail at start-up, clearly, when the message queue is unreachable."""
+#: What the CLI's refusal of an unreachable Redis offers instead, in the
+#: command line's terms (RTCIO(...)'s own names start_without_queue=True).
+START_ANYWAY = ("start Redis (or correct --message-queue / $REDIS_URL), or "
+                "set RTCIO_START_WITHOUT_QUEUE=1 to start without it")
+
+
+def check_queue(url: str, environ: Mapping[str, str] = os.environ) -> None:
+    """Fail at start-up, clearly, when the message queue is unreachable,
+    unless ``RTCIO_START_WITHOUT_QUEUE`` says to start anyway (as it does
+    for ``RTCIO(app)``: Redis may come up after this process)."""
     scheme = check_url(url, "--message-queue")
-    if scheme not in REDIS_SCHEMES:
+    if scheme not in REDIS_SCHEMES or \
+            parse_flag(environ.get("RTCIO_START_WITHOUT_QUEUE", "")):
         return
-    check_reachable(url, "the message queue")
+    check_reachable(url, "the message queue", hint=START_ANYWAY)

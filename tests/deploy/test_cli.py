@@ -61,6 +61,10 @@ def test_python_m_runs_the_same_command():
     (["--allowed-origins", "*", "--credentials"], "'*' cannot be combined"),
     (["--message-queue", "redis://127.0.0.1:{dead}/0"],
      "cannot reach the message queue"),
+    # what to do about it, in the command line's terms
+    (["--message-queue", "redis://127.0.0.1:{dead}/0"],
+     "; start Redis (or correct --message-queue / $REDIS_URL), or set "
+     "RTCIO_START_WITHOUT_QUEUE=1 to start without it"),
     (["--message-queue", "mysql://x"], "unsupported message queue URL"),
 ])
 def test_misconfiguration_exits_with_a_clear_error(argv, message):
@@ -70,6 +74,18 @@ def test_misconfiguration_exits_with_a_clear_error(argv, message):
     assert out.returncode == 2
     assert "rtcio-flask: error:" in out.stderr
     assert message in out.stderr
+
+
+def test_start_without_queue_starts_with_redis_down():
+    """The way out the refusal offers works: RTCIO_START_WITHOUT_QUEUE=1
+    starts the server with its Redis down (it used to be refused by the
+    command's own check before RTCIO(app) read the variable)."""
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    with LiveServer([*_command(), "--port", "{port}", "--message-queue",
+                     url], env={"RTCIO_START_WITHOUT_QUEUE": "1"}) as server:
+        answer = requests.get(server.url + "/healthz", timeout=5)
+        assert answer.status_code == 200
+        assert "cannot reach" not in server.log()
 
 
 @pytest.fixture(scope="module")
