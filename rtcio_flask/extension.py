@@ -13,7 +13,7 @@ import logging
 import os
 import weakref
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List,
-                    Mapping, Optional, Tuple, TypeVar, overload)
+                    Mapping, Optional, Set, Tuple, TypeVar, overload)
 
 import engineio
 import flask
@@ -23,7 +23,8 @@ from . import config as config_mod
 from .access import AccessHooks
 from .core.limits import CONFIG_KEYS as LIMITS_CONFIG_KEYS, resolve_limits
 from .core.options import (UnknownOptionError, check_known,
-                           unknown_config_keys, unknown_message)
+                           unknown_config_keys, unknown_env_warnings,
+                           unknown_message)
 from .core.origins import build_policy
 from .core.protection import request_address
 from .core.values import UNSET, config_key
@@ -151,6 +152,22 @@ def check_config_keys(config: Mapping[str, Any]) -> None:
     if unknown:
         raise UnknownOptionError(unknown_message(
             unknown, known, "app.config", what="RTCIO_* key"))
+
+
+#: The unknown environment variables already warned about in this process
+#: (one warning each, however many apps RTCIO is initialised on).
+_WARNED_ENV: Set[str] = set()
+
+
+def warn_unknown_env(environ: Mapping[str, str]) -> None:
+    """Log a WARNING for each ``RTCIO_*`` environment variable that no
+    setting reads, naming the closest known one (``RTCIO_MESAGE_QUEUE``
+    would otherwise start one process with rooms in memory, silently)."""
+    known = known_config_keys() + tuple(ENV_ONLY)
+    for name, line in unknown_env_warnings(environ, known).items():
+        if name not in _WARNED_ENV:
+            _WARNED_ENV.add(name)
+            logger.warning("rtcio: %s", line)
 
 
 def _rooms_in_redis(rooms: Optional["Rooms"]) -> Optional["Rooms"]:
@@ -322,6 +339,7 @@ class RTCIO(AccessHooks):
         check_options(self._options, "RTCIO(...)")
         check_options(options, "init_app(...)")
         check_config_keys(app.config)
+        warn_unknown_env(os.environ)
         opts = dict(self._options)
         opts.update(options)
         turn = resolve_turn(opts.pop("turn", None), app.config)

@@ -9,7 +9,7 @@ unknown, where it was written, the closest known name, and the rest.
 """
 
 import difflib
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 
 class UnknownOptionError(TypeError, ValueError):
@@ -64,3 +64,39 @@ def unknown_config_keys(config_keys: Iterable[str], known: Iterable[str],
     return sorted(key for key in config_keys
                   if isinstance(key, str) and key.startswith(prefix)
                   and key not in known_set)
+
+
+#: ``RTCIO_*`` environment variables that are not settings but belong to
+#: this project's own tooling (scripts/test.sh, noxfile.py, tests/,
+#: bench/), by what follows ``RTCIO_``: never warned about.
+TOOLING_ENV_PREFIXES = ("TEST_", "COVERAGE", "COMPAT_", "SOAK", "FUZZ_",
+                        "BENCH_", "UPDATE_SCREENSHOTS")
+
+
+def unknown_env_warnings(env_names: Iterable[str], known: Iterable[str],
+                         prefix: str = "RTCIO_") -> Dict[str, str]:
+    """Each ``RTCIO_*`` environment variable no setting reads
+    (``RTCIO_MESAGE_QUEUE``), mapped to a warning naming the closest
+    known one.
+
+    A warning, not an error as for ``app.config``: the environment is
+    shared with other programs and outlives one deployment, so refusing to
+    start on it would be harsher than the typo; but its only symptom would
+    otherwise come much later (a single process where there should be a
+    fleet, a refused browser)."""
+    known_list = sorted(set(known))
+    warnings: Dict[str, str] = {}
+    for name in unknown_config_keys(env_names, known_list, prefix):
+        if name[len(prefix):].startswith(TOOLING_ENV_PREFIXES):
+            continue
+        # Compared without the shared prefix, which would otherwise make
+        # any RTCIO_* name look close to some setting (RTCIO_FOO to
+        # RTCIO_ROOMS).
+        guess = closest(name[len(prefix):],
+                        [k[len(prefix):] for k in known_list
+                         if k.startswith(prefix)])
+        hint = (f"did you mean {prefix}{guess}?" if guess else
+                "see docs/own-app.rst, Misspelled options")
+        warnings[name] = (f"environment variable {name} is not a setting "
+                          f"RTCIO reads, so it is ignored ({hint})")
+    return warnings

@@ -88,6 +88,20 @@ def test_start_without_queue_starts_with_redis_down():
         assert "cannot reach" not in server.log()
 
 
+def test_misspelled_environment_variable_is_named_at_start():
+    """RTCIO_MESAGE_QUEUE used to start one process with rooms in memory
+    and not a word about it; now the start-up log names the right
+    variable (and the server still starts: the environment is not RTCIO's
+    alone)."""
+    with LiveServer([*_command(), "--port", "{port}"],
+                    env={"RTCIO_MESAGE_QUEUE": "redis://127.0.0.1:6379/0"}
+                    ) as server:
+        assert requests.get(server.url + "/healthz", timeout=5).ok
+        assert ("WARNING rtcio_flask: rtcio: environment variable "
+                "RTCIO_MESAGE_QUEUE is not a setting RTCIO reads, so it is "
+                "ignored (did you mean RTCIO_MESSAGE_QUEUE?)") in server.log()
+
+
 @pytest.fixture(scope="module")
 def readme_server():
     """Exactly the README's command: ``rtcio-flask --port 3001`` (on a free

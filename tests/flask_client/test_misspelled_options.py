@@ -189,3 +189,48 @@ def test_a_word_that_is_not_off_is_still_refused():
     app = _app(RTCIO_RECOVERY_WINDOW="of")
     with pytest.raises(ValueError, match="RTCIO_RECOVERY_WINDOW"):
         RTCIO(app)
+
+
+@pytest.fixture
+def fresh_env_warnings(monkeypatch):
+    """The process warns once per name: forget what earlier tests saw."""
+    from rtcio_flask import extension
+    monkeypatch.setattr(extension, "_WARNED_ENV", set())
+
+
+@pytest.mark.parametrize("name, meant", [
+    ("RTCIO_MESAGE_QUEUE", "RTCIO_MESSAGE_QUEUE"),
+    ("RTCIO_STICKY_SESSION", "RTCIO_STICKY_SESSIONS"),
+    ("RTCIO_ALLOWED_ORIGIN", "RTCIO_ALLOWED_ORIGINS"),
+    ("RTCIO_TRUSTED_PROXY_HOP", "RTCIO_TRUSTED_PROXY_HOPS"),
+    ("RTCIO_ADMIN_USER", "RTCIO_ADMIN_USERNAME"),
+])
+def test_misspelled_environment_variable_is_warned_about(
+        name, meant, monkeypatch, caplog, fresh_env_warnings):
+    """An environment variable is not refused (the environment is shared
+    with other programs), but a misspelled RTCIO_* one is named at
+    start-up with the right name, once."""
+    monkeypatch.setenv(name, "1")
+    with caplog.at_level("WARNING", logger="rtcio_flask"):
+        RTCIO(_app())
+        RTCIO(_app())
+    lines = [r.getMessage() for r in caplog.records if name in
+             r.getMessage()]
+    assert lines == [f"rtcio: environment variable {name} is not a setting "
+                     f"RTCIO reads, so it is ignored (did you mean {meant}?)"]
+
+
+def test_unrelated_and_known_environment_variables_are_not_warned_about(
+        monkeypatch, caplog, fresh_env_warnings):
+    for name in ("RTCIO_MESSAGE_QUEUE", "RTCIO_ALLOWED_ORIGINS",
+                 "RTCIO_ADMIN_UI_PATH", "RTCIO_TEST_SEED", "RTCIOX",
+                 "MY_RTCIO_THING"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("RTCIO_NOT_A_SETTING", "1")
+    with caplog.at_level("WARNING", logger="rtcio_flask"):
+        RTCIO(_app())
+    warned = [r.getMessage() for r in caplog.records
+              if "environment variable" in r.getMessage()]
+    assert warned == ["rtcio: environment variable RTCIO_NOT_A_SETTING is "
+                      "not a setting RTCIO reads, so it is ignored (see "
+                      "docs/own-app.rst, Misspelled options)"]
