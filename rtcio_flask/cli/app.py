@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 from ..config import REDIS_SCHEMES, parse_flag
 from ..core.recovery_log import DEFAULT_WINDOW
 from ..core.origins import (ANY, OriginError, OriginPolicy, build_policy,
-                            parse_origins_env)
+                            parse_origins_env, same_origins)
 from ..deploy.message_queue import check_url, redact
 from ..deploy.redis_client import check_reachable
 from .args import _version
@@ -116,11 +116,13 @@ def origin_policy(allowed: Optional[str], credentials: bool) \
 
 def _own_origin_or_local(origin: Optional[str],
                          environ: Mapping[str, Any]) -> bool:
+    """A page on this machine, or on the server's own origin as the
+    browser sees it: behind a proxy that ends TLS that is ``https://`` from
+    ``X-Forwarded-Proto`` (the rule ``RTCIO(app)`` keeps, in
+    :func:`same_origins`), not the ``http://`` the process is served on."""
     if LOCAL_ORIGIN.match(origin or ""):
         return True
-    scheme = environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_HOST", "")
-    return bool(host) and origin == f"{scheme}://{host}"
+    return (origin or "").lower() in same_origins(environ)
 
 
 def describe(args: argparse.Namespace, server_kind: str) -> str:

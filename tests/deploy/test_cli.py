@@ -154,6 +154,29 @@ def test_readme_command_health_and_default_origins(readme_server):
     assert "eventlet" in log
 
 
+def _behind_tls_proxy(url, origin):
+    """A polling handshake as nginx passes it on (docs/nginx/rtcio.conf:
+    Host and X-Forwarded-Proto of the browser's request)."""
+    return requests.get(url + "/socket.io/",
+                        params={"EIO": "4", "transport": "polling"},
+                        headers={"Origin": origin,
+                                 "Host": "signal.example.com",
+                                 "X-Forwarded-Proto": "https"}, timeout=5)
+
+
+def test_default_origins_behind_a_tls_proxy(readme_server):
+    """Behind nginx ending TLS, a page on the server's own https origin is
+    the server's own origin: it was refused, because the command compared
+    it with the http:// it is served on."""
+    own = _behind_tls_proxy(readme_server.url, "https://signal.example.com")
+    assert own.status_code == 200, own.text
+    assert own.headers["Access-Control-Allow-Origin"] == \
+        "https://signal.example.com"
+    # another site behind the same proxy is still refused
+    other = _behind_tls_proxy(readme_server.url, "https://evil.example")
+    assert other.status_code == 400
+
+
 def test_environment_configures_and_flags_win():
     port, env_port = free_port(), free_port()
     env = {"PORT": str(env_port), "ALLOWED_ORIGINS": "https://env.example"}
