@@ -326,26 +326,28 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def queue_servers(workdir, redis_url, processes):
+def queue_servers(workdir, redis_url, processes, modes=("eventlet",)):
     """``(name, [Server, ...])`` for the rows on Redis: the Node anchor with
     @socket.io/redis-adapter and RTCIO with ``message_queue`` under gunicorn
-    -k eventlet (one worker each, as the issue's deployment), ``processes``
-    of each."""
+    -k eventlet and/or -k gevent (one worker each, as the issue's
+    deployment), ``processes`` of each."""
     py = sys.executable
-    node = [Server(f"node-redis-{i}", ["node", "node_ref_redis.mjs"],
-                   workdir, env={"REDIS_URL": redis_url})
-            for i in range(processes)]
-    rtcio = [Server(f"rtcio-redis-{i}",
-                    [py, "-m", "gunicorn", "-k", "eventlet", "-w", "1",
-                     "--worker-connections", "10000", "--backlog", "2048",
-                     "-b", "127.0.0.1:{port}", "--log-level", "warning",
-                     "bench.wsgi:app"], ROOT,
-                    env={"BENCH_MODE": "eventlet",
-                         "RTCIO_MESSAGE_QUEUE": redis_url}, worker=True)
-             for i in range(processes)]
     suffix = "" if processes == 1 else f" x{processes}"
-    return [(f"node-redis{suffix}", node),
-            (f"rtcio-redis-gunicorn-eventlet{suffix}", rtcio)]
+    groups = [(f"node-redis{suffix}",
+               [Server(f"node-redis-{i}", ["node", "node_ref_redis.mjs"],
+                       workdir, env={"REDIS_URL": redis_url})
+                for i in range(processes)])]
+    for mode in modes:
+        groups.append((f"rtcio-redis-gunicorn-{mode}{suffix}", [
+            Server(f"rtcio-redis-{mode}-{i}",
+                   [py, "-m", "gunicorn", "-k", mode, "-w", "1",
+                    "--worker-connections", "10000", "--backlog", "2048",
+                    "-b", "127.0.0.1:{port}", "--log-level", "warning",
+                    "bench.wsgi:app"], ROOT,
+                   env={"BENCH_MODE": mode,
+                        "RTCIO_MESSAGE_QUEUE": redis_url}, worker=True)
+            for i in range(processes)]))
+    return groups
 
 
 def measure_queue(workdir, group, loads, repeat):
@@ -372,16 +374,21 @@ def measure_queue(workdir, group, loads, repeat):
         "cpu_us_per_msg": round(statistics.median(cpu), 1),
         "lost": sum(r["msgs"] - r["received"] for r in runs),
         "refused": sum(r["refused"] + r["join_errors"] for r in runs),
+        # Envelopes from one sender to one target delivered out of the
+        # order sent, or twice (WebRTC needs the offer before its ICE
+        # candidates): 0 expected from every server.
+        "out_of_order": sum(r["out_of_order"] for r in runs),
+        "duplicates": sum(r["duplicates"] for r in runs),
         "connect_ms": best["connect_ms"],
     }
 
 
-def run_queue_rows(workdir, loads, repeat):
+def run_queue_rows(workdir, loads, repeat, modes=("eventlet",)):
     results = {}
     with RedisServer() as redis_server:
         for processes in (1, 2):
             for name, group in queue_servers(workdir, redis_server.url,
-                                             processes):
+                                             processes, modes):
                 redis_server.flush()
                 started = time.monotonic()
                 try:
@@ -406,12 +413,14 @@ def queue_rows(queue):
     for name, ours in queue.items():
         if not name.startswith("rtcio"):
             continue
-        suffix = name.partition("eventlet")[2]
+        _, sep, count = name.partition(" x")
+        suffix = sep + count
         node = queue.get("node-redis" + suffix)
         row = {"server": name, "processes": ours["processes"],
                "msgs_per_s": ours["msgs_per_s"], "p50_ms": ours["p50_ms"],
                "p99_ms": ours["p99_ms"], "lost": ours["lost"],
-               "refused": ours["refused"]}
+               "refused": ours["refused"],
+               "out_of_order": ours.get("out_of_order", 0)}
         if node:
             row["redis_vs_node"] = round(ours["msgs_per_s"] /
                                          max(node["msgs_per_s"], 1), 2)
@@ -423,13 +432,14 @@ def queue_rows(queue):
 
 def queue_table(queue):
     cols = ("server on Redis", "processes", "msgs/s", "CPU us/msg",
-            "p50 ms", "p99 ms", "lost", "refused")
+            "p50 ms", "p99 ms", "lost", "refused", "out of order")
     lines = ["| " + " | ".join(cols) + " |",
              "|" + "|".join("---" for _ in cols) + "|"]
     for name, r in queue.items():
         lines.append("| " + " | ".join(str(x) for x in (
             name, r["processes"], r["msgs_per_s"], r["cpu_us_per_msg"],
-            r["p50_ms"], r["p99_ms"], r["lost"], r["refused"])) + " |")
+            r["p50_ms"], r["p99_ms"], r["lost"], r["refused"],
+            r.get("out_of_order", 0))) + " |")
     lines.append("")
     rcols = ("RTCIO on Redis", "relay vs Node + redis-adapter (>=1.0)",
              "p50 / Node's", "p99 / Node's", "every envelope delivered")
@@ -443,18 +453,20 @@ def queue_table(queue):
             row["server"], mark,
             f"{row['p50_ms']} / {row.get('node_p50_ms', '-')}",
             f"{row['p99_ms']} / {row.get('node_p99_ms', '-')}",
-            "ok" if row["lost"] == 0 and row["refused"] == 0 else
-            f"MISS ({row['lost']} lost, {row['refused']} refused)")) + " |")
+            "ok" if row["lost"] == 0 and row["refused"] == 0
+            and row["out_of_order"] == 0 else
+            f"MISS ({row['lost']} lost, {row['refused']} refused, "
+            f"{row['out_of_order']} out of order)")) + " |")
     return "\n".join(lines)
 
 
 def queue_rst(queue):
     table = [("server on Redis", "processes", "msgs/s", "CPU us/msg",
-              "p50 ms", "p99 ms", "lost")]
+              "p50 ms", "p99 ms", "lost", "out of order")]
     for name, r in queue.items():
         table.append((name, r["processes"], r["msgs_per_s"],
                       round(r["cpu_us_per_msg"]), r["p50_ms"], r["p99_ms"],
-                      r["lost"]))
+                      r["lost"], r.get("out_of_order", 0)))
     return _rst_table(table) + "\n"
 
 
@@ -717,8 +729,9 @@ def main(argv=None):
                     continue
             print(f"bench: {name} {results[name]} "
                   f"({time.monotonic() - started:.0f} s)", flush=True)
-        queue = {} if args.no_redis else run_queue_rows(workdir, loads,
-                                                        args.repeat)
+        queue = {} if args.no_redis else run_queue_rows(
+            workdir, loads, args.repeat,
+            [m for m in args.modes if m != "threading"] or ["eventlet"])
     rows = ratios(results, args.modes)
     text = table(results, rows) if results else ""
     if queue:

@@ -21,6 +21,7 @@ import socketio
 
 from . import config as config_mod
 from .access import AccessHooks
+from .core.events import RtcioEvents
 from .core.limits import CONFIG_KEYS as LIMITS_CONFIG_KEYS, resolve_limits
 from .core.options import (UnknownOptionError, check_known,
                            unknown_config_keys, unknown_env_warnings,
@@ -42,6 +43,7 @@ from .transport.guard import TransportGuard
 from .transport import websocket as websocket_mod
 from .transport.packet_hook import PacketHook
 from .transport import compat
+from .transport.compat.socketio import order_events
 from .transport.compat.flask_socketio import (is_flask_socketio,
                                               with_flask_app)
 from .transport.compat.engineio import (advertise_exact_ping_interval,
@@ -485,6 +487,9 @@ class RTCIO(AccessHooks):
                                  state.settings.max_envelope_bytes)
         protocol.send = functools.partial(send_text, state.server.eio)
         protocol.attach(state.dispatcher, state.packet_hook)
+        # Envelopes that leave the raw-packet path (an app handler on the
+        # relay event) still reach each target in the order sent.
+        order_events(state.server, RtcioEvents.MESSAGE)
         ice_mod.attach(state.dispatcher, lambda: state.turn, namespace)
         state.protocols[namespace] = protocol
         if state.recovery is not None:

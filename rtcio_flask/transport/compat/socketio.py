@@ -56,6 +56,7 @@ What is used, by what:
   outage log; if any of the three is missing, the stock manager is used.
 """
 
+import collections
 import logging
 import threading
 import time
@@ -147,11 +148,80 @@ def _check_ack(data: Any) -> None:
 ConnectHandler = Callable[[str, str, Any], None]
 
 
+class SerialEvents:
+    """Each socket's handlers for some events run one at a time, in the
+    order that socket sent them.
+
+    python-socketio runs every event in a greenlet (or thread) of its own
+    (``async_handlers``), so handlers that wait on I/O finish in any order:
+    with a message queue (each relay logged and published through Redis)
+    or an app handler on the relay event, envelopes a client sent back to
+    back reached their target reordered (an ICE candidate before its
+    offer breaks the negotiation). Here the events named in
+    :attr:`events` go to a per-socket FIFO drained by one task at a time,
+    started when the FIFO fills and gone when it is empty: order per
+    socket, concurrency across sockets, no greenlet parked per idle
+    socket, and the reading greenlet never waits on a handler."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.events: set = set()
+        self._queues: Dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def handle(self, eio_sid: str, namespace: Optional[str], id: Any,
+               data: List[Any]) -> None:
+        server = self.server
+        namespace = namespace or "/"
+        sid = server.manager.sid_from_eio_sid(eio_sid, namespace)
+        if not server.async_handlers or \
+                not server.manager.is_connected(sid, namespace):
+            # Inline already, or python-socketio logs and drops it.
+            server._handle_event(eio_sid, namespace, id, data)
+            return
+        item = (sid, data, namespace, id)
+        with self._lock:
+            waiting = self._queues.get(eio_sid)
+            if waiting is not None:
+                waiting.append(item)
+                return
+            self._queues[eio_sid] = collections.deque((item,))
+        server.start_background_task(self._drain, eio_sid)
+
+    def _drain(self, eio_sid: str) -> None:
+        server = self.server
+        while True:
+            with self._lock:
+                waiting = self._queues[eio_sid]
+                if not waiting:
+                    del self._queues[eio_sid]
+                    return
+                sid, data, namespace, id = waiting.popleft()
+            try:
+                server._handle_event_internal(server, sid, eio_sid, data,
+                                              namespace, id)
+            except Exception:
+                # The next event still runs (python-socketio's own task
+                # would die with this one only).
+                logger.exception("rtcio: handler of %r failed for %s",
+                                 data[0] if data else None, sid)
+
+
+def order_events(server: Any, *events: str) -> None:
+    """Run each socket's ``events`` one at a time in arrival order when
+    they come through :func:`dispatch_packet` (:class:`SerialEvents`)."""
+    serial = server.__dict__.get("_rtcio_serial")
+    if serial is None:
+        serial = server._rtcio_serial = SerialEvents(server)
+    serial.events.update(events)
+
+
 def dispatch_packet(server: Any, eio_sid: str, data: Any,
                     connect: Optional[ConnectHandler] = None) -> None:
     """python-socketio's Engine.IO message dispatch, with every packet
     checked the way socket.io's own parser checks it before anything acts
-    on it. Raises MalformedPacket; an application handler's own exception
+    on it; events given to :func:`order_events` keep each socket's order.
+    Raises MalformedPacket; an application handler's own exception
     still propagates with its traceback."""
     pending: Optional[Any] = server._binary_packet.get(eio_sid)
     if pending is not None:
@@ -178,7 +248,11 @@ def dispatch_packet(server: Any, eio_sid: str, data: Any,
     kind = pkt.packet_type
     if kind == sio_packet.EVENT:
         _check_event(pkt.data)
-        server._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
+        serial = server.__dict__.get("_rtcio_serial")
+        if serial is not None and pkt.data[0] in serial.events:
+            serial.handle(eio_sid, pkt.namespace, pkt.id, pkt.data)
+        else:
+            server._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
     elif kind == sio_packet.ACK:
         _check_ack(pkt.data)
         server._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
