@@ -52,7 +52,7 @@ class TransportGuard:
     and methods other than GET/POST/OPTIONS get ``400``; a request for a
     session that is closed or past its ping timeout gets ``400`` (and the
     timeout is applied now); a second websocket for a session that upgraded
-    or is upgrading gets ``400``.
+    or is upgrading is accepted and closed at once (1000), as Node does.
 
     Long-polling GETs: the client socket is watched while the GET waits
     (:mod:`.hangup`), and a client that hangs up ends its session at once;

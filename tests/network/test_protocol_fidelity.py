@@ -9,7 +9,6 @@ See docs/protocol-fidelity.rst.
 """
 
 import json
-import threading
 import time
 
 import pytest
@@ -17,7 +16,8 @@ import requests
 import websocket
 
 from tests.support.clients import Recorder
-from tests.support.raw_eio import RawPolling
+from tests.support.raw_eio import (RawPolling, eio_url,
+                                   recv_skipping_pings, ws_url)
 from tests.support.servers import serve_app
 
 APP = "tests.apps.network_app:create_app"
@@ -35,29 +35,6 @@ def server():
 def short_ping_server():
     with serve_app(APP, "eventlet", env=SHORT_PINGS) as live:
         yield live
-
-
-def eio_url(server, **query):
-    query = {"EIO": "4", **query}
-    return server.url + "/socket.io/?" + "&".join(
-        f"{k}={v}" for k, v in query.items())
-
-
-def ws_url(server, **query):
-    return eio_url(server, transport="websocket", **query).replace(
-        "http://", "ws://")
-
-
-def recv_skipping_pings(ws):
-    """The next websocket message that is not a ping (pings get pongs) or
-    a noop (python-engineio sends the noop that ends the polling transport
-    over the websocket when no poll was waiting)."""
-    while True:
-        data = ws.recv()
-        if data == "2":
-            ws.send("3")
-        elif data != "6":
-            return data
 
 
 def no_tracebacks(server):
@@ -151,20 +128,7 @@ def test_close_packet_ends_the_waiting_poll_with_a_noop(server):
     poller = RawPolling(server.url)
     poller.handshake()
     sid = poller.connect_socketio()
-    result = {}
-
-    def waiting_poll():
-        reply = poller.get()
-        result["poll"] = (reply.status_code, reply.text)
-
-    poll = threading.Thread(target=waiting_poll)
-    poll.start()
-    time.sleep(0.3)  # the GET waits in the server
-    closer = RawPolling(server.url)
-    closer.sid = poller.sid
-    assert closer.post("1").status_code == 200
-    poll.join(10)
-    assert result["poll"] == (200, "6")
+    assert poller.close_while_polling() == (200, "6")
     assert poller.get().status_code == 400
     assert f"DISCONNECT {sid} client disconnect" in \
         server.log_with(f"DISCONNECT {sid}")

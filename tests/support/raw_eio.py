@@ -5,11 +5,53 @@ long-poll waiting and hang up, POST a close packet, send odd methods.
 
 import json
 import socket
+import threading
 import time
 
 import requests
+import websocket
 
 SEP = "\x1e"
+
+
+def eio_url(server, **query):
+    """``server``'s Engine.IO URL with ``EIO=4`` and ``query``."""
+    query = {"EIO": "4", **query}
+    return server.url + "/socket.io/?" + "&".join(
+        f"{k}={v}" for k, v in query.items())
+
+
+def ws_url(server, **query):
+    """The websocket URL of ``eio_url(server, transport="websocket")``."""
+    return eio_url(server, transport="websocket", **query).replace(
+        "http://", "ws://")
+
+
+def recv_skipping_pings(ws):
+    """The next websocket message that is not a ping (pings get pongs) or
+    a noop (python-engineio sends the noop that ends the polling transport
+    over the websocket when no poll was waiting); text or bytes."""
+    while True:
+        data = ws.recv()
+        if data == "2":
+            ws.send("3")
+        elif data != "6":
+            return data
+
+
+def wait_closed(ws, pong=True):
+    """Read until the server ends the websocket; the close frame's code
+    (None when the connection ended without one). With ``pong`` pings are
+    answered, so a close is never the ping timeout's."""
+    while True:
+        try:
+            opcode, frame = ws.recv_data(control_frame=True)
+        except (websocket.WebSocketConnectionClosedException, OSError):
+            return None
+        if pong and frame == b"2":
+            ws.send("3")
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(frame[:2], "big") if frame else None
 
 
 class RawPolling:
@@ -58,6 +100,25 @@ class RawPolling:
         except Exception:
             pass
         self.http.close()
+
+    def close_while_polling(self):
+        """POST the close packet (on a connection of its own) while a GET
+        waits; the GET's (status, body). The GET is given 0.3 s to reach
+        the server first."""
+        result = {}
+
+        def poll():
+            reply = self.get()
+            result["poll"] = (reply.status_code, reply.text)
+
+        waiting = threading.Thread(target=poll)
+        waiting.start()
+        time.sleep(0.3)
+        closer = RawPolling(self.base_url, self.path)
+        closer.sid = self.sid
+        assert closer.post("1").status_code == 200
+        waiting.join(10)
+        return result.get("poll")
 
     def get(self, timeout=10):
         return self.http.get(self.url(), timeout=timeout)

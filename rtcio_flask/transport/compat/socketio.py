@@ -68,7 +68,7 @@ from socketio import packet as sio_packet
 
 from ...core.decoding import strict_loads
 from . import socketio_at_least
-from .engineio import CLIENT_DISCONNECT, SERVER_DISCONNECT
+from .engineio import CLIENT_DISCONNECT, SERVER_DISCONNECT, HeldMessages
 
 logger = logging.getLogger("rtcio_flask")
 
@@ -264,7 +264,12 @@ def dispatch_packet(server: Any, eio_sid: str, data: Any,
             return
         if connect is not None:
             connect(eio_sid, pkt.namespace or "/", pkt.data)
-        else:
+        elif not server.always_connect:
+            # python-socketio's own, with the handler's emits after the
+            # reply (HeldMessages)
+            connect_socket(server, eio_sid, pkt.namespace, pkt.data, None,
+                           None)
+        else:  # the reply goes first anyway
             server._handle_connect(eio_sid, pkt.namespace, pkt.data)
     elif kind == sio_packet.DISCONNECT:
         handle_disconnect(server, eio_sid, pkt.namespace)
@@ -488,6 +493,35 @@ def connect_socket(server: Any, eio_sid: str, namespace: str, auth: Any,
             namespace=namespace))
         return None
     sid = new_sid
+    held = HeldMessages(server.eio, eio_sid)
+    try:
+        success, fail_reason = _run_connect_handler(server, namespace, sid,
+                                                    eio_sid, auth)
+        held.stop()
+        if success is False:
+            server._send_packet(eio_sid, server.packet_class(
+                sio_packet.CONNECT_ERROR, data=fail_reason,
+                namespace=namespace))
+            manager.disconnect(sid, namespace, ignore_queue=True)
+            return None
+        if before_reply is not None:
+            before_reply(sid)
+        reply = {"sid": sid} if pid is None else {"sid": sid, "pid": pid}
+        server._send_packet(eio_sid, server.packet_class(
+            sio_packet.CONNECT, reply, namespace=namespace))
+        if _PRE_CONNECT:
+            manager.connect(sid, namespace)
+    finally:
+        # What the app's connect handler emitted follows the reply, as it
+        # follows socket.io's (its connection handler runs after it).
+        held.flush()
+    return sid
+
+
+def _run_connect_handler(server: Any, namespace: str, sid: str,
+                         eio_sid: str, auth: Any) -> Any:
+    """The app's ``connect`` handlers, as python-socketio calls them:
+    (whether it accepted, the reason it gives when it refuses)."""
     fail_reason = sio_exceptions.ConnectionRefusedError().error_args
     environ = server.environ.get(eio_sid, {})
     try:
@@ -510,19 +544,7 @@ def connect_socket(server: Any, eio_sid: str, namespace: str, auth: Any,
     except ConnectionRefusedError:
         fail_reason = {"message": "Connection refused by server"}
         success = False
-    if success is False:
-        server._send_packet(eio_sid, server.packet_class(
-            sio_packet.CONNECT_ERROR, data=fail_reason, namespace=namespace))
-        manager.disconnect(sid, namespace, ignore_queue=True)
-        return None
-    if before_reply is not None:
-        before_reply(sid)
-    reply = {"sid": sid} if pid is None else {"sid": sid, "pid": pid}
-    server._send_packet(eio_sid, server.packet_class(
-        sio_packet.CONNECT, reply, namespace=namespace))
-    if _PRE_CONNECT:
-        manager.connect(sid, namespace)
-    return sid
+    return success, fail_reason
 
 
 def restore_rooms(manager: Any, sid: str, namespace: str,
