@@ -177,7 +177,14 @@ def test_polling_session_ends_at_the_ping_timeout(suite_server):
     # No request until the first ping (300 ms) and its timeout (200 ms)
     # have passed: the server answers 400, the session is gone.
     time.sleep(0.3 + 0.2)
-    assert poller.get().status_code == 400
+    reply = poller.get()
+    if reply.status_code == 200:
+        # The server's ping left late (a busy machine; Node's timers can be
+        # late too), and its timeout counts from then: it is the answer.
+        assert reply.text == "2"
+        time.sleep(0.2 + 0.1)
+        reply = poller.get()
+    assert reply.status_code == 400, reply.text
 
 
 def test_websocket_pings_and_takes_pongs(steady_server):
