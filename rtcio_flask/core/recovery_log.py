@@ -83,6 +83,21 @@ def member_when(position: Any, joined_at: Mapping[str, Any],
             for room in member_of}
 
 
+def portable_environ(environ: Mapping[str, Any]) -> Dict[str, str]:
+    """The part of a handshake's WSGI environ that can travel through Redis
+    (CGI variables and headers, which are strings, and the URL scheme), so
+    that another process can run a held socket's departure in a request
+    context like its own: ``flask.request`` (headers, cookies, the client's
+    address) and a cookie-based ``flask.session`` work there too. Server
+    objects (input stream, the server's own keys) stay behind."""
+    kept = {key: value for key, value in environ.items()
+            if isinstance(key, str) and isinstance(value, str)
+            and "." not in key}
+    scheme = environ.get("wsgi.url_scheme")
+    kept["wsgi.url_scheme"] = scheme if isinstance(scheme, str) else "http"
+    return kept
+
+
 class Entry(NamedTuple):
     seq: int
     at: float

@@ -11,7 +11,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
-from ..transport.compat.engineio import SERVER_DISCONNECT, close_socket
+from ..transport.compat.engineio import close_socket
+from ..transport.recovery import drain_reason
 
 if TYPE_CHECKING:
     import flask
@@ -111,12 +112,20 @@ def drain(server: Any) -> int:
     balancer, to a process that is still up; our own disconnect handlers
     still run, so peer-left and room clean-up reach the other members now
     instead of after the ping timeout.
+
+    With connection state recovery sharing its log through Redis (a
+    message queue), the sockets are held instead, as after a network drop
+    (reason ``server shutting down``): their clients recover on the
+    process they reach next, with the same id, rooms and every packet they
+    missed; one that does not come back departs when the window ends, on
+    whichever process is still up. In one process they depart now.
     """
     eio = server.eio
+    reason = drain_reason(server)
     sockets = list(eio.sockets.values())
     for eio_socket in sockets:
         try:
-            close_socket(eio_socket, SERVER_DISCONNECT)
+            close_socket(eio_socket, reason)
         except Exception:  # one broken socket must not stop the drain
             logger.debug("rtcio: closing %s on shutdown failed",
                          eio_socket.sid, exc_info=True)

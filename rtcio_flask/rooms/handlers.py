@@ -448,9 +448,30 @@ class Rooms:
 
     def reconnected(self, sid: str, sio_rooms: Sequence[str]) -> None:
         """``sid`` recovered: its rooms hear ``user-reconnected``."""
+        self._recovered_here(sid, room_ids(sio_rooms))
         for room_id in room_ids(sio_rooms):
             self._emit(USER_RECONNECTED, {"id": sid, "roomId": room_id},
                        sio_room(room_id), skip_sid=sid)
+
+    def _recovered_here(self, sid: str, rooms: Sequence[str]) -> None:
+        """``sid`` recovered on this process, perhaps after another one
+        dropped it or stopped (a rolling restart): the store records it
+        under this process from now on, so the fleet sweep of the old one
+        does not remove it, and this process's view knows its rooms (the
+        relay's fast check, :meth:`restore_local`)."""
+        for room_id in rooms:
+            try:
+                member = self.store.member(room_id, sid)
+                if member is None or not self.store.move(
+                        room_id, sid, self.config.server_id):
+                    continue
+            except Exception:
+                logger.exception("rtcio: room store failed recording %s "
+                                 "back in %r", sid, room_id)
+                continue
+            with self._lock:
+                self._local.setdefault(sid, {}).setdefault(
+                    room_id, {"name": member.name, "password": False})
 
     def _on_leave(self, sid: str, data: Any = None, *extra: Any) -> Ack:
         room_id = parse_room_id(data, self.config)
@@ -770,8 +791,10 @@ class Rooms:
         """Remove the members a dead process left in the store and tell their
         rooms (``#rtcio:peer-left`` and ``user-disconnected``); returns
         ``[(room_id, sid)]``."""
-        removed = [(room_id, m.sid)
-                   for room_id, m in self.store.purge_server(server_id)]
+        # A held member (its connection dropped, or its process drained)
+        # stays: it recovers elsewhere, or departs at its window's end.
+        removed = [(room_id, m.sid) for room_id, m in
+                   self.store.purge_server(server_id, keep=self.held)]
         for sid in {sid for _room_id, sid in removed}:
             self._left(sid, [])
         self.departures.process_died(removed)

@@ -258,8 +258,31 @@ class RedisRoomStore(RoomStore):
                 found.append((room_id, member))
         return found
 
-    def purge_server(self, server_id: str) -> List[Tuple[str, Member]]:
-        removed = super().purge_server(server_id)
+    def move(self, room_id: str, sid: str, server_id: str) -> bool:
+        mkey = self._k("members", room_id)
+
+        def body(pipe: Any) -> bool:
+            raw = pipe.hget(mkey, sid)
+            if raw is None:
+                return False
+            entry = json.loads(raw)
+            old = entry.get("s", "")
+            if old == server_id:
+                return True
+            entry["s"] = server_id
+            pipe.multi()
+            pipe.hset(mkey, sid, _dumps(entry))
+            pipe.srem(self._k("server", old), _dumps([room_id, sid]))
+            pipe.sadd(self._k("server", server_id), _dumps([room_id, sid]))
+            return True
+
+        moved: bool = self._transaction([mkey], body)
+        return moved
+
+    def purge_server(self, server_id: str,
+                     keep: Callable[[str], bool] = lambda sid: False
+                     ) -> List[Tuple[str, Member]]:
+        removed = super().purge_server(server_id, keep)
         self.redis.delete(self._k("server", server_id))
         return removed
 

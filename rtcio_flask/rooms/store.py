@@ -24,7 +24,7 @@ import hmac
 import os
 import threading
 from dataclasses import dataclass, replace
-from typing import Collection, Dict, List, Optional, Set, Tuple
+from typing import Callable, Collection, Dict, List, Optional, Set, Tuple
 
 #: ``JoinResult.status`` values.
 JOINED = "joined"
@@ -210,11 +210,26 @@ class RoomStore(abc.ABC):
                 left.append((room_id, member))
         return left
 
-    def purge_server(self, server_id: str) -> List[Tuple[str, Member]]:
-        """Remove the members a dead process left behind;
+    def move(self, room_id: str, sid: str, server_id: str) -> bool:
+        """Record member ``sid`` of a room as connected through process
+        ``server_id`` from now on (it recovered there after its first
+        process dropped it or stopped), so the fleet sweep of the old
+        process leaves it alone. False when it is not a member. A store
+        with no processes to tell apart (the default here) keeps it as
+        it is."""
+        return self.member(room_id, sid) is not None
+
+    def purge_server(self, server_id: str,
+                     keep: Callable[[str], bool] = lambda sid: False
+                     ) -> List[Tuple[str, Member]]:
+        """Remove the members a dead process left behind, but those
+        ``keep(sid)`` says are still coming back (held by connection state
+        recovery: they recover elsewhere or depart at their window's end);
         ``[(room_id, Member)]`` removed."""
         removed = []
         for room_id, member in self.members_of_server(server_id):
+            if keep(member.sid):
+                continue
             gone = self.leave(room_id, member.sid)
             if gone is not None and gone.server_id == server_id:
                 removed.append((room_id, gone))
@@ -299,6 +314,14 @@ class MemoryRoomStore(RoomStore):
                 del self._members[room_id]
                 self._passwords.pop(room_id, None)
             return member
+
+    def move(self, room_id: str, sid: str, server_id: str) -> bool:
+        with self._lock:
+            room = self._members.get(room_id)
+            if not room or sid not in room:
+                return False
+            room[sid] = replace(room[sid], server_id=server_id)
+            return True
 
     def set_media(self, room_id: str, sid: str, mic: Optional[bool],
                   cam: Optional[bool]) -> bool:

@@ -31,10 +31,14 @@ sessions are Redis keys, so a client recovers on any process.
 """
 
 import contextlib
+import io
 import json
 import logging
+import sys
 import threading
 import time
+import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import (Any, Callable, Dict, FrozenSet, Iterable, List, Mapping,
                     Optional, Set, Tuple)
@@ -45,7 +49,7 @@ from ..core.recovery_log import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS,
                                  DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW,
                                  HeldSession, HeldSessions, PacketLog,
                                  as_rooms, as_skip, member_when,
-                                 reaches_since)
+                                 portable_environ, reaches_since)
 from ..core.options import check_known
 from ..core.protection import request_address
 from ..core.throttle import guesser_key
@@ -60,6 +64,12 @@ logger = logging.getLogger("rtcio_flask")
 #: Engine.IO disconnect reasons after which a client may come back.
 RECOVERABLE_REASONS = frozenset(["transport close", "transport error",
                                  "ping timeout"])
+
+#: The reason a draining process (SIGTERM) closes its connections with
+#: (Node's name for ``io.close()``). With the log in Redis the sockets are
+#: held like a network drop, so their clients recover on another process;
+#: in one process (nothing else to go to) they depart, as before.
+SHUTTING_DOWN = "server shutting down"
 
 #: Websocket close codes a client sends when it means to leave: 1000
 #: (a normal close; 1005 is one without a code) and 1001 (going away:
@@ -87,6 +97,32 @@ PING_GRACE = 2.0
 
 #: How long a held session's Redis key outlives the window (ms).
 HOLD_KEY_MARGIN_MS = 10_000
+
+#: Time-to-live of a process's "alive" key in Redis (ms), refreshed on
+#: every tick (at most a second apart): a process whose key is gone died
+#: or stopped, and another process ends the windows of its held sockets.
+PROC_TTL_MS = 5_000
+
+#: How long past a window's end another process leaves a held socket to
+#: its owner when the owner still looks alive (ms): within the key's
+#: margin, so the departure runs before the key expires.
+ORPHAN_GRACE_MS = HOLD_KEY_MARGIN_MS // 2
+
+#: server -> its Recovery when the log is in Redis (what a drain asks).
+_SHARED: "weakref.WeakKeyDictionary[Any, Recovery]" = \
+    weakref.WeakKeyDictionary()
+
+
+def drain_reason(server: Any) -> str:
+    """The reason a drain on SIGTERM closes ``server``'s connections with:
+    :data:`SHUTTING_DOWN` (held, recovered on another process) when
+    recovery shares its log through Redis, else python-engineio's
+    ``server disconnect`` (a departure: one process has nowhere to
+    recover to)."""
+    recovery = _SHARED.get(server)
+    if recovery is not None and not recovery.backend.down:
+        return SHUTTING_DOWN
+    return eio_compat.SERVER_DISCONNECT
 
 
 @dataclass(frozen=True)
@@ -224,6 +260,15 @@ class _MemoryBackend:
     def release(self, session: HeldSession) -> bool:
         return True
 
+    #: Never unreachable (the Redis backend's guard says when it is).
+    down = False
+
+    def beat(self) -> None:
+        pass
+
+    def orphans(self) -> List[HeldSession]:
+        return []
+
     def missed(self, session: HeldSession, offset: Any
                ) -> Optional[List[Tuple[str, str]]]:
         start = session.extra.get("start")
@@ -277,6 +322,44 @@ class _RedisBackend:
         self.settings = settings
         self.stream = prefix + "log"
         self.prefix = prefix + "session:"
+        #: Held pid -> the window's end (ms since the epoch), every process's.
+        self.deadlines = prefix + "deadlines"
+        #: Names this process in the sessions it holds.
+        self.proc_id = uuid.uuid4().hex
+        self.proc_prefix = prefix + "proc:"
+
+    def beat(self) -> None:
+        """Say this process is alive (it ends its own held windows)."""
+        self.redis.set(self.proc_prefix + self.proc_id, "1", px=PROC_TTL_MS)
+
+    def orphans(self, limit: int = 100) -> List[HeldSession]:
+        """Claim held sessions whose window ended and whose owner process
+        is gone (killed, or drained and exited) or did not end it within
+        :data:`ORPHAN_GRACE_MS`: the caller runs their departure. Deleting
+        the session's key is the claim, so exactly one process departs
+        each (the owner's own window end deletes it the same way)."""
+        now = int(time.time() * 1000)
+        claimed = []
+        for pid in self.redis.zrangebyscore(self.deadlines, "-inf", now,
+                                            start=0, num=limit):
+            raw = self.redis.get(self.prefix + pid)
+            if not raw:  # recovered or departed already
+                self.redis.zrem(self.deadlines, pid)
+                continue
+            data = json.loads(str(raw))
+            owner = data.get("owner")
+            if owner == self.proc_id:
+                continue  # this process's own tick ends it
+            late = now > int(data.get("deadline") or 0) + ORPHAN_GRACE_MS
+            if owner and not late and \
+                    self.redis.exists(self.proc_prefix + str(owner)):
+                continue
+            if not self.redis.delete(self.prefix + pid):
+                continue  # another process claimed it first
+            self.redis.zrem(self.deadlines, pid)
+            self.redis.delete(self._sid_key(data["ns"], data["sid"]))
+            claimed.append(_held_from(pid, data))
+        return claimed
 
     def start_position(self) -> Any:
         """The stream's last entry id now (``0-0`` when empty): what is
@@ -323,18 +406,27 @@ class _RedisBackend:
         return bool(self.redis.exists(self.prefix + "live:" + pid))
 
     def hold(self, session: HeldSession) -> None:
+        environ = session.extra.get("environ")
+        deadline = int((time.time() + self.settings.window) * 1000)
         value = _dumps({"sid": session.sid, "ns": session.namespace,
                         "rooms": sorted(session.rooms),
                         "start": session.extra.get("start"),
                         "joined": _joined(session),
-                        "reason": session.reason})
+                        "reason": session.reason,
+                        "owner": self.proc_id, "deadline": deadline,
+                        "environ": portable_environ(
+                            environ if isinstance(environ, dict) else {})})
         # Outlives the window by a margin: the process that holds it ends
         # the window (its tick) and deletes the key; a key that expired
         # first would read as "recovered elsewhere" and skip the departure.
+        # If that process is gone, another one ends it (orphans()).
         ttl = int(self.settings.window * 1000) + HOLD_KEY_MARGIN_MS
-        self.redis.set(self.prefix + session.pid, value, px=ttl)
-        self.redis.set(self._sid_key(session.namespace, session.sid), "1",
-                       px=ttl)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.prefix + session.pid, value, px=ttl)
+            pipe.set(self._sid_key(session.namespace, session.sid), "1",
+                     px=ttl)
+            pipe.zadd(self.deadlines, {session.pid: deadline})
+            pipe.execute()
 
     def _sid_key(self, namespace: str, sid: str) -> str:
         return f"{self.prefix}held:{namespace}:{sid}"
@@ -349,17 +441,15 @@ class _RedisBackend:
             return None
         data = json.loads(str(raw))
         self.redis.delete(self._sid_key(data["ns"], data["sid"]))
-        return HeldSession(pid=pid, sid=data["sid"], namespace=data["ns"],
-                           rooms=frozenset(data["rooms"]), seq_at_connect=0,
-                           reason=data.get("reason") or "transport close",
-                           extra={"start": data.get("start"),
-                                  "joined": data.get("joined") or {}})
+        self.redis.zrem(self.deadlines, pid)
+        return _held_from(pid, data)
 
     def release(self, session: HeldSession) -> bool:
         """Whether the session was still held (nobody restored it)."""
         held = bool(self.redis.delete(self.prefix + session.pid))
         if held:
             self.redis.delete(self._sid_key(session.namespace, session.sid))
+            self.redis.zrem(self.deadlines, session.pid)
         return held
 
     def missed(self, session: HeldSession, offset: Any
@@ -401,6 +491,30 @@ class _RedisBackend:
         self.redis.xtrim(self.stream, minid=f"{oldest}-0", approximate=True)
 
 
+def _held_from(pid: str, data: Dict[str, Any]) -> HeldSession:
+    """A held session as :meth:`_RedisBackend.hold` stored it."""
+    environ = data.get("environ")
+    return HeldSession(pid=pid, sid=data["sid"], namespace=data["ns"],
+                       rooms=frozenset(data["rooms"]), seq_at_connect=0,
+                       reason=data.get("reason") or "transport close",
+                       extra={"start": data.get("start"),
+                              "joined": data.get("joined") or {},
+                              "environ": _wsgi_environ(environ)})
+
+
+def _wsgi_environ(portable: Any) -> Dict[str, Any]:
+    """A WSGI environ again from :func:`portable_environ`'s strings (empty
+    when there are none), for the app's handlers in another process."""
+    if not isinstance(portable, dict) or not portable:
+        return {}
+    environ: Dict[str, Any] = {k: v for k, v in portable.items()
+                               if isinstance(k, str) and isinstance(v, str)}
+    environ.update({"wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
+                    "wsgi.version": (1, 0), "wsgi.multithread": True,
+                    "wsgi.multiprocess": True, "wsgi.run_once": False})
+    return environ
+
+
 def _with_offset(text: str, offset: str) -> str:
     """An EVENT packet's text with ``offset`` as its last argument. Offsets
     are ``<hex>-<hex>`` (ours) or ``<ms>-<seq>`` (a Redis stream id), so
@@ -435,7 +549,7 @@ class _OutageGuard:
         "start_position": "0-0", "record": None, "record_many": None,
         "hold": None, "live": None,
         "is_live": False, "take": None, "release": True, "missed": None,
-        "trim": None}
+        "trim": None, "beat": None, "orphans": []}
 
     def __init__(self, backend: Any, outages: Any) -> None:
         import redis
@@ -747,7 +861,11 @@ class Recovery:
         # back as the same socket: its departure is not put off.
         # A websocket closed with 1000/1001 (a tab closing, a page going
         # away) is a departure the client meant: nothing to wait for.
-        recoverable = str(reason) in RECOVERABLE_REASONS and \
+        # A drain (SIGTERM) with the log in Redis: held like a drop, the
+        # client recovers on another process (drain_reason()).
+        recoverable = (str(reason) in RECOVERABLE_REASONS or
+                       (str(reason) == SHUTTING_DOWN and
+                        self.backend.shared)) and \
             eio_sid in self.offset_clients and \
             not said_goodbye(self.server.eio, eio_sid)
         self.offset_clients.discard(eio_sid)
@@ -854,11 +972,13 @@ class Recovery:
         environ = session.extra.get("environ")
         return environ if isinstance(environ, dict) and environ else None
 
-    def _depart(self, session: HeldSession) -> None:
-        """The window ended (or recovery failed): the normal departure."""
+    def _depart(self, session: HeldSession, claimed: bool = False) -> None:
+        """The window ended (or recovery failed): the normal departure.
+        ``claimed``: the session's Redis key is already ours to end (an
+        orphan, see :meth:`_RedisBackend.orphans`)."""
         self.held.pop(session.pid)
         try:
-            if not self.backend.release(session):
+            if not claimed and not self.backend.release(session):
                 # restored by another process: nothing of it stays here
                 self.on_gone(session.sid, session.namespace)
                 self._drop_owner(session)
@@ -1005,6 +1125,14 @@ class Recovery:
             logger.info("rtcio: %s did not come back within %.0f s",
                         session.sid, self.settings.window)
             self._depart(session)
+        if self.backend.shared:
+            self.backend.beat()
+            for session in self.backend.orphans():
+                logger.info("rtcio: %s did not come back within %.0f s "
+                            "(held by a process that is gone; it departs "
+                            "here)", session.sid, self.settings.window)
+                # Its rooms and environ came from Redis.
+                self._depart(session, claimed=True)
         with self.lock:
             self.backend.trim()  # an outage is logged by the guard
 
@@ -1070,6 +1198,8 @@ def install_recovery(value: Any, app_config: Mapping[str, Any], server: Any,
     else:
         queue = None
     recovery = Recovery(server, settings, queue)
+    if recovery.backend.shared:
+        _SHARED[server] = recovery
     packet_hook.connect_handler = recovery.connect
     packet_hook.before_disconnect = recovery.disconnected
     for protocol in protocols:

@@ -158,6 +158,31 @@ def test_purge_server_removes_only_its_members(store):
     assert store.purge_server("dead") == []
 
 
+def test_purge_server_keeps_members_recovery_still_holds(store):
+    store.join("r", "held", server_id="dead")
+    store.join("r", "gone", server_id="dead")
+    removed = store.purge_server("dead", keep=lambda sid: sid == "held")
+    assert [m.sid for _r, m in removed] == ["gone"]
+    assert sids(store.members("r")) == ["held"]
+
+
+def test_move_records_a_member_under_its_new_process(store):
+    """A socket that recovered on another process: the sweep of the old
+    one no longer removes it, the new one's does."""
+    store.join("r", "a", name="ann", server_id="old")
+    store.join("q", "a", server_id="old")
+    assert store.move("r", "a", "new") is True
+    assert store.move("r", "a", "new") is True  # already there
+    assert store.move("r", "nobody", "new") is False
+    assert store.member("r", "a").server_id == "new"
+    assert store.member("r", "a").name == "ann"
+    assert [(r, m.sid) for r, m in store.members_of_server("old")] == \
+        [("q", "a")]
+    assert [r for r, _m in store.purge_server("old")] == ["q"]
+    assert sids(store.members("r")) == ["a"]
+    assert [r for r, _m in store.purge_server("new")] == ["r"]
+
+
 def test_room_ids_with_separators_do_not_collide(store):
     store.join("a:pw", "x", password="1")
     store.join("a", "y")

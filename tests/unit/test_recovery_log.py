@@ -1,10 +1,13 @@
 """The pure bookkeeping of connection state recovery: the bounded packet
 log and the held sessions."""
 
+import json
+
 import pytest
 
 from rtcio_flask.core.recovery_log import (HeldSession, HeldSessions,
-                                           PacketLog, as_rooms)
+                                           PacketLog, as_rooms,
+                                           portable_environ)
 from rtcio_flask.transport.recovery import (resolve_recovery,
                                             takes_offsets)
 from tests.support.clock import FakeClock
@@ -188,3 +191,15 @@ def test_log_fair_shares_per_owner_and_gaps_refuse_recovery():
     assert log.bytes <= 1000 and log.owner_bytes("victim") == 100
     assert log.missed(None, "/", "V", frozenset({"V"}),
                       connected_at=connected) is not None
+
+
+def test_portable_environ_keeps_the_strings_a_request_context_needs():
+    environ = {"REQUEST_METHOD": "GET", "HTTP_COOKIE": "session=x",
+               "REMOTE_ADDR": "10.0.0.1", "wsgi.url_scheme": "https",
+               "wsgi.input": object(), "eventlet.input": object(),
+               "SERVER_PORT": 443, "werkzeug.socket": object()}
+    kept = portable_environ(environ)
+    assert kept == {"REQUEST_METHOD": "GET", "HTTP_COOKIE": "session=x",
+                    "REMOTE_ADDR": "10.0.0.1", "wsgi.url_scheme": "https"}
+    assert json.loads(json.dumps(kept)) == kept
+    assert portable_environ({}) == {"wsgi.url_scheme": "http"}

@@ -1,0 +1,156 @@
+"""Recovery across a rolling restart: two gunicorn processes on one Redis
+(message queue), real socket.io-client 4.8 (Node). A process that gets
+SIGTERM drains its sockets into the Redis recovery log; their clients
+recover on the other process. A process killed with SIGKILL leaves held
+sockets that the other one departs when their window ends, once."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_py
+
+from tests.support.gunicorn import serve_gunicorn
+from tests.support.redis_server import RedisProcess
+
+from .proxy import CuttingProxy
+from .test_recovery import NodeClients
+
+APP = "tests.apps.rooms_app:create_app()"
+SCRIPT = Path(__file__).with_name("rolling_client.mjs")
+
+
+@pytest.fixture
+def stack(request):
+    """Redis and two single-worker gunicorns on it, for one test (one of
+    them is stopped or killed on purpose)."""
+    window = request.param
+    redis = RedisProcess().start()
+    env = {"RTCIO_MESSAGE_QUEUE": redis.url, "RTCIO_RECOVERY_WINDOW": window,
+           "RTCIO_FLEET_INTERVAL": "0.5"}
+    first = serve_gunicorn(APP, "eventlet", env=env).start()
+    second = serve_gunicorn(APP, "eventlet", env=env).start()
+    yield redis, first, second
+    for srv in (first, second):
+        srv.stop()
+    redis.remove()
+
+
+def _envelopes(events):
+    return [e[1] for e in events if e[0] == "msg"]
+
+
+def _swept(redis, server_id, timeout=30.0):
+    """Wait until the fleet sweep removed ``server_id`` (it stopped
+    heartbeating and another process purged what it left)."""
+    client = redis_py.Redis.from_url(redis.url, decode_responses=True)
+    deadline = time.monotonic() + timeout
+    while client.sismember("rtcio:fleet:servers", server_id):
+        assert time.monotonic() < deadline, f"{server_id} never swept"
+        time.sleep(0.1)
+    client.close()
+
+
+def _kill_hard(server):
+    """SIGKILL a gunicorn and its worker (a SIGKILL to the arbiter alone
+    leaves the worker running, orphaned)."""
+    pid = server.proc.pid
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        workers = [int(p) for p in children.read().split()]
+    assert workers, "gunicorn has no worker"
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(10)
+    for worker in workers:
+        os.kill(worker, signal.SIGKILL)
+
+
+def _node(mode, first, second, proxy_url=""):
+    """rolling_client.mjs in ``mode``; B (and the balancer) on second."""
+    return NodeClients(second.url, proxy_url, mode, "websocket",
+                       env={"FIRST_URL": first.url,
+                            "SECOND_URL": second.url}, script=SCRIPT)
+
+
+def _logs(*servers):
+    return "".join(f"\n--- {srv.argv[-1]} :{srv.port}\n{srv.log()[-12000:]}"
+                   for srv in servers)
+
+
+@pytest.mark.parametrize("stack", ["120"], indirect=True)
+def test_sigterm_drain_recovers_on_the_other_process(stack):
+    redis, first, second = stack
+    node = _node("drain", first, second)
+    try:
+        start = node.read("drain")
+        ids = start["ids"]
+        first.proc.send_signal(signal.SIGTERM)
+        node.go()
+        back = node.read("recovered")
+        # the drained process exits once its sockets are closed
+        assert first.proc.wait(30) == 0
+        _swept(redis, start["firstId"])
+        node.go()
+        done = node.read("done")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}{_logs(first, second)}")
+    finally:
+        node.close()
+    assert back["secondId"] != start["firstId"]
+    for name in ("a", "c"):
+        # a transport close, which socket.io-client reconnects after (a
+        # socket.io disconnect packet would have stopped it)
+        assert done["reasons"][name] == ["transport close"]
+        assert back["after"][name] == ids[name]
+        assert [c["recovered"] for c in done["connects"][name]] == \
+            [False, True]
+        assert [c["id"] for c in done["connects"][name]] == [ids[name]] * 2
+        # every envelope once and in order, the gap's included
+        assert _envelopes(done["log"][name]) == [1, 2, 3, 4, 5, 6, 7, 8]
+        # presence: never a departure, on the survivor or before
+        assert ["user-disconnected", ids[name]] not in done["log"]["b"]
+        assert done["log"]["b"].count(["user-reconnected", ids[name]]) == 1
+    assert _envelopes(done["log"]["b"]) == [1, 1, 7, 7]
+    def by_id(members):
+        return sorted(members, key=lambda m: m["id"])
+
+    everyone = by_id({"id": ids[n], "reconnecting": False}
+                     for n in ("a", "b", "c"))
+    assert by_id(back["members"]) == everyone
+    # after FIRST's fleet sweep: still members (recorded under SECOND)
+    assert by_id(done["members"]) == everyone
+    assert "Traceback" not in second.log()
+
+
+@pytest.mark.parametrize("stack", ["8"], indirect=True)
+def test_held_sockets_of_a_killed_process_depart_once(stack):
+    redis, first, second = stack
+    proxy = CuttingProxy(first.port)
+    node = _node("kill", first, second, proxy.url)
+    try:
+        cut = node.read("cut")
+        x = cut["xId"]
+        assert proxy.cut() >= 1
+        node.go()
+        held = node.read("held")
+        _kill_hard(first)
+        _swept(redis, cut["firstId"])
+        node.go()
+        swept = node.read("swept")
+        done = node.read("done", timeout=90)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}{_logs(first, second)}")
+    finally:
+        node.close()
+        proxy.close()
+    b = done["log"]["b"]
+    held_x = {"id": x, "reconnecting": True}
+    assert held_x in held["members"]
+    # the fleet sweep of the dead process leaves a held member to recovery
+    assert held_x in swept["members"]
+    # its window ended on the survivor: one departure, presence updated
+    assert b.count(["user-disconnected", x]) == 1
+    assert ["#rtcio:peer-left", x] in b
+    assert x not in [m["id"] for m in done["members"]]
+    assert "Traceback" not in second.log()
