@@ -106,11 +106,33 @@ def parse_redis_url(url: Any, where: str = "the Redis URL") -> RedisTarget:
             f"unix:///path/redis.sock, valkey://, valkeys://, or "
             f"{SENTINEL_FORM}).")
     url = url.strip()
+    if scheme in SENTINEL_SCHEMES:
+        return _parse_sentinel(url, where)
+    if scheme != "unix":
+        _check_tcp(url, where)
     if scheme in VALKEY_SCHEMES:
-        return RedisTarget(VALKEY_SCHEMES[scheme] + url[len(scheme):])
-    if scheme not in SENTINEL_SCHEMES:
-        return RedisTarget(url)
-    return _parse_sentinel(url, where)
+        url = VALKEY_SCHEMES[scheme] + url[len(scheme):]
+    return RedisTarget(url)
+
+
+def _check_tcp(url: str, where: str) -> None:
+    """The port and database of a ``redis://``/``rediss://`` URL. redis-py
+    fails on a bad port with a message that names neither the setting nor
+    the form to write, and silently uses database 0 for a database that is
+    not a number (``/abc``), or joins the digits of ``/1/2`` into 12."""
+    def bad(why: str) -> ValueError:
+        return ValueError(f"{where}: {redact(url)!r}: {why}; write "
+                          f"redis://[user:password@]host:6379/0.")
+
+    parsed = urlparse(url)
+    hostport = parsed.netloc.rpartition("@")[2]
+    port = hostport.rpartition("]")[2].rpartition(":")[2] \
+        if ":" in hostport.rpartition("]")[2] else ""
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise bad(f"the port {port!r} is not a number from 1 to 65535")
+    db = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+    if db and not db.isdigit():
+        raise bad(f"the database {db!r} is not a number")
 
 
 def _parse_sentinel(url: str, where: str) -> RedisTarget:

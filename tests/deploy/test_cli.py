@@ -66,6 +66,11 @@ def test_python_m_runs_the_same_command():
      "; start Redis (or correct --message-queue / $REDIS_URL), or set "
      "RTCIO_START_WITHOUT_QUEUE=1 to start without it"),
     (["--message-queue", "mysql://x"], "unsupported message queue URL"),
+    # redis-py's own words named neither the flag nor what to write
+    (["--message-queue", "redis://127.0.0.1:notaport/0"],
+     "--message-queue: 'redis://127.0.0.1:notaport/0': the port 'notaport' "
+     "is not a number from 1 to 65535; write "
+     "redis://[user:password@]host:6379/0."),
 ])
 def test_misconfiguration_exits_with_a_clear_error(argv, message):
     argv = [a.replace("{dead}", str(free_port())) for a in argv]

@@ -94,3 +94,26 @@ def test_pool_options_come_out_of_the_query_string():
 def test_bad_pool_options_fail_at_start(query):
     with pytest.raises(ValueError, match="must be a positive number"):
         pool_options("redis://h/0?" + query)
+
+
+@pytest.mark.parametrize("url, why", [
+    ("redis://127.0.0.1:notaport/0", "the port 'notaport' is not a number"),
+    ("rediss://cache:70000/0", "the port '70000' is not a number"),
+    ("valkey://h:0/0", "the port '0' is not a number"),
+    # redis-py silently used database 0 for these, or 12 for /1/2
+    ("redis://127.0.0.1:6379/abc", "the database 'abc' is not a number"),
+    ("redis://127.0.0.1:6379/1/2", "the database '1/2' is not a number"),
+])
+def test_bad_port_or_database_says_what_to_write(url, why):
+    with pytest.raises(ValueError) as info:
+        parse_redis_url(url, "message_queue")
+    message = str(info.value)
+    assert message.startswith(f"message_queue: {url!r}: {why}"), message
+    assert message.endswith("; write redis://[user:password@]host:6379/0.")
+
+
+@pytest.mark.parametrize("url", [
+    "redis://[::1]:6379/0", "redis://[::1]/0", "redis://:p:w@h:6379/3",
+    "rediss://h:6380/", "redis://h"])
+def test_good_ports_and_databases_pass(url):
+    assert parse_redis_url(url).url == url
