@@ -6,7 +6,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
-from ..config import REDIS_SCHEMES, parse_flag
+from ..config import REDIS_SCHEMES, strict_flag
 from ..core.recovery_log import DEFAULT_WINDOW
 from ..core.origins import (ANY, OriginError, OriginPolicy, build_policy,
                             parse_origins_env, same_origins)
@@ -151,7 +151,8 @@ def check_queue(url: str, environ: Mapping[str, str] = os.environ) -> None:
     unless ``RTCIO_START_WITHOUT_QUEUE`` says to start anyway (as it does
     for ``RTCIO(app)``: Redis may come up after this process)."""
     scheme = check_url(url, "--message-queue")
-    if scheme not in REDIS_SCHEMES or \
-            parse_flag(environ.get("RTCIO_START_WITHOUT_QUEUE", "")):
+    if scheme not in REDIS_SCHEMES or strict_flag(
+            environ.get("RTCIO_START_WITHOUT_QUEUE", ""),
+            "environment variable RTCIO_START_WITHOUT_QUEUE"):
         return
     check_reachable(url, "the message queue", hint=START_ANYWAY)

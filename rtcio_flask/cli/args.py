@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Callable, NoReturn, Optional, TypeVar
 
-from ..core.values import parse_flag
+from ..core.values import strict_flag
 
 N = TypeVar("N", int, float)
 
@@ -213,4 +213,9 @@ def _env_float(name: str, default: Optional[float]) -> Optional[float]:
 
 
 def _env_flag(name: str) -> bool:
-    return parse_flag(os.environ.get(name, ""))
+    """An on/off variable; a word that is neither (``ture``) is a one-line
+    error, not a quiet off."""
+    try:
+        return strict_flag(os.environ.get(name, ""), f"${name}")
+    except ValueError as exc:
+        cli_error(str(exc))

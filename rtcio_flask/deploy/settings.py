@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Union
 
-from ..config import UNSET, is_redis_url, parse_flag, pick
+from ..config import UNSET, Found, is_redis_url, pick, strict_flag
 from .gunicorn import arbiter_stopping, check_workers, gunicorn_preloading
 from .health import Health, add_health_route, install_sigterm_drain
 from ..core.redis_url import redact
@@ -58,12 +58,28 @@ class DeploySettings:
         return None
 
 
-def _pick(name: str, opts: Dict[str, Any], config: Mapping[str, Any],
-          environ: Mapping[str, str], default: Any = None) -> Any:
+def _found(name: str, opts: Dict[str, Any], config: Mapping[str, Any],
+           environ: Mapping[str, str], default: Any = None) -> Found:
     """:func:`rtcio_flask.config.pick`, taking the argument out of ``opts``
     (what is left there goes to ``socketio.Server``)."""
     given = opts.pop(name) if name in opts else UNSET
-    return pick(name, given, config, environ, default).value
+    return pick(name, given, config, environ, default)
+
+
+def _pick(name: str, opts: Dict[str, Any], config: Mapping[str, Any],
+          environ: Mapping[str, str], default: Any = None) -> Any:
+    return _found(name, opts, config, environ, default).value
+
+
+def _flag(name: str, opts: Dict[str, Any], config: Mapping[str, Any],
+          environ: Mapping[str, str]) -> bool:
+    """An on/off setting (off when unset or None). A word that is neither
+    on nor off is refused, naming where it came from: a typo
+    (``RTCIO_STICKY_SESSIONS=ture``) must not quietly mean off."""
+    found = _found(name, opts, config, environ)
+    if found.value is None:
+        return False
+    return strict_flag(found.value, str(found.where))
 
 
 def resolve(config: Mapping[str, Any], opts: Dict[str, Any],
@@ -74,13 +90,11 @@ def resolve(config: Mapping[str, Any], opts: Dict[str, Any],
     socketio.Server, and refuse the multi-worker trap."""
     environ = os.environ if environ is None else environ
     url = _pick("message_queue", opts, config, environ)
-    sticky = parse_flag(_pick("sticky_sessions", opts, config, environ,
-                              False))
+    sticky = _flag("sticky_sessions", opts, config, environ)
     health_path = _pick("health_path", opts, config, environ)
     fleet_interval = _pick("fleet_interval", opts, config, environ)
     rooms_redis = _pick("rooms_redis", opts, config, environ) or None
-    start_without = parse_flag(_pick("start_without_queue", opts, config,
-                                     environ, False))
+    start_without = _flag("start_without_queue", opts, config, environ)
     if rooms_redis is not None:
         check_state_url(rooms_redis)
     if url in ("", None, False):

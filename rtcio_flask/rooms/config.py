@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 from ..config import is_redis_url
 from ..core.options import check_known
 from ..core.redis_url import redact
-from ..core.values import UNSET, config_key, parse_flag, pick, positive_number
+from ..core.values import (UNSET, config_key, pick, positive_number,
+                           strict_flag)
 
 if TYPE_CHECKING:
     from .store import RoomStore
@@ -169,7 +170,8 @@ def resolve_rooms(value: Any, config: Mapping[str, Any]
                  default=None)
     value, where = found.value, found.where or "rooms="
     if isinstance(value, str):
-        value = parse_flag(value)
+        # "maybe" must not quietly turn the rooms off
+        value = strict_flag(value, str(where))
     if value is None or value is False:
         return None
     if isinstance(value, RoomsConfig):

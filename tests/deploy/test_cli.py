@@ -81,6 +81,20 @@ def test_misconfiguration_exits_with_a_clear_error(argv, message):
     assert message in out.stderr
 
 
+@pytest.mark.parametrize("name", ["RTCIO_CORS_CREDENTIALS", "RTCIO_METRICS",
+                                  "RTCIO_START_WITHOUT_QUEUE"])
+def test_on_off_variable_typo_is_refused(name):
+    """``ture`` used to mean off, silently (no cookies, no metrics)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **{name: "ture"})
+    out = subprocess.run(
+        [*_command(), "--port", str(free_port()), "--message-queue",
+         f"redis://127.0.0.1:{free_port()}/0"], capture_output=True,
+        text=True, env=env, timeout=60)
+    assert out.returncode == 2
+    assert f"{name} must be True or False (or 'true'/'false'), not " \
+        f"'ture'." in out.stderr, out.stderr
+
+
 def test_start_without_queue_starts_with_redis_down():
     """The way out the refusal offers works: RTCIO_START_WITHOUT_QUEUE=1
     starts the server with its Redis down (it used to be refused by the

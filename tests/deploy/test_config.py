@@ -119,3 +119,45 @@ def test_refusal_names_both_correct_set_ups():
     assert "gunicorn -w 1" in text
     assert "sticky sessions" in text and "message_queue" in text
     assert deployment.ENV_STICKY + "=1" in text
+
+
+@pytest.mark.parametrize("where, name, value, message", [
+    ("env", "RTCIO_STICKY_SESSIONS", "ture",
+     "environment variable RTCIO_STICKY_SESSIONS must be True or False "
+     "(or 'true'/'false'), not 'ture'."),
+    ("env", "RTCIO_START_WITHOUT_QUEUE", "perhaps",
+     "environment variable RTCIO_START_WITHOUT_QUEUE must be True or False"),
+    ("config", "RTCIO_STICKY_SESSIONS", "yes please",
+     "app.config['RTCIO_STICKY_SESSIONS'] must be True or False"),
+    ("config", "RTCIO_ROOMS", "maybe",
+     "app.config['RTCIO_ROOMS'] must be True or False (or 'true'/'false'), "
+     "not 'maybe'."),
+    ("arg", "rooms", "nope", "RTCIO(rooms=...) must be True or False"),
+])
+def test_an_on_off_typo_is_refused_not_taken_for_off(
+        where, name, value, message, monkeypatch):
+    """A word that is neither on nor off used to mean off, silently
+    (sticky sessions off, no rooms): now it stops the start, saying
+    where it came from and what to write."""
+    app = flask.Flask("flag-test")
+    options = {}
+    if where == "env":
+        monkeypatch.setenv(name, value)
+    elif where == "config":
+        app.config[name] = value
+    else:
+        options[name] = value
+    with pytest.raises(ValueError) as info:
+        RTCIO(app, **options)
+    assert str(info.value).startswith(message), info.value
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("on", True),
+                                       ("off", False), ("", False)])
+def test_on_off_words_still_work(value, on, monkeypatch):
+    monkeypatch.setenv("RTCIO_STICKY_SESSIONS", value)
+    app = flask.Flask("flag-test")
+    app.config["RTCIO_ROOMS"] = value
+    state = RTCIO(app).state_for(app)
+    assert state.deploy.sticky_sessions is on
+    assert (state.rooms is not None) is on
