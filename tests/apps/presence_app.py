@@ -51,3 +51,9 @@ def api_members(sid, room_id):
 def api_ping(sid, data=None):
     # An emit to the socket's own room: logged, so it carries an offset.
     rtcio.server.emit("pong", {"n": data}, to=sid)
+
+
+@rtcio.on("api-server-id")
+def api_server_id(sid, data=None):
+    # Names the process in the room store and the fleet's heartbeats.
+    return rtcio.rooms.config.server_id

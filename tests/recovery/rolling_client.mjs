@@ -84,7 +84,9 @@ async function drain() {
 }
 
 async function kill() {
-  const x = client("x", PROXY_URL, { reconnection: false });
+  // COOKIE: X's handshake carries it (a logged-in user's Flask session)
+  const x = client("x", PROXY_URL, { reconnection: false,
+    ...(process.env.COOKIE ? { extraHeaders: { cookie: process.env.COOKIE } } : {}) });
   const b = client("b", SECOND_URL);
   await until("both connected", () => x.connected && b.connected);
   await join(x, "x"); await join(b, "b");

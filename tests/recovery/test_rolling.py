@@ -5,8 +5,10 @@ recover on the other process. A process killed with SIGKILL leaves held
 sockets that the other one departs when their window ends, once."""
 
 import os
+import re
 import signal
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from tests.support.redis_server import RedisProcess
 from .proxy import CuttingProxy
 from .test_recovery import NodeClients
 
-APP = "tests.apps.rooms_app:create_app()"
+APP = "tests.apps.presence_app:create_app()"
 SCRIPT = Path(__file__).with_name("rolling_client.mjs")
 
 
@@ -66,11 +68,12 @@ def _kill_hard(server):
         os.kill(worker, signal.SIGKILL)
 
 
-def _node(mode, first, second, proxy_url=""):
+def _node(mode, first, second, proxy_url="", transports="websocket",
+          **env):
     """rolling_client.mjs in ``mode``; B (and the balancer) on second."""
-    return NodeClients(second.url, proxy_url, mode, "websocket",
+    return NodeClients(second.url, proxy_url, mode, transports,
                        env={"FIRST_URL": first.url,
-                            "SECOND_URL": second.url}, script=SCRIPT)
+                            "SECOND_URL": second.url, **env}, script=SCRIPT)
 
 
 def _logs(*servers):
@@ -78,10 +81,11 @@ def _logs(*servers):
                    for srv in servers)
 
 
+@pytest.mark.parametrize("transports", ["websocket", "polling"])
 @pytest.mark.parametrize("stack", ["120"], indirect=True)
-def test_sigterm_drain_recovers_on_the_other_process(stack):
+def test_sigterm_drain_recovers_on_the_other_process(stack, transports):
     redis, first, second = stack
-    node = _node("drain", first, second)
+    node = _node("drain", first, second, transports=transports)
     try:
         start = node.read("drain")
         ids = start["ids"]
@@ -99,9 +103,12 @@ def test_sigterm_drain_recovers_on_the_other_process(stack):
         node.close()
     assert back["secondId"] != start["firstId"]
     for name in ("a", "c"):
-        # a transport close, which socket.io-client reconnects after (a
-        # socket.io disconnect packet would have stopped it)
-        assert done["reasons"][name] == ["transport close"]
+        # a transport loss, which socket.io-client reconnects after (a
+        # socket.io disconnect packet, "io server disconnect", would have
+        # stopped it); over polling the cut poll reads as an error
+        assert done["reasons"][name] == [
+            "transport close" if transports == "websocket" else
+            "transport error"]
         assert back["after"][name] == ids[name]
         assert [c["recovered"] for c in done["connects"][name]] == \
             [False, True]
@@ -120,6 +127,11 @@ def test_sigterm_drain_recovers_on_the_other_process(stack):
     assert by_id(back["members"]) == everyone
     # after FIRST's fleet sweep: still members (recorded under SECOND)
     assert by_id(done["members"]) == everyone
+    # a recovery is no departure: the app's disconnect handler ran only
+    # when the clients closed at the end
+    reasons = re.findall(r"APP-DISCONNECT .* reason=(.*)",
+                         first.log() + second.log())
+    assert set(reasons) <= {"client disconnect"}, reasons
     assert "Traceback" not in second.log()
 
 
@@ -127,7 +139,9 @@ def test_sigterm_drain_recovers_on_the_other_process(stack):
 def test_held_sockets_of_a_killed_process_depart_once(stack):
     redis, first, second = stack
     proxy = CuttingProxy(first.port)
-    node = _node("kill", first, second, proxy.url)
+    with urllib.request.urlopen(f"{first.url}/login?user=xena") as resp:
+        cookie = resp.headers["Set-Cookie"].split(";", 1)[0]
+    node = _node("kill", first, second, proxy.url, COOKIE=cookie)
     try:
         cut = node.read("cut")
         x = cut["xId"]
@@ -153,4 +167,10 @@ def test_held_sockets_of_a_killed_process_depart_once(stack):
     assert b.count(["user-disconnected", x]) == 1
     assert ["#rtcio:peer-left", x] in b
     assert x not in [m["id"] for m in done["members"]]
+    # the app's disconnect handler ran there, once, in X's own request
+    # context (rebuilt from what the held session kept in Redis)
+    log = second.log_with(f"APP-DISCONNECT sid={x}")
+    assert re.findall(rf"APP-DISCONNECT sid={re.escape(x)} .*", log) == [
+        f"APP-DISCONNECT sid={x} same=True addr=127.0.0.1 user=xena "
+        f"path=/socket.io/ reason=transport close"], log[-3000:]
     assert "Traceback" not in second.log()
