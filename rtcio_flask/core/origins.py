@@ -78,6 +78,8 @@ def normalize_origin(value: Any) -> str:
             "Write cors='*' on its own to allow any origin."
         )
     lowered = text.lower()
+    if "*" in lowered:
+        raise _origin_error(value, _wildcard_why(lowered))
     match = _ORIGIN_RE.match(lowered)
     if match:
         port = match.group("port")
@@ -91,6 +93,25 @@ def normalize_origin(value: Any) -> str:
             value, f"an origin has no path, query or trailing slash; "
             f"write {suggestion!r}")
     raise _origin_error(value, "missing scheme:// or host")
+
+
+def _wildcard_why(origin: str) -> str:
+    """Why ``https://*.example.com`` (or ``http://localhost:*``) is refused,
+    with the regex that says it: a browser sends one exact origin, so a
+    ``*`` inside a listed origin would only ever match a literal ``*`` and
+    every page would be refused later with "blocked by CORS"."""
+    pattern = ""
+    parts = origin.split("*")
+    for index, part in enumerate(parts):
+        pattern += re.escape(part)
+        if index < len(parts) - 1:
+            # after a colon past the scheme it is the port, else a DNS label
+            in_port = part.endswith(":") and "://" in origin[
+                :len("*".join(parts[:index + 1]))]
+            pattern += r"\d+" if in_port else "[a-z0-9-]+"
+    return (f"a '*' inside an origin is not a wildcard, it would only match "
+            f"a literal '*'; list each origin, or give RTCIO(cors=...) a "
+            f"compiled regex: re.compile(r'^{pattern}$')")
 
 
 def _callable_arity(func: Callable[..., Any]) -> int:

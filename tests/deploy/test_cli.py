@@ -66,6 +66,10 @@ def test_python_m_runs_the_same_command():
      "; start Redis (or correct --message-queue / $REDIS_URL), or set "
      "RTCIO_START_WITHOUT_QUEUE=1 to start without it"),
     (["--message-queue", "mysql://x"], "unsupported message queue URL"),
+    # it started, and refused every page of the domain later
+    (["--allowed-origins", "https://*.example.com"],
+     "--allowed-origins: 'https://*.example.com' is not an origin (a '*' "
+     "inside an origin is not a wildcard"),
     # redis-py's own words named neither the flag nor what to write
     (["--message-queue", "redis://127.0.0.1:notaport/0"],
      "--message-queue: 'redis://127.0.0.1:notaport/0': the port 'notaport' "

@@ -135,6 +135,25 @@ def test_malformed_origins_fail_at_configuration(bad):
         make_app(bad)
 
 
+@pytest.mark.parametrize("written, allowed, refused", [
+    ("https://*.example.com", A, "https://a.b.example.com"),
+    ("http://localhost:*", "http://localhost:5173", "http://localhost.evil"),
+])
+def test_wildcard_inside_an_origin_fails_with_the_regex_to_write(
+        written, allowed, refused):
+    """``https://*.example.com`` used to start and refuse every page later
+    (a browser sends one exact origin); the refusal now gives the regex,
+    and that regex does what was meant."""
+    with pytest.raises(ValueError) as info:
+        make_app([written])
+    message = str(info.value)
+    assert "a '*' inside an origin is not a wildcard" in message
+    pattern = re.search(r"re\.compile\(r'(.+?)'\)", message).group(1)
+    app = make_app(re.compile(pattern))
+    assert handshake(app.test_client(), allowed).status_code == 200
+    assert handshake(app.test_client(), refused).status_code == 400
+
+
 def test_app_routes_keep_flask_cors_headers_only():
     client = make_app([A], flask_cors=True).test_client()
     resp = client.get("/api/ping", headers={"Origin": "https://flask-cors.test"})
