@@ -15,7 +15,9 @@ import), :mod:`.app` (the Flask app from the flags), :mod:`.serve` (the
 listening socket; the loops are :mod:`rtcio_flask.deploy.serve`).
 """
 
+import argparse
 import logging
+import re
 import sys
 from typing import List, Optional
 
@@ -56,5 +58,25 @@ def main(argv: Optional[List[str]] = None) -> int:
             check_queue(args.message_queue)
         app, state = make_app(args, async_mode=server_kind)
     except ValueError as exc:
-        cli_error(str(exc))
+        cli_error(in_flags(str(exc), build_parser()))
     return serve_cli(app, state, args, server_kind, listener)
+
+
+#: How RTCIO(...) names a bad value: ``RTCIO(trusted_proxy_hops=...)``,
+#: ``RoomsConfig.max_members``.
+_OPTION_NAMED = re.compile(r"RTCIO\((\w+)=\.\.\.\)|RoomsConfig\.(\w+)")
+
+
+def in_flags(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with each option RTCIO(...) names written as the flag
+    that set it (``--trusted-proxy-hops``): the command passes a flag's
+    value to RTCIO(...) under the option's name, and its user typed the
+    flag. Options without a flag keep their name."""
+    help_text = parser.format_help()
+
+    def flag(match: "re.Match[str]") -> str:
+        name = "--" + (match.group(1) or match.group(2)).replace("_", "-")
+        return name if re.search(re.escape(name) + r"\b", help_text) \
+            else match.group(0)
+
+    return _OPTION_NAMED.sub(flag, message)

@@ -66,6 +66,13 @@ def test_python_m_runs_the_same_command():
      "; start Redis (or correct --message-queue / $REDIS_URL), or set "
      "RTCIO_START_WITHOUT_QUEUE=1 to start without it"),
     (["--message-queue", "mysql://x"], "unsupported message queue URL"),
+    # the flag the user typed, not the RTCIO(...) option it becomes
+    (["--trusted-proxy-hops", "-1"], "rtcio-flask: error: "
+     "--trusted-proxy-hops must be a positive whole number of proxies"),
+    (["--max-members", "0"],
+     "rtcio-flask: error: --max-members must be a positive whole number"),
+    (["--recovery-window", "-5"],
+     "rtcio-flask: error: --recovery-window must be a positive number"),
     # it started, and refused every page of the domain later
     (["--allowed-origins", "https://*.example.com"],
      "--allowed-origins: 'https://*.example.com' is not an origin (a '*' "
