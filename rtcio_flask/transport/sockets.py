@@ -6,8 +6,10 @@ eventlet's websocket looks for it; RTCIO's gate calls the server directly
 every websocket upgrade with a 500.
 """
 
-from typing import Any, Callable, Mapping, MutableMapping, Optional
+from typing import (Any, Callable, Mapping, MutableMapping, NamedTuple,
+                    Optional)
 
+from . import compat
 from .compat import eventlet as eventlet_compat
 from .compat import gevent as gevent_compat
 from .compat import gunicorn as gunicorn_compat
@@ -62,6 +64,38 @@ def raw_sender(sock: Any) -> Optional[Callable[[bytes], int]]:
         return None
     send: Callable[[bytes], int] = inner.send
     return send
+
+
+class Detach(NamedTuple):
+    """What a websocket needs to be read without a greenlet parked in
+    ``recv`` (:meth:`rtcio_flask.transport.websocket.WebSocket.watch`):
+    a one-shot readiness watch on the socket, a way to start a greenlet
+    and a timer, all from the event loop of the socket's library."""
+
+    watch: Callable[[Any, Callable[[], Any]], Any]
+    spawn: Callable[..., Any]
+    later: Callable[[float, Callable[[], Any]], Any]
+    recv: Callable[[int], bytes]
+
+
+def detach_for(sock: Any) -> Optional[Detach]:
+    """How to read ``sock`` from readiness events (see :class:`Detach`),
+    or None: only for eventlet's and gevent's own plain socket classes,
+    whose OS socket stays non-blocking (the raw ``recv`` then answers at
+    once, with data or ``BlockingIOError``), never for TLS."""
+    send = raw_sender(sock)
+    if send is None:
+        return None
+    inner = getattr(send, "__self__")  # the OS socket raw_sender found
+    if eventlet_compat.is_green_socket(sock):
+        if not compat.enabled("idle_reader_eventlet"):
+            return None
+        return Detach(eventlet_compat.ReadWatch, eventlet_compat.spawn_raw,
+                      eventlet_compat.call_later, inner.recv)
+    if not compat.enabled("idle_reader_gevent"):
+        return None
+    return Detach(gevent_compat.ReadWatch, gevent_compat.spawn_raw,
+                  gevent_compat.call_later, inner.recv)
 
 
 def release_http_buffers(environ: Mapping[str, Any]) -> None:

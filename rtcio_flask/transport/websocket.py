@@ -27,6 +27,7 @@ python-engineio.
 import base64
 import codecs
 import hashlib
+import logging
 import os
 import socket
 import struct
@@ -39,7 +40,10 @@ from ..core.values import pick
 from . import compat
 from .compat import engineio as eio_compat
 from .compat import eventlet as eventlet_compat
-from .sockets import client_socket, raw_sender, release_http_buffers
+from .sockets import (Detach, client_socket, detach_for, raw_sender,
+                      release_http_buffers)
+
+logger = logging.getLogger("rtcio_flask")
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _RECV_BYTES = 65536
@@ -90,7 +94,8 @@ class WebSocket:
     """
 
     def __init__(self, sock: Any, max_message: Optional[int],
-                 spawn: Optional[Callable[..., Any]] = None) -> None:
+                 spawn: Optional[Callable[..., Any]] = None,
+                 detach: Optional[Detach] = None) -> None:
         #: The socket; python-engineio sets its timeout through this name.
         self._sock = sock
         self._buf = bytearray()
@@ -111,6 +116,12 @@ class WebSocket:
         self.close_code: Optional[int] = None
         #: The client's end of file was read (it closed the connection).
         self.peer_closed = False
+        #: How to read from readiness events (:meth:`watch`), if possible.
+        self._detach = detach
+        #: The readiness watch, once :meth:`watch` took over the reading.
+        self._watch: Any = None
+        self._on_message: Optional[Callable[[Message], bool]] = None
+        self._on_end: Optional[Callable[[], Any]] = None
 
     # -- reading --------------------------------------------------------------
 
@@ -228,6 +239,95 @@ class WebSocket:
                 raise self._fail(1007) from None
             if fin:
                 return "".join(parts)
+
+    # -- reading without a parked greenlet ------------------------------------
+
+    @property
+    def detachable(self) -> bool:
+        """Whether :meth:`watch` can take the reading over."""
+        return self._detach is not None
+
+    @property
+    def watching(self) -> bool:
+        """Whether :meth:`watch` took the reading over."""
+        return self._watch is not None
+
+    def watch(self, on_message: Callable[[Message], bool],
+              on_end: Callable[[], Any]) -> None:
+        """Read from readiness events from now on, and return at once.
+
+        An idle socket then costs a watch on its descriptor instead of a
+        greenlet parked in ``recv`` (its saved C stack, its Python frames'
+        page of memory and the WSGI request it keeps alive: most of an idle
+        socket's memory, docs/performance.rst). When the socket is readable,
+        a greenlet starts, hands each complete message to ``on_message``
+        (which returns False to stop reading) until nothing more is there,
+        re-arms the watch and ends; one at a time, so messages keep their
+        order. A message split across reads is waited for in that greenlet.
+        At the end of the connection (the client's close or end of file, a
+        protocol error, or ``on_message`` returning False) ``on_end()``
+        runs, then the closing handshake's linger, and the socket is
+        closed: nobody else will close it."""
+        assert self._detach is not None
+        self._on_message = on_message
+        self._on_end = on_end
+        self._watch = self._detach.watch(self._sock, self._readable)
+        if self._buf:  # frames that came with the last read
+            self._detach.spawn(self._read_burst)
+        else:
+            self._watch.arm()
+
+    def _readable(self) -> None:
+        """The watch fired (in the event loop): read in a greenlet."""
+        assert self._detach is not None
+        self._detach.spawn(self._read_burst)
+
+    def _read_burst(self) -> None:
+        """Every message the socket has now, then back to the watch."""
+        assert self._detach is not None and self._on_message is not None
+        recv = self._detach.recv
+        try:
+            while True:
+                if not self._on_message(self._next_message()):
+                    break
+                if self._buf:
+                    continue
+                try:
+                    data = recv(_RECV_BYTES)
+                except (BlockingIOError, InterruptedError):
+                    self._watch.arm()  # nothing more yet: idle again
+                    return
+                if not data:
+                    self.peer_closed = True
+                    break
+                self._buf += data
+        except (_Closed, OSError):
+            self.closed = True  # as wait() does: no close frame of ours
+        except Exception:  # on_message's own errors end the connection
+            logger.exception("rtcio: websocket reader failed")
+        self._end()
+
+    def _end(self) -> None:
+        """The connection is over: the session's end, the close handshake,
+        the socket closed."""
+        on_end, self._on_end = self._on_end, None
+        try:
+            if on_end is not None:
+                on_end()
+        finally:
+            self.close()
+            self.linger()
+            self._watch.close()
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+
+    def _close_deadline(self) -> None:
+        """A client that never answers the server's close frame: end the
+        connection (the reader wakes with end of file; on a socket already
+        closed this does nothing)."""
+        self._shutdown(socket.SHUT_RDWR)
 
     # -- writing --------------------------------------------------------------
 
@@ -361,11 +461,16 @@ class WebSocket:
         """Send a close frame (once, after everything written before it)
         and stop writing; the reader sees the peer's close or end of
         file."""
+        was_closed = self.closed
         self._send_close(1000)
         if self.pending is not None:
             self._shut_when_flushed = True
         else:
             self._shutdown(socket.SHUT_WR)
+        if not was_closed and self._watch is not None and \
+                self._detach is not None:
+            # The reader ends when the client answers; this if it does not.
+            self._detach.later(LINGER_SECONDS, self._close_deadline)
 
 
 class WebSocketWSGI:
@@ -400,12 +505,30 @@ class WebSocketWSGI:
             b"Sec-WebSocket-Accept: " + accept_key(key).encode() +
             b"\r\n\r\n")
         release_http_buffers(environ)
-        self.ws = WebSocket(sock, self.max_message, self.spawn)
+        # Under gunicorn's eventlet and gevent workers the websocket can
+        # outlive the request: it reads from readiness events on its own
+        # copy of the descriptor (gunicorn closes its own when the request
+        # ends, and only closes it). eventlet.wsgi and pywsgi shut the
+        # connection down after the request, so there the request's
+        # greenlet keeps reading.
+        detach = detach_for(sock) if self.spawn is not None and \
+            "gunicorn.socket" in environ else None
+        own = sock
+        if detach is not None:
+            own = sock.dup()
+            detach = detach_for(own)
+            # Handlers that look at the connection (python-socketio keeps
+            # this environ) find the descriptor that stays open.
+            environ["gunicorn.socket"] = own
+        self.ws = WebSocket(own, self.max_message, self.spawn, detach)
         try:
             self.handler(self.ws)
         finally:
-            self.ws.close()
-            self.ws.linger()
+            if not self.ws.watching:
+                self.ws.close()
+                self.ws.linger()
+                if own is not sock:
+                    own.close()
         if "gunicorn.socket" in environ:
             # gunicorn's workers take StopIteration as "the app wrote the
             # response itself" (python-engineio does the same).

@@ -33,7 +33,10 @@ def info(sid, data=None):
 def nodelay(sid, data=None):
     """Whether TCP_NODELAY is on for this socket's connection, read from the
     kernel (the handshake's environ holds the server's socket object)."""
-    sock = flask.request.environ.get("deploy.socket")
+    environ = flask.request.environ
+    # Under gunicorn the websocket has its own copy of the descriptor (the
+    # one found at the request's start is closed when the request ends).
+    sock = environ.get("gunicorn.socket") or environ.get("deploy.socket")
     if sock is None:
         return {"found": False}
     return {"found": True, "nodelay": bool(

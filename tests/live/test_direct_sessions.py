@@ -18,7 +18,9 @@ from tests.support.servers import serve_app
 
 APP = "tests.apps.network_app:create_app"
 ROOM = "direct"
-MODES = ["eventlet", "gevent"]
+# gunicorn's workers: the websocket outlives the request and is read from
+# readiness events (WebSocket.watch).
+MODES = ["eventlet", "gevent", "gunicorn-eventlet", "gunicorn-gevent"]
 PREFIX = '42["#rtcio:message",'
 
 

@@ -1,7 +1,8 @@
 """The RFC 6455 case table (tests/support/ws_frames.py, printed in
 docs/protocol-fidelity.rst) against a running server under gevent and
 eventlet with RTCIO's websocket: raw frames on a socket.io websocket, one
-case per connection. Each case gets the close code, the pongs and the
+case per connection (under gunicorn's workers too, where the websocket is
+read from readiness events). Each case gets the close code, the pongs and the
 acknowledgements the table says; other clients keep relaying, ``/healthz``
 answers, and the server logs no traceback (it is watched)."""
 
@@ -19,7 +20,8 @@ from tests.support.ws_frames import CASES, close_frame
 LIVE = [c for c in CASES if c.live]
 
 
-@pytest.fixture(scope="module", params=["gevent", "eventlet"])
+@pytest.fixture(scope="module", params=["gevent", "eventlet",
+                                        "gunicorn-eventlet", "gunicorn-gevent"])
 def served(request):
     with serve_app("tests.apps.basic:create_app", request.param,
                    env={"RTCIO_WEBSOCKET": "rtcio",

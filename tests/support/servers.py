@@ -134,7 +134,14 @@ def check_watched():
 
 
 def serve_app(target, mode="eventlet", env=None, watch=False):
-    """A LiveServer running ``module:factory`` in one of serve.py's modes."""
+    """A LiveServer running ``module:factory`` in one of serve.py's modes,
+    or, for ``mode`` "gunicorn-eventlet" or "gunicorn-gevent", under one
+    gunicorn worker of that class (where websockets are read from
+    readiness events, not by the request's greenlet)."""
+    if mode.startswith("gunicorn-"):
+        from .gunicorn import gunicorn_argv
+        return LiveServer(gunicorn_argv(target + "()", mode.split("-", 1)[1]),
+                          env=env, watch=watch)
     return LiveServer([sys.executable, "-m", "tests.support.serve", target,
                        "--mode", mode, "--port", "{port}"], env=env,
                       watch=watch)

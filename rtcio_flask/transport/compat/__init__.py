@@ -12,9 +12,10 @@ one module per library here, and nowhere else in RTCIO.
   ping interval, websocket frame checks, the outgoing queue caps, direct
   websocket sessions.
 - :mod:`.eventlet`: the fast websocket unmasking, eventlet.wsgi's
-  "response already written" flag, the OS socket under a GreenSocket.
+  "response already written" flag, the OS socket under a GreenSocket, the
+  hub's read listeners (an idle websocket's readiness watch).
 - :mod:`.gevent`: the OS socket under gevent's socket and under pywsgi's
-  reader.
+  reader, the loop's io watcher (an idle websocket's readiness watch).
 - :mod:`.gunicorn`: a hook in each worker after gunicorn set its signal
   handlers; gunicorn's client socket as eventlet's websocket uses it.
 - :mod:`.flask_socketio`: ``environ["flask.app"]`` for the handlers of a
@@ -74,6 +75,12 @@ FEATURES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
                       ("python-engineio",)),
     "eventlet_unmask": ("the fast websocket unmasking under eventlet",
                         ("eventlet",)),
+    "idle_reader_eventlet": ("idle websockets read from readiness events "
+                             "under gunicorn -k eventlet (no greenlet per "
+                             "idle socket)", ("eventlet", "gunicorn")),
+    "idle_reader_gevent": ("idle websockets read from readiness events "
+                           "under gunicorn -k gevent (no greenlet per idle "
+                           "socket)", ("gevent", "gunicorn")),
     "preload_drain": ("the SIGTERM drain under gunicorn --preload",
                       ("gunicorn",)),
     "admin_extras": ("the Admin UI's additions (names, held sessions, the "

@@ -235,7 +235,11 @@ class _CheckedFrames:
         self._peer = peer
 
     def wait(self) -> Any:
-        data = self._ws.wait()
+        return self.check(self._ws.wait())
+
+    def check(self, data: Any) -> Any:
+        """``data``, or None (with the WARNING) for a frame that ends the
+        connection."""
         problem = frame_problem(data)
         if problem is None:
             return data
@@ -463,13 +467,18 @@ def patch_engineio_sockets() -> None:
         # Remembered so an overflowing socket's writer, blocked on a client
         # that does not read, can be woken by shutting the TCP socket down.
         self._rtcio_ws = ws
+        detached = False
         try:
             if getattr(ws, "pending_bytes", None) is not None and \
                     getattr(self.server, "_rtcio_direct", False):
-                return _direct_websocket_handler(self, ws)
+                result = _direct_websocket_handler(self, ws)
+                # Read from readiness events now: the websocket lives on.
+                detached = bool(getattr(ws, "watching", False))
+                return result
             return original_ws_handler(self, ws)
         finally:
-            self._rtcio_ws = None
+            if not detached:
+                self._rtcio_ws = None
 
     cls.send = send
     cls.poll = poll
@@ -690,30 +699,61 @@ def _direct_websocket_handler(eio_socket: Any, ws: Any) -> List[Any]:
                     self.last_ping)
     server.logger.info("%s: Upgrade to websocket successful", self.sid)
 
+    def end() -> None:
+        close_socket(self, TRANSPORT_CLOSE)
+        inner.close()
+        self._rtcio_ws = None
+
+    if getattr(inner, "detachable", False):
+        # No greenlet waits for the next frame: the websocket reads when
+        # its socket is readable, and the request ends now.
+        check = ws.check if ws is not inner else None
+
+        def on_message(data: Any) -> bool:
+            if data is not None and len(data) > max_size:
+                return _read_failed(self, "packet is too large")
+            if check is not None:
+                data = check(data)
+            return data is not None and _receive(self, data)
+
+        inner.watch(on_message, end)
+        return []
+
     while True:
         try:
             data = websocket_wait()
         except Exception as exc:
-            if not self.closed:
-                server.logger.info("%s: Unexpected error \"%s\", closing "
-                                   "connection", self.sid, str(exc))
+            _read_failed(self, str(exc))
             break
-        if data is None:  # closed by the client
+        if data is None or not _receive(self, data):  # None: client closed
             break
-        try:
-            self.receive(eio_packet.Packet(encoded_packet=data))
-        except eio_exceptions.UnknownPacketError:
-            pass
-        except eio_exceptions.SocketIsClosedError:
-            server.logger.info("Receive error -- socket is closed")
-            break
-        except Exception:
-            server.logger.exception("Unknown receive error")
-            break
-
-    close_socket(self, TRANSPORT_CLOSE)
-    inner.close()
+    end()
     return []
+
+
+def _read_failed(eio_socket: Any, error: str) -> bool:
+    """python-engineio's log line for a websocket read that failed; False
+    (end the connection)."""
+    if not eio_socket.closed:
+        eio_socket.server.logger.info("%s: Unexpected error \"%s\", closing "
+                                      "connection", eio_socket.sid, error)
+    return False
+
+
+def _receive(eio_socket: Any, data: Any) -> bool:
+    """One message of a direct session to python-engineio, as its
+    websocket loop hands it over; False: end the connection."""
+    try:
+        eio_socket.receive(eio_packet.Packet(encoded_packet=data))
+    except eio_exceptions.UnknownPacketError:
+        pass
+    except eio_exceptions.SocketIsClosedError:
+        eio_socket.server.logger.info("Receive error -- socket is closed")
+        return False
+    except Exception:
+        eio_socket.server.logger.exception("Unknown receive error")
+        return False
+    return True
 
 
 def close_overflowed(eio_socket: Any) -> int:

@@ -11,11 +11,15 @@ Verified against eventlet 0.36.0 to 0.41.x (``VERIFIED`` in
 - ``eventlet.greenio.base.GreenSocket.fd``: the OS socket a GreenSocket
   wraps (:func:`os_socket`), written to directly when the kernel buffer
   has room.
+- The hub's ``add(READ, fileno, cb, tb, mark_as_closed)`` and
+  ``remove(listener)``: a detached websocket's read watch
+  (:class:`ReadWatch`), one listener per idle socket instead of a
+  greenlet parked in ``recv``.
 """
 
 import logging
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ...core.rfc6455 import unmask
 
@@ -81,3 +85,55 @@ def is_green_socket(sock: Any) -> bool:
 def os_socket(sock: Any) -> Optional[Any]:
     """The OS socket under an eventlet GreenSocket, or None."""
     return getattr(sock, "fd", None)
+
+
+class ReadWatch:
+    """Call ``callback()`` from the hub once ``sock`` is readable, each
+    time :meth:`arm` was called before (one shot: the callback runs with
+    the watch disarmed, so the greenlet it starts may read the socket
+    through eventlet, which allows one reader listener per descriptor)."""
+
+    __slots__ = ("_fileno", "_callback", "_listener")
+
+    def __init__(self, sock: Any, callback: Callable[[], Any]) -> None:
+        self._fileno = sock.fileno()
+        self._callback = callback
+        self._listener: Any = None
+
+    def arm(self) -> None:
+        from eventlet import hubs
+        if self._listener is None:
+            hub = hubs.get_hub()
+            self._listener = hub.add(hub.READ, self._fileno, self._fired,
+                                     self._thrown, None)
+
+    def disarm(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            from eventlet import hubs
+            hubs.get_hub().remove(listener)
+
+    def _fired(self, fileno: int) -> None:
+        self.disarm()
+        self._callback()
+
+    def close(self) -> None:
+        self.disarm()
+
+    def _thrown(self, *exc: Any) -> None:
+        # The hub found the descriptor reused (closed under the watch):
+        # the reader sees the closed socket.
+        self._listener = None
+        self._callback()
+
+
+def spawn_raw(func: Callable[..., Any], *args: Any) -> None:
+    """Run ``func(*args)`` in a new greenlet, without a GreenThread."""
+    import eventlet
+    eventlet.spawn_n(func, *args)
+
+
+def call_later(seconds: float, func: Callable[[], Any]) -> None:
+    """Run ``func()`` from the hub in ``seconds``, without a greenlet."""
+    from eventlet import hubs
+    hubs.get_hub().schedule_call_global(seconds, func)

@@ -11,7 +11,7 @@ reader keeps the connection's socket file as ``raw``
 """
 
 import sys
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 
 def os_socket(sock: Any) -> Optional[Any]:
@@ -36,3 +36,44 @@ def pywsgi_socket(environ: Mapping[str, Any]) -> Optional[Any]:
     if not hasattr(wsgi_input, "raw"):
         wsgi_input = getattr(wsgi_input, "rfile", None)
     return os_socket(getattr(wsgi_input, "raw", None))
+
+
+class ReadWatch:
+    """Call ``callback()`` from the event loop once ``sock`` is readable,
+    each time :meth:`arm` was called before (one shot, as
+    :class:`rtcio_flask.transport.compat.eventlet.ReadWatch`): gevent's
+    ``loop.io`` watcher, stopped while the socket is being read."""
+
+    __slots__ = ("_watcher", "_callback")
+
+    def __init__(self, sock: Any, callback: Callable[[], Any]) -> None:
+        import gevent
+        self._watcher = gevent.get_hub().loop.io(sock.fileno(), 1)
+        self._callback = callback
+
+    def arm(self) -> None:
+        if not self._watcher.active:
+            self._watcher.start(self._fired)
+
+    def disarm(self) -> None:
+        self._watcher.stop()
+
+    def _fired(self) -> None:
+        self._watcher.stop()
+        self._callback()
+
+    def close(self) -> None:
+        self._watcher.close()
+
+
+def spawn_raw(func: Callable[..., Any], *args: Any) -> None:
+    """Run ``func(*args)`` in a new greenlet, without a Greenlet object."""
+    import gevent
+    gevent.spawn_raw(func, *args)
+
+
+def call_later(seconds: float, func: Callable[[], Any]) -> None:
+    """Run ``func()`` from the event loop in ``seconds``, without a
+    greenlet."""
+    import gevent
+    gevent.get_hub().loop.timer(seconds).start(func)
