@@ -14,6 +14,7 @@ import websocket
 
 from tests.abuse.raw import RawSocket
 from tests.support.clients import Recorder
+from tests.support.gunicorn import serve_gunicorn
 from tests.support.servers import serve_app
 
 APP = "tests.apps.network_app:create_app"
@@ -190,3 +191,23 @@ def test_a_stalled_receiver_is_cut_off_at_its_ping_timeout(
     finally:
         stalled.close()
         sender.close()
+
+
+@pytest.mark.parametrize("worker", ["eventlet", "gevent"])
+def test_open_websockets_leave_gunicorns_connection_slots_free(worker):
+    """Under gunicorn's eventlet and gevent workers an open websocket is
+    read from readiness events once its handshake is done, so its request
+    ends: with ``--worker-connections 2`` six websockets connect and all
+    answer, where a greenlet per socket would leave the third waiting for a
+    free slot (the idle-memory change, docs/performance.rst)."""
+    with serve_gunicorn(APP + "()", worker,
+                        extra=("--worker-connections", "2")) as live:
+        clients = []
+        try:
+            for _ in range(6):
+                clients.append(Recorder().connect(live.url))
+            for index, client in enumerate(clients):
+                assert client.call("echo", index, timeout=10) == index
+        finally:
+            for client in clients:
+                client.disconnect()
