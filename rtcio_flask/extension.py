@@ -34,6 +34,7 @@ from .deploy import admin as admin_mod
 from .deploy import metrics as metrics_mod
 from .deploy import settings as deploy_mod
 from .deploy.fleet import start_fleet
+from .deploy.health import refuse_while_draining
 from .dispatch import Dispatcher
 from .protocol import ice as ice_mod
 from .protocol.relay import RtcioProtocol
@@ -361,6 +362,8 @@ class RTCIO(AccessHooks):
         state.turn = turn
         state.deploy = deploy
         state.health = deploy_mod.install(app, state.server, deploy)
+        state.gate.socketio_app = refuse_while_draining(
+            state.gate.socketio_app, state.health)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
         for namespace in state.settings.protocol_namespaces:

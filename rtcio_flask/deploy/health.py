@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+from urllib.parse import parse_qs
 
 from ..transport.compat.engineio import close_socket
 from ..transport.recovery import drain_reason
@@ -61,6 +62,31 @@ def add_health_route(app: "flask.Flask", health: Health,
 
     app.add_url_rule(path, "rtcio_health", rtcio_health,
                      methods=["GET", "HEAD"])
+
+
+def refuse_while_draining(socketio_app: Any, health: Health) -> Any:
+    """Wrap the socket.io WSGI app so that, once draining, a new Engine.IO
+    session (a request without ``sid``) gets ``503`` instead of a
+    handshake. A client the drain just closed reconnects within about a
+    second, and the process may still accept then (gunicorn's worker
+    closes its listener up to a second after SIGTERM; a sticky balancer
+    sends the client back to it): served here it would recover, then be
+    cut again, undrained, when the process exits. Refused, it tries again
+    after its backoff and reaches a process that stays up. Sessions that
+    exist go on until the drain closes them."""
+
+    def app(environ: Dict[str, Any], start_response: Any) -> Any:
+        if health.draining and "sid" not in parse_qs(
+                str(environ.get("QUERY_STRING", ""))):
+            body = b'{"code":503,"message":"server shutting down"}'
+            start_response("503 Service Unavailable", [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store")])
+            return [body]
+        return socketio_app(environ, start_response)
+
+    return app
 
 
 def begin_drain(health: Health, server: Any,

@@ -204,3 +204,24 @@ def test_app_routes_are_untouched():
 
     RTCIO(app, cors="*")
     assert app.test_client().get("/hello").data == b"world"
+
+
+def test_a_draining_process_refuses_new_sessions_and_serves_its_own():
+    """Once SIGTERM set the health check draining, a new Engine.IO
+    handshake gets 503 (the client tries again and reaches a process that
+    stays up, instead of recovering here and being cut again when this one
+    exits); a session that exists is served until the drain closes it."""
+    app = Flask("draining")
+    RTCIO(app, health_path="/healthz")
+    client = app.test_client()
+    eio_sid, reply = open_session(client)
+    assert reply.startswith("40")
+    app.extensions["rtcio"].health.draining = True  # SIGTERM's first step
+    assert client.get("/healthz").status_code == 503
+    refused = handshake(client)
+    assert refused.status_code == 503
+    assert json.loads(refused.data) == {"code": 503,
+                                        "message": "server shutting down"}
+    post = client.post(f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}",
+                       data='42["hello"]')
+    assert post.status_code == 200
