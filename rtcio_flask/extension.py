@@ -24,8 +24,8 @@ from .access import AccessHooks
 from .core.events import RtcioEvents
 from .core.limits import CONFIG_KEYS as LIMITS_CONFIG_KEYS, resolve_limits
 from .core.options import (UnknownOptionError, check_known,
-                           unknown_config_keys, unknown_env_warnings,
-                           unknown_message)
+                           config_only_env_warnings, unknown_config_keys,
+                           unknown_env_warnings, unknown_message)
 from .core.origins import build_policy
 from .core.protection import request_address
 from .core.values import UNSET, config_key
@@ -162,12 +162,44 @@ def check_config_keys(config: Mapping[str, Any]) -> None:
 _WARNED_ENV: Set[str] = set()
 
 
-def warn_unknown_env(environ: Mapping[str, str]) -> None:
+#: ``RTCIO_*`` environment variables the ``rtcio-flask`` command reads
+#: itself and hands to ``RTCIO(...)`` as options (cli/args.py; a test
+#: checks the two agree).
+CLI_ENV = ("RTCIO_CORS_CREDENTIALS", "RTCIO_ROOMS_MAX_MEMBERS",
+           "RTCIO_MESSAGE_QUEUE", "RTCIO_RECOVERY_WINDOW",
+           "RTCIO_TURN_SECRET", "RTCIO_TURN_URLS", "RTCIO_STUN_URLS",
+           "RTCIO_TURN_TTL", "RTCIO_METRICS", "RTCIO_START_WITHOUT_QUEUE")
+
+#: The environment's own variable for a config key it does not read.
+ENV_TWINS = {"RTCIO_CORS": "RTCIO_ALLOWED_ORIGINS",
+             "RTCIO_ADMIN": "RTCIO_ADMIN_USERNAME and RTCIO_ADMIN_PASSWORD"}
+
+
+def env_keys() -> Tuple[str, ...]:
+    """Every ``RTCIO_*`` environment variable the package reads:
+    ``RTCIO(app)``'s deployment, protection and recovery options, metrics,
+    the websocket choice, the environment-only names, and those of the
+    ``rtcio-flask`` command."""
+    names = {config_key(name) for name in tuple(deploy_mod.OPTIONS) +
+             tuple(PROTECTION_OPTIONS) + ("metrics", "websocket")}
+    names.update(config_key("recovery_" + name) for name in RECOVERY_KEYS)
+    names.update(ENV_ONLY)
+    names.update(CLI_ENV)
+    return tuple(sorted(names))
+
+
+def warn_unknown_env(environ: Mapping[str, str],
+                     config: Mapping[str, Any]) -> None:
     """Log a WARNING for each ``RTCIO_*`` environment variable that no
     setting reads, naming the closest known one (``RTCIO_MESAGE_QUEUE``
-    would otherwise start one process with rooms in memory, silently)."""
+    would otherwise start one process with rooms in memory, silently),
+    and for each that only ``app.config`` reads (``RTCIO_CORS``), unless
+    the app copied it into its config itself."""
     known = known_config_keys() + tuple(ENV_ONLY)
-    for name, line in unknown_env_warnings(environ, known).items():
+    config_only = set(known_config_keys()) - set(env_keys()) - set(config)
+    lines = unknown_env_warnings(environ, known)
+    lines.update(config_only_env_warnings(environ, config_only, ENV_TWINS))
+    for name, line in sorted(lines.items()):
         if name not in _WARNED_ENV:
             _WARNED_ENV.add(name)
             logger.warning("rtcio: %s", line)
@@ -342,7 +374,7 @@ class RTCIO(AccessHooks):
         check_options(self._options, "RTCIO(...)")
         check_options(options, "init_app(...)")
         check_config_keys(app.config)
-        warn_unknown_env(os.environ)
+        warn_unknown_env(os.environ, app.config)
         opts = dict(self._options)
         opts.update(options)
         turn = resolve_turn(opts.pop("turn", None), app.config)

@@ -35,7 +35,8 @@ examples:
 
 environment:
   PORT, HOST                 like --port, --host
-  ALLOWED_ORIGINS            like --allowed-origins (comma-separated, or *)
+  ALLOWED_ORIGINS            like --allowed-origins (comma-separated, or *;
+                             also RTCIO_ALLOWED_ORIGINS)
   RTCIO_CORS_CREDENTIALS=1   like --credentials
   REDIS_URL                  like --message-queue (also RTCIO_MESSAGE_QUEUE):
                              redis://, rediss://, unix://, valkey://,
@@ -102,10 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--allowed-origins", metavar="ORIGINS",
         # An empty $ALLOWED_ORIGINS (compose's ${ALLOWED_ORIGINS}) is unset;
         # an empty --allowed-origins '' is a mistake (cli/app.py says so).
-        default=env.get("ALLOWED_ORIGINS") or None,
+        # RTCIO_ALLOWED_ORIGINS is RTCIO(app)'s name for it: read too (the
+        # command passes cors= itself, so RTCIO(app) never would).
+        default=env.get("ALLOWED_ORIGINS") or
+        env.get("RTCIO_ALLOWED_ORIGINS") or None,
         help="comma-separated browser origins allowed to connect, such as "
              "https://app.example.com,https://admin.example.com, or * for any "
-             "(development). Default: $ALLOWED_ORIGINS, else this server's "
+             "(development). Default: $ALLOWED_ORIGINS (or "
+             "$RTCIO_ALLOWED_ORIGINS), else this server's "
              "own origin and http(s)://localhost or 127.0.0.1 on any port")
     web.add_argument(
         "--credentials", action="store_true",

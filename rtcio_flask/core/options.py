@@ -9,7 +9,7 @@ unknown, where it was written, the closest known name, and the rest.
 """
 
 import difflib
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Mapping, Optional
 
 
 class UnknownOptionError(TypeError, ValueError):
@@ -99,4 +99,28 @@ def unknown_env_warnings(env_names: Iterable[str], known: Iterable[str],
                 "see docs/own-app.rst, Misspelled options")
         warnings[name] = (f"environment variable {name} is not a setting "
                           f"RTCIO reads, so it is ignored ({hint})")
+    return warnings
+
+
+def config_only_env_warnings(env_names: Iterable[str],
+                             config_only: Iterable[str],
+                             env_twins: Mapping[str, str]) -> Dict[str, str]:
+    """Each environment variable named like an ``app.config`` key that is
+    not read from the environment (``RTCIO_CORS``, ``RTCIO_RATE_LIMIT``),
+    mapped to a warning saying where to write it instead: a container's
+    settings are often all environment variables, and these were ignored
+    without a word (the browser refused later, the limits were the
+    defaults). ``env_twins`` names the environment's own variable for a
+    key when there is one (``RTCIO_CORS``: ``RTCIO_ALLOWED_ORIGINS``)."""
+    names = set(env_names)
+    warnings: Dict[str, str] = {}
+    for key in sorted(set(config_only) & names):
+        twin = env_twins.get(key)
+        instead = (f"in the environment write {twin}, or set "
+                   f"app.config[{key!r}] in the app" if twin else
+                   f"set app.config[{key!r}] in the app (or pass the "
+                   f"option to RTCIO(...))")
+        warnings[key] = (f"environment variable {key} is ignored: RTCIO "
+                         f"reads {key} from app.config, not from the "
+                         f"environment; {instead}")
     return warnings

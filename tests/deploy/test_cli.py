@@ -207,6 +207,20 @@ def test_default_origins_behind_a_tls_proxy(readme_server):
     assert other.status_code == 400
 
 
+def test_rtcio_environment_names_in_the_command():
+    """RTCIO_ALLOWED_ORIGINS, RTCIO(app)'s variable, was ignored by the
+    command (which read only ALLOWED_ORIGINS); a config-only key such as
+    RTCIO_RATE_LIMIT set in the environment is named as ignored."""
+    env = {"RTCIO_ALLOWED_ORIGINS": "https://env.example",
+           "RTCIO_RATE_LIMIT": "5"}
+    with LiveServer([*_command(), "--port", "{port}"], env=env) as server:
+        assert _handshake(server.url, "https://env.example").status_code \
+            == 200
+        assert ("rtcio: environment variable RTCIO_RATE_LIMIT is ignored: "
+                "RTCIO reads RTCIO_RATE_LIMIT from app.config, not from the "
+                "environment") in server.log()
+
+
 def test_environment_configures_and_flags_win():
     port, env_port = free_port(), free_port()
     env = {"PORT": str(env_port), "ALLOWED_ORIGINS": "https://env.example"}

@@ -234,3 +234,56 @@ def test_unrelated_and_known_environment_variables_are_not_warned_about(
     assert warned == ["rtcio: environment variable RTCIO_NOT_A_SETTING is "
                       "not a setting RTCIO reads, so it is ignored (see "
                       "docs/own-app.rst, Misspelled options)"]
+
+
+@pytest.mark.parametrize("name, instead", [
+    ("RTCIO_CORS", "in the environment write RTCIO_ALLOWED_ORIGINS, or set "
+                   "app.config['RTCIO_CORS'] in the app"),
+    ("RTCIO_RATE_LIMIT", "set app.config['RTCIO_RATE_LIMIT'] in the app (or "
+                         "pass the option to RTCIO(...))"),
+    ("RTCIO_ROOMS_RELAY_SCOPE", "set app.config['RTCIO_ROOMS_RELAY_SCOPE']"),
+])
+def test_config_only_key_in_the_environment_is_warned_about(
+        name, instead, monkeypatch, caplog, fresh_env_warnings):
+    """A container sets everything as environment variables: RTCIO_CORS
+    there was ignored without a word (and the browser refused later)."""
+    monkeypatch.setenv(name, "https://a.example.com")
+    with caplog.at_level("WARNING", logger="rtcio_flask"):
+        RTCIO(_app())
+    [line] = [r.getMessage() for r in caplog.records
+              if name in r.getMessage()]
+    assert line.startswith(
+        f"rtcio: environment variable {name} is ignored: RTCIO reads {name} "
+        f"from app.config, not from the environment; {instead}"), line
+
+
+def test_config_only_key_copied_into_the_config_is_not_warned_about(
+        monkeypatch, caplog, fresh_env_warnings):
+    """An app that reads the variable into its config itself uses it."""
+    monkeypatch.setenv("RTCIO_CORS", A)
+    with caplog.at_level("WARNING", logger="rtcio_flask"):
+        RTCIO(_app(RTCIO_CORS=A))
+    assert not [r for r in caplog.records if "RTCIO_CORS" in r.getMessage()]
+
+
+def test_every_variable_the_command_reads_counts_as_read():
+    """rtcio-flask reads some RTCIO_* variables itself (cli/args.py): they
+    must be in the package's list, or the command would warn that its own
+    variables are ignored."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import rtcio_flask
+    from rtcio_flask.extension import env_keys
+
+    root = Path(rtcio_flask.__file__).parent / "cli"
+    read = set()
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(
+                    node.value, str) and re.fullmatch(r"RTCIO_[A-Z_]+",
+                                                      node.value):
+                read.add(node.value)
+    assert read, "the scan finds the command's variables"
+    assert read - set(env_keys()) == set()
