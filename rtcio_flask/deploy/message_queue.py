@@ -67,11 +67,17 @@ def build_manager(url: str, channel: str = DEFAULT_CHANNEL,
     from ..transport.compat.socketio import redis_manager
     from .redis_client import connect
 
-    def queue_client(queue_url: str) -> Any:
-        # Bytes, as python-socketio expects; no read timeout: its
-        # subscriber waits on the connection for the next message.
+    def queue_client(queue_url: str, subscriber: bool) -> Any:
+        # Bytes, as python-socketio expects. The subscriber's client has no
+        # read timeout (it waits on the connection for the next message;
+        # compat.socketio pings it when quiet); publishes keep the default
+        # one, so none waits for ever on a connection gone silent.
+        if subscriber:
+            return connect(queue_url, decode_responses=False,
+                           socket_timeout=None, max_connections=2,
+                           where="the message queue URL")
         return connect(queue_url, decode_responses=False,
-                       socket_timeout=None, where="the message queue URL")
+                       where="the message queue URL")
 
     outages = outage_log(url).uses("emits to sockets on other processes "
                                    "are lost")

@@ -46,6 +46,9 @@ class CuttingProxy:
         self._closed = False
         self.accepted = 0
         self._cut: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()
+        #: Connections gone silent (:meth:`freeze`), kept open.
+        self._frozen: List[Tuple[socket.socket, socket.socket]] = []
+        self._silent: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -80,6 +83,8 @@ class CuttingProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if src in self._silent:
+                    continue  # frozen: swallowed, nothing goes on
                 dst.sendall(data)
         except OSError:
             pass
@@ -105,12 +110,29 @@ class CuttingProxy:
             _abort(server)
         return len(pairs)
 
+    def freeze(self) -> int:
+        """Make every open connection silent, with no close and no reset
+        (a failover or a NAT that forgot the connection, as each end sees
+        it): bytes either way are swallowed, the sockets stay open. New
+        connections go through as before. Returns how many went silent."""
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+            self._frozen.extend(pairs)
+        for client, server in pairs:
+            self._silent.update((client, server))
+        return len(pairs)
+
     def resume(self) -> None:
         self._open.set()
 
     def close(self) -> None:
         self._closed = True
         self.cut()
+        with self._lock:
+            frozen, self._frozen = self._frozen, []
+        for client, server in frozen:
+            _abort(client)
+            _abort(server)
         try:
             self.listener.close()
         except OSError:

@@ -588,16 +588,53 @@ def run_disconnect_handlers(server: Any, sid: str, namespace: str,
 
 # -- the Redis message queue's connection -------------------------------------
 
+#: Seconds the queue's subscription may stay silent before it is pinged,
+#: and then wait for the answer before its connection is replaced.
+SUBSCRIBER_IDLE = 5.0
+
+
+def _listen_alive(pubsub: Any, idle: Optional[float] = None) -> Any:
+    """``pubsub.listen()`` that notices a connection gone silent: the
+    subscriber's connection has no read timeout (it waits for messages),
+    so a Redis that stops answering without closing it (a failover, a NAT
+    dropping its state) would leave this process deaf to every other for
+    good. After ``idle`` quiet seconds it sends a PING; when nothing at
+    all arrives within ``idle`` more, it raises ConnectionError (the caller
+    reconnects and re-subscribes)."""
+    idle = SUBSCRIBER_IDLE if idle is None else idle
+    heard = time.monotonic()
+    pinged = False
+    while True:
+        message = pubsub.get_message(timeout=min(1.0, idle))
+        now = time.monotonic()
+        if message is not None:
+            heard, pinged = now, False
+            yield message
+        elif now - heard >= idle:
+            if pinged:
+                raise ConnectionError("the message queue's subscription "
+                                      f"answered nothing for {2 * idle:.0f} "
+                                      "s")
+            pubsub.ping()
+            heard, pinged = now, True
+
+
 def redis_manager(url: str, channel: str, write_only: bool,
-                  connect: Callable[[str], Any], outages: Any) -> Any:
+                  connect: Callable[[str, bool], Any], outages: Any) -> Any:
     """python-socketio's ``RedisManager`` on rtcio-flask's Redis client and
     outage log (python-socketio 5.x privates, replaced when all three are
     there; else the stock manager):
 
-    - ``_redis_connect``: the client comes from ``connect(url)`` (every URL
-      form, Valkey without the valkey package, a pool that waits instead
-      of raising MaxConnectionsError under load), made once: its pool
-      reconnects by itself, and through Sentinel finds the new master.
+    - ``_redis_connect``: the clients come from ``connect(url,
+      subscriber)`` (every URL form, Valkey without the valkey package, a
+      pool that waits instead of raising MaxConnectionsError under load),
+      made once: their pools reconnect by themselves, and through Sentinel
+      find the new master. Publishes go through a client with a read
+      timeout and the subscription through one of its own without: on one
+      client with none, a publish on a connection gone silent (a failover
+      or a NAT that drops the connection without a reset) waited for ever,
+      and so did the relay's one flusher behind it, and every relay
+      behind that (issue 20).
     - ``_publish``: a failed publish is retried once, then reported to
       ``outages`` (one ERROR per outage for every feature on that Redis)
       instead of python-socketio's ``Cannot publish to redis...`` line per
@@ -605,7 +642,10 @@ def redis_manager(url: str, channel: str, write_only: bool,
     - ``_redis_listen_with_retries``: the subscriber re-subscribes within
       0.1-2 s of Redis coming back (python-socketio doubles its wait up to
       60 s, so a failover of a few seconds cost the relay up to half a
-      minute), reporting to ``outages`` instead of a line per retry."""
+      minute), reporting to ``outages`` instead of a line per retry; a
+      subscription silent for :data:`SUBSCRIBER_IDLE` seconds is pinged,
+      and replaced when the ping gets no answer in as long
+      (:func:`_listen_alive`)."""
     import socketio
 
     base = socketio.RedisManager
@@ -616,8 +656,11 @@ def redis_manager(url: str, channel: str, write_only: bool,
     class RtcioRedisManager(base):  # type: ignore[misc, valid-type]
         def _redis_connect(self) -> None:
             if getattr(self, "redis", None) is None:
-                self.redis = connect(self.redis_url)
-            self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                self.redis = connect(self.redis_url, False)
+            if getattr(self, "_rtcio_subscriber", None) is None:
+                self._rtcio_subscriber = connect(self.redis_url, True)
+            self.pubsub = self._rtcio_subscriber.pubsub(
+                ignore_subscribe_messages=True)
             self.connected = True
 
         def _publish(self, data: Any) -> Any:
@@ -650,7 +693,7 @@ def redis_manager(url: str, channel: str, write_only: bool,
                         subscribed = True
                         pause = 0.1
                         outages.ok()
-                    yield from self.pubsub.listen()
+                    yield from _listen_alive(self.pubsub)
                 except Exception as exc:
                     outages.failed(exc)
                     if subscribed:
