@@ -103,6 +103,11 @@ def _refusal(code: str, message: str,
     return ack_error(code, message, roomId=room_id)
 
 
+#: The rooms' own events (besides disconnect).
+ROOM_EVENTS = ("join-room", "leave-room", "check-room", "media-state",
+               "stopScreenShare", "chat-message")
+
+
 class Rooms:
     """The built-in rooms of one app: event handlers, and the server-side API
     reachable as ``rtcio.rooms``.
@@ -175,6 +180,21 @@ class Rooms:
     def __repr__(self) -> str:
         return (f"<rtcio Rooms namespace={self.namespace!r} "
                 f"store={self.store!r}>")
+
+    def inline_allowed(self, event: str) -> Callable[[], bool]:
+        """Whether ``event`` may run in the greenlet that read it (see
+        ``PacketHook.add_inline_event``): when only the built-in step
+        serves it and no join hook could wait on the socket (an
+        ``authorize_join`` hook may do anything, a ``call`` to the same
+        client included). The store's own round trips are fine there: they
+        would hold the socket's next packets anyway."""
+        ns = self.namespace
+        only_builtin = self.dispatcher.only_builtin
+
+        def allowed() -> bool:
+            return not self.join_hooks and only_builtin(event, ns)
+
+        return allowed
 
     def attach(self, protocol: Optional[RelayProtocol] = None) -> None:
         ns = self.namespace
@@ -825,4 +845,8 @@ def install_rooms(value: Any, app_config: Mapping[str, Any], server: Any,
                        "the rtc.io protocol (protocol_namespaces); envelopes "
                        "there are not relayed", config.namespace)
     rooms.attach(protocol)
+    if packet_hook is not None:
+        for event in ROOM_EVENTS:
+            packet_hook.add_inline_event(config.namespace, event,
+                                         rooms.inline_allowed(event))
     return rooms

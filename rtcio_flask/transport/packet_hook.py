@@ -22,7 +22,7 @@ reach a handler) are limited too.
 """
 
 import logging
-from typing import Any, Callable, Dict, Optional, Set
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from ..core.decoding import json_hazard
 from ..core.limits import DISCONNECT, PASS, REASONS, EventLimiter, Limits
@@ -50,6 +50,8 @@ class PacketHook:
         self.limiter = EventLimiter(limits, peers=self.count_peers)
         # prefix -> handler, tried in registration order.
         self._fast_paths: Dict[str, FastPath] = {}
+        # (namespace, event) -> whether it may run inline now.
+        self._inline: Dict[Tuple[str, str], Callable[[], bool]] = {}
         #: Serves CONNECT packets instead of python-socketio, and hears of
         #: a closing connection before python-socketio does (connection
         #: state recovery, :mod:`rtcio_flask.transport.recovery`).
@@ -89,6 +91,19 @@ class PacketHook:
         (after the limits, before python-socketio). It returns False to
         hand a packet back to the normal path."""
         self._fast_paths[prefix] = handler
+
+    def add_inline_event(self, namespace: str, event: str,
+                         allowed: Callable[[], bool]) -> None:
+        """Run ``event``'s handler in the greenlet (or thread) that read
+        its packet, not one python-socketio spawns, whenever ``allowed()``
+        says so: for built-in events whose handlers never wait on their
+        own socket (the rooms' events without join hooks or app handlers).
+        Events of one socket then also run in the order they came."""
+        self._inline[(namespace, event)] = allowed
+
+    def _runs_inline(self, namespace: str, event: str) -> bool:
+        allowed = self._inline.get((namespace, event))
+        return allowed is not None and allowed()
 
     def add_peer_counter(self, namespace: str, counter: PeerCounter) -> None:
         """Let ``counter`` say how many peers a socket has on ``namespace``
@@ -156,7 +171,8 @@ class PacketHook:
             self._eio_message(eio_sid, data)
             return
         try:
-            dispatch_packet(self.server, eio_sid, data, self.connect_handler)
+            dispatch_packet(self.server, eio_sid, data, self.connect_handler,
+                            self._runs_inline if self._inline else None)
         except MalformedPacket as exc:
             self._malformed(eio_sid, str(exc))
 

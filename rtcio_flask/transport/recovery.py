@@ -1024,7 +1024,8 @@ class Recovery:
         clients = self.offset_clients
         restoring = self._restoring
         floor = self._floor
-        send = self.server.eio.send
+        eio = self.server.eio
+        send_text = eio_compat.send_text
         for sid, eio_sid in manager.get_participants(namespace, room):
             if sid in skip:
                 continue
@@ -1036,7 +1037,8 @@ class Recovery:
                     not self.backend.after(offset, floor[eio_sid]):
                 continue
             try:
-                send(eio_sid, with_offset if eio_sid in clients else text)
+                send_text(eio, eio_sid,
+                          with_offset if eio_sid in clients else text)
             except Exception:
                 logger.debug("rtcio: could not send to %s", eio_sid)
 

@@ -2,7 +2,8 @@
 for the network tests (polling hang-ups, protocol fidelity).
 
 Environment: ``TEST_PING_INTERVAL`` and ``TEST_PING_TIMEOUT`` (seconds,
-floats; python-engineio's defaults otherwise). Every socket.io disconnect
+floats; python-engineio's defaults otherwise); ``TEST_ENGINEIO_LOGGER=1``
+turns python-engineio's INFO log on. Every socket.io disconnect
 is logged as ``DISCONNECT <sid> <reason>`` so tests can read why a session
 ended.
 """
@@ -49,5 +50,7 @@ def create_app():
         options["ping_interval"] = float(os.environ["TEST_PING_INTERVAL"])
     if os.environ.get("TEST_PING_TIMEOUT"):
         options["ping_timeout"] = float(os.environ["TEST_PING_TIMEOUT"])
+    if os.environ.get("TEST_ENGINEIO_LOGGER"):
+        options["engineio_logger"] = True
     rtcio.init_app(app, rooms=True, **options)
     return app

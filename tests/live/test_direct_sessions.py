@@ -211,3 +211,49 @@ def test_open_websockets_leave_gunicorns_connection_slots_free(worker):
         finally:
             for client in clients:
                 client.disconnect()
+
+
+@pytest.fixture(scope="module", params=MODES)
+def logging_server(request):
+    with serve_app(APP, request.param,
+                   env={"TEST_ENGINEIO_LOGGER": "1"}) as live:
+        yield live
+
+
+def _events_acks_and_relays(live, logged):
+    """Events, acks and relays arrive once, in order, and a text that is
+    JSON but no socket.io packet still closes the connection as
+    malformed; python-engineio's INFO log shows every packet iff on."""
+    sender, receiver = RawSocket(live.url), RawSocket(live.url)
+    try:
+        sender.join_room(ROOM)
+        receiver.join_room(ROOM)
+        for seq in range(20):
+            _send(sender, receiver.sid, seq)
+            sender.send(f'42{seq}["echo",{seq}]')
+        assert _seqs(receiver, 20, timeout=10) == list(range(20))
+        acks = [sender.recv_until(lambda m: m.startswith("43"))
+                for _ in range(20)]
+        assert acks == [f"43{seq}[{seq}]" for seq in range(20)]
+        sender.send('4[1]')
+        assert sender.closed_by_server(timeout=10)
+    finally:
+        sender.close()
+        receiver.close()
+    assert ("Received packet MESSAGE data 2" in live.log()) is logged
+    assert "malformed socket.io packet" in live.log()
+    assert "Traceback" not in live.log(), live.log()[-3000:]
+
+
+def test_the_reader_hands_packets_to_python_socketio_itself(server):
+    """A direct session's reader hands socket.io packets to python-socketio
+    without an Engine.IO packet object (and the three calls around it):
+    nothing a client sees changes."""
+    _events_acks_and_relays(server, logged=False)
+
+
+def test_with_engineio_logging_every_packet_is_still_logged(
+        logging_server):
+    """With python-engineio's INFO log on, packets take python-engineio's
+    own path, which logs each one."""
+    _events_acks_and_relays(logging_server, logged=True)

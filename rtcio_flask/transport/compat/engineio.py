@@ -63,6 +63,11 @@ TRANSPORT_ERROR = "transport error"
 #: 4.11 takes ``Socket.close(reason=)`` and passes it to handlers.
 _REASONS = engineio_at_least(4, 11)
 
+#: 4.12 gives a MESSAGE whose text starts with a digit as it is (4.9-4.11
+#: try JSON on it, so ``41.5`` arrives as the float 1.5): the direct
+#: session's reader may then hand such text to the handler itself.
+_DIGITS_AS_TEXT = engineio_at_least(4, 12)
+
 #: Before 4.11: the method of python-engineio that closed a socket ->
 #: the reason 4.11 gives for it.
 _CLOSED_BY = {
@@ -743,6 +748,12 @@ def _read_failed(eio_socket: Any, error: str) -> bool:
 def _receive(eio_socket: Any, data: Any) -> bool:
     """One message of a direct session to python-engineio, as its
     websocket loop hands it over; False: end the connection."""
+    server = eio_socket.server
+    if _DIGITS_AS_TEXT and data.__class__ is str and data[:1] == "4" and \
+            data[1:2].isnumeric() and not server.async_handlers and \
+            not server.logger.isEnabledFor(logging.INFO):
+        _message(server, eio_socket.sid, data[1:])
+        return True
     try:
         eio_socket.receive(eio_packet.Packet(encoded_packet=data))
     except eio_exceptions.UnknownPacketError:
@@ -754,6 +765,23 @@ def _receive(eio_socket: Any, data: Any) -> bool:
         eio_socket.server.logger.exception("Unknown receive error")
         return False
     return True
+
+
+def _message(server: Any, sid: str, text: str) -> None:
+    """A MESSAGE packet whose text starts with a digit (every socket.io
+    packet does), handed to the ``message`` handler as ``Socket.receive``
+    and ``Server._trigger_event`` do when handlers are not run async and
+    INFO logging is off (the caller checks both): python-engineio's
+    ``Packet.decode`` gives such text as it is, without trying JSON, and a
+    handler's exception is logged the same way. Three Python calls and a
+    packet object less per relayed envelope."""
+    handler = server.handlers.get("message")
+    if handler is None:
+        return
+    try:
+        handler(sid, text)
+    except BaseException:  # as python-engineio's bare except
+        server.logger.exception("message handler error")
 
 
 def close_overflowed(eio_socket: Any) -> int:

@@ -57,6 +57,7 @@ What is used, by what:
 """
 
 import collections
+import json
 import logging
 import threading
 import time
@@ -216,13 +217,20 @@ def order_events(server: Any, *events: str) -> None:
     serial.events.update(events)
 
 
+#: ``inline(namespace, event)``: whether an event's handler may run in the
+#: greenlet that read it instead of one python-socketio spawns for it.
+InlineEvents = Callable[[str, str], bool]
+
+
 def dispatch_packet(server: Any, eio_sid: str, data: Any,
-                    connect: Optional[ConnectHandler] = None) -> None:
+                    connect: Optional[ConnectHandler] = None,
+                    inline: Optional[InlineEvents] = None) -> None:
     """python-socketio's Engine.IO message dispatch, with every packet
     checked the way socket.io's own parser checks it before anything acts
-    on it; events given to :func:`order_events` keep each socket's order.
-    Raises MalformedPacket; an application handler's own exception
-    still propagates with its traceback."""
+    on it; events given to :func:`order_events` keep each socket's order,
+    events ``inline`` names run in the calling greenlet
+    (:func:`handle_event_here`). Raises MalformedPacket; an application
+    handler's own exception still propagates with its traceback."""
     pending: Optional[Any] = server._binary_packet.get(eio_sid)
     if pending is not None:
         try:
@@ -249,7 +257,10 @@ def dispatch_packet(server: Any, eio_sid: str, data: Any,
     if kind == sio_packet.EVENT:
         _check_event(pkt.data)
         serial = server.__dict__.get("_rtcio_serial")
-        if serial is not None and pkt.data[0] in serial.events:
+        if inline is not None and inline(pkt.namespace or "/", pkt.data[0]):
+            handle_event_here(server, eio_sid, pkt.namespace, pkt.id,
+                              pkt.data)
+        elif serial is not None and pkt.data[0] in serial.events:
             serial.handle(eio_sid, pkt.namespace, pkt.id, pkt.data)
         else:
             server._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
@@ -279,6 +290,26 @@ def dispatch_packet(server: Any, eio_sid: str, data: Any,
             raise MalformedPacket("binary packet on a namespace the "
                                   "connection has not joined")
         server._binary_packet[eio_sid] = pkt
+
+
+def handle_event_here(server: Any, eio_sid: str, namespace: Optional[str],
+                      id: Optional[int], data: List[Any]) -> None:
+    """python-socketio's ``Server._handle_event`` (5.11 to 5.18) without
+    the greenlet it spawns per event when ``async_handlers`` is on: the
+    same log lines and connected check, then ``_handle_event_internal``
+    (the Admin UI's instrumented one too), which sends the ack. For
+    built-in events that never wait on their own socket: the spawn and
+    the switch to it were 65 of the 370 us from a ``join-room`` read to
+    its ``#rtcio:init-offer`` sent (docs/performance.rst)."""
+    namespace = namespace or "/"
+    sid = server.manager.sid_from_eio_sid(eio_sid, namespace)
+    server.logger.info('received event "%s" from %s [%s]', data[0], sid,
+                       namespace)
+    if not server.manager.is_connected(sid, namespace):
+        server.logger.warning("%s is not connected to namespace %s", sid,
+                              namespace)
+        return
+    server._handle_event_internal(server, sid, eio_sid, data, namespace, id)
 
 
 def disconnect_reason_now() -> Optional[str]:
@@ -359,10 +390,33 @@ OFFSET_MARK = "__rtcio_offset__"
 CONTROL_NAMESPACE = "/__rtcio_recovery__"
 
 
+#: ``json.dumps(x, separators=(",", ":"))`` without building an encoder per
+#: call (what ``Packet.encode`` does through python-engineio's json module).
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode_event(server: Any, namespace: str, args: List[Any]) -> str:
-    """The socket.io text of an EVENT packet (no ack id, no binary)."""
-    pkt = server.packet_class(sio_packet.EVENT, namespace=namespace,
-                              data=args)
+    """The socket.io text of an EVENT packet (no ack id, no binary).
+
+    With python-socketio's own packet class and JSON module (every server
+    unless ``json=`` or msgpack is chosen), the text ``Packet.encode``
+    makes (``2``, the namespace unless ``/`` and a comma, the compact
+    JSON), written directly: a ``Packet`` first scans the data for
+    binary again and builds a JSON encoder, a quarter of each room
+    emit's cost on the join path. Anything else, binary included, goes
+    through the packet class."""
+    packet_class = server.packet_class
+    if packet_class is sio_packet.Packet and \
+            packet_class.json is engineio_json:
+        try:
+            encoded = _compact(args)
+        except TypeError:  # bytes: a binary packet, the class's to encode
+            pass
+        else:
+            if namespace is None or namespace == "/":
+                return "2" + encoded
+            return "2" + namespace + "," + encoded
+    pkt = packet_class(sio_packet.EVENT, namespace=namespace, data=args)
     return str(pkt.encode())
 
 
@@ -375,6 +429,11 @@ def data_as_args(data: Any) -> List[Any]:
     return [data]
 
 
+#: Leaves that are never binary, skipped without a call (every room emit
+#: is scanned: the join path's five emits are mostly such leaves).
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
 def is_binary(data: Any) -> bool:
     """Whether ``data`` holds bytes anywhere, which makes python-socketio
     send it as a binary packet (its own check is a private method before
@@ -382,9 +441,15 @@ def is_binary(data: Any) -> bool:
     if isinstance(data, (bytes, bytearray)):
         return True
     if isinstance(data, list):
-        return any(is_binary(item) for item in data)
-    if isinstance(data, dict):
-        return any(is_binary(item) for item in data.values())
+        items: Iterable[Any] = data
+    elif isinstance(data, dict):
+        items = data.values()
+    else:
+        return False
+    plain = _PLAIN
+    for item in items:
+        if item.__class__ not in plain and is_binary(item):
+            return True
     return False
 
 
