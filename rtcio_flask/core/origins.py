@@ -232,7 +232,10 @@ class OriginPolicy:
                 credentials: bool) -> Tuple[str, str]:
         """``(error code, message)`` of a refused request: the origin
         (``reason`` from :meth:`check`), credentials (see
-        :meth:`drops_credentials`), or both, each with what to write."""
+        :meth:`drops_credentials`), or both, each with what to write. The
+        origin is the client's to choose: shown cut to
+        :data:`MAX_SHOWN_ORIGIN` characters, so a log line stays short."""
+        origin = shown_origin(origin)
         turn_on = ("turn credentials on: rtcio-flask --credentials "
                    "(RTCIO_CORS_CREDENTIALS=1) or RTCIO(app, cors={'origin': "
                    "[...], 'credentials': True})")
@@ -242,16 +245,16 @@ class OriginPolicy:
                  "withCredentials), which this server does not accept")
         if reason and credentials:
             return ("origin-and-credentials-not-allowed",
-                    f"Origin {origin!r} may not connect to the signaling "
+                    f"Origin {origin} may not connect to the signaling "
                     f"server: {reason}, and {sends}. To allow it, add it to "
                     f"{self.setting} and {turn_on}.")
         if credentials:
             return ("credentials-not-allowed",
-                    f"Origin {origin!r} is allowed, but {sends}, so the "
+                    f"Origin {origin} is allowed, but {sends}, so the "
                     f"browser would drop every answer. To allow it, "
                     f"{turn_on}; or connect without withCredentials.")
         return ("origin-not-allowed",
-                f"Origin {origin!r} may not connect to the signaling "
+                f"Origin {origin} may not connect to the signaling "
                 f"server: {reason}. To allow it, add it to {self.setting}.")
 
     def headers(self, origin: Optional[str]) -> List[Tuple[str, str]]:
@@ -300,6 +303,19 @@ def same_origins(environ: Mapping[str, Any]) -> Sequence[str]:
         fhost = (fwd_host or host).split(",")[0].strip()
         found.append(f"{proto}://{fhost}".lower())
     return found
+
+
+#: The longest origin a refusal shows whole (real origins are far shorter;
+#: the header is the client's to fill).
+MAX_SHOWN_ORIGIN = 200
+
+
+def shown_origin(origin: Optional[str]) -> str:
+    """``repr(origin)``, cut to :data:`MAX_SHOWN_ORIGIN` characters with its
+    full length said."""
+    if origin is None or len(origin) <= MAX_SHOWN_ORIGIN:
+        return repr(origin)
+    return f"{origin[:MAX_SHOWN_ORIGIN]!r}... ({len(origin)} characters)"
 
 
 def _describe(items: Sequence[Union[str, Pattern[str]]]) -> str:

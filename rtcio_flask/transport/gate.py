@@ -115,11 +115,21 @@ class SocketIOGate:
         both), logged once per origin and cause."""
         self.refused += 1
         error, message = self.policy.refusal(origin, reason, credentials)
-        if (origin, error) in self._logged_origins:
+        if (origin, error) in self._logged_origins or \
+                len(self._logged_origins) > _MAX_LOGGED_ORIGINS:
+            logger.debug(message)
+        elif len(self._logged_origins) == _MAX_LOGGED_ORIGINS:
+            # One line says where the rest go (they were all WARNINGs: an
+            # origin sprayer wrote one line per request once the set was
+            # full).
+            self._logged_origins.add((None, "further"))
+            logger.warning(
+                "rtcio: %d refused origins logged; further refused origins "
+                "are logged at DEBUG (logger rtcio_flask)",
+                _MAX_LOGGED_ORIGINS)
             logger.debug(message)
         else:
-            if len(self._logged_origins) < _MAX_LOGGED_ORIGINS:
-                self._logged_origins.add((origin, error))
+            self._logged_origins.add((origin, error))
             logger.warning(message)
         body = json.dumps({"error": error, "message": message}).encode()
         start_response("400 Bad Request", [

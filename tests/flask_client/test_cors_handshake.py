@@ -89,6 +89,31 @@ def test_refused_origin_gets_400_and_reaches_no_handler(form, caplog):
     assert "RTCIO(cors=...)" in lines[0]
 
 
+def test_refused_origins_log_lines_are_bounded(caplog, monkeypatch):
+    """An attacker chooses the Origin header: a 7 KB one made a 7 KB log
+    line, and once the set of logged origins was full every refusal of a
+    new origin was a WARNING (one per request). Now each line shows at most
+    200 characters of the origin, and past the cap one line says the rest
+    go to DEBUG."""
+    from rtcio_flask.transport import gate
+    monkeypatch.setattr(gate, "_MAX_LOGGED_ORIGINS", 3)
+    client = make_app(A).test_client()
+    huge = "https://" + "e" * 7000 + ".example"
+    with caplog.at_level(logging.WARNING, logger="rtcio_flask"):
+        refused = handshake(client, huge)
+        for n in range(20):
+            assert handshake(client, f"https://spray{n}.test").status_code \
+                == 400
+    assert refused.status_code == 400
+    assert "(7016 characters)" in refused.json["message"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4, lines
+    assert all(len(line) < 600 for line in lines)
+    assert "'https://spray1.test' may not connect" in lines[2]
+    assert lines[3] == ("rtcio: 3 refused origins logged; further refused "
+                        "origins are logged at DEBUG (logger rtcio_flask)")
+
+
 def test_refusal_names_the_config_key_when_set_in_config(caplog):
     app = Flask(__name__)
     app.config["RTCIO_CORS"] = A
