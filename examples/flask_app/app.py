@@ -45,6 +45,14 @@ logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
 log = logging.getLogger("example")
 
 
+def fail(message):
+    """A start-up mistake: one line and exit status 2, no traceback."""
+    import sys
+
+    print(f"app.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def allowed_origins():
     """Browser origins that may log in and connect, from ``ALLOWED_ORIGINS``.
 
@@ -77,8 +85,13 @@ CORS(app, resources={r"/api/*": {}, r"/login": {}, r"/logout": {}},
      origins=ORIGINS, supports_credentials=True)
 
 # Signaling, rooms (join-room, presence, init-offer...) and the rtc.io relay.
-rtcio = RTCIO(app, cors={"origin": ORIGINS, "credentials": True},
-              rooms=True)
+try:
+    rtcio = RTCIO(app, cors={"origin": ORIGINS, "credentials": True},
+                  rooms=True)
+except ValueError as exc:  # a bad ALLOWED_ORIGINS, or an RTCIO_* setting
+    if __name__ != "__main__":
+        raise  # gunicorn reports an app that fails to load itself
+    fail(str(exc))
 
 # sid -> logged-in user, filled by the connect hook. In-process only: this
 # example runs one worker (``-w 1``), as python-socketio requires without a
@@ -152,14 +165,6 @@ def disconnect(sid, reason):
 def whoami(sid, data=None):
     """What the server knows about this socket (the page shows it)."""
     return {"sid": sid, "user": flask.session.get("user")}
-
-
-def fail(message):
-    """A start-up mistake: one line and exit status 2, no traceback."""
-    import sys
-
-    print(f"app.py: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def port_setting(name, default):

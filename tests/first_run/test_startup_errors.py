@@ -169,6 +169,19 @@ def test_example_app_refuses_a_used_port_and_starts_quietly():
     assert "Traceback" not in log
 
 
+def test_example_app_with_a_bad_allowed_origin_is_one_line():
+    """ALLOWED_ORIGINS with a trailing slash ended the example in a
+    traceback; now one line says what to write."""
+    out = _run([sys.executable, "examples/flask_app/app.py"],
+               env={"PORT": str(free_port()), "PAGE_PORT": "0",
+                    "ALLOWED_ORIGINS": "http://127.0.0.1:8000/"})
+    assert out.returncode == 2
+    line = _one_line(out)
+    assert line.startswith("app.py: error: RTCIO cors: "
+                           "'http://127.0.0.1:8000/' is not a valid origin")
+    assert "write 'http://127.0.0.1:8000'" in line
+
+
 def test_gunicorn_multi_worker_refusal_appears_once_without_tracebacks():
     server = serve_gunicorn("tests.apps.deploy_app:create_app()", "gthread",
                             workers=None, env={"WEB_CONCURRENCY": "3"})
