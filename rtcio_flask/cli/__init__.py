@@ -76,7 +76,8 @@ def in_flags(message: str, parser: argparse.ArgumentParser) -> str:
 
     def flag(match: "re.Match[str]") -> str:
         name = "--" + (match.group(1) or match.group(2)).replace("_", "-")
-        return name if re.search(re.escape(name) + r"\b", help_text) \
-            else match.group(0)
+        # the whole flag: --turn is not --turn-ttl
+        return name if re.search(re.escape(name) + r"(?![\w-])",
+                                 help_text) else match.group(0)
 
     return _OPTION_NAMED.sub(flag, message)

@@ -63,7 +63,11 @@ def make_app(args: argparse.Namespace, async_mode: Optional[str] = None
         turn = {"secret": args.turn_secret, "urls": args.turn_urls}
         if args.stun_urls:
             turn["stun_urls"] = args.stun_urls
-        if args.turn_ttl:
+        if args.turn_ttl is not None:  # 0 is refused, not the default
+            if args.turn_ttl < 1:
+                raise ValueError(
+                    f"--turn-ttl must be a positive whole number of seconds "
+                    f"(such as 86400, one day), not {args.turn_ttl}")
             turn["ttl"] = args.turn_ttl
         options["turn"] = turn
     if getattr(args, "recovery_window", None) is not None:

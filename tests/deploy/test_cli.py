@@ -73,6 +73,10 @@ def test_python_m_runs_the_same_command():
      "rtcio-flask: error: --max-members must be a positive whole number"),
     (["--recovery-window", "-5"],
      "rtcio-flask: error: --recovery-window must be a positive number"),
+    # 0 was taken for "not given" (a day)
+    (["--turn-secret", "s", "--turn-urls", "turn:t.example:3478",
+      "--turn-ttl", "0"], "rtcio-flask: error: --turn-ttl must be a "
+     "positive whole number of seconds (such as 86400, one day), not 0"),
     # it started, and refused every page of the domain later
     (["--allowed-origins", "https://*.example.com"],
      "--allowed-origins: 'https://*.example.com' is not an origin (a '*' "
