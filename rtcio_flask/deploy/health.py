@@ -90,22 +90,31 @@ def refuse_while_draining(socketio_app: Any, health: Health) -> Any:
 
 
 def begin_drain(health: Health, server: Any,
-                spawn: Optional[Callable[[Callable[[], Any]], Any]] = None
-                ) -> bool:
+                spawn: Optional[Callable[[Callable[[], Any]], Any]] = None,
+                then: Optional[Callable[[], Any]] = None) -> bool:
     """Mark the process draining and close every connection, once.
 
     ``spawn(func)`` runs the closing somewhere other than a signal handler
-    (default: a python-socketio background task). Returns False when a
-    drain had already begun."""
+    (default: a python-socketio background task); ``then()`` runs after
+    it, even if it failed. Returns False when a drain had already begun
+    (``then`` is not called)."""
     if health.draining:
         return False
     health.draining = True
+
+    def run() -> None:
+        try:
+            drain(server)
+        finally:
+            if then is not None:
+                then()
+
     if spawn is None:
         spawn = _spawn_from_signal_handler()
     if spawn is None:
-        server.start_background_task(drain, server)
+        server.start_background_task(run)
     else:
-        spawn(lambda: drain(server))
+        spawn(run)
     return True
 
 
@@ -199,8 +208,14 @@ def _chain_sigterm(server: Any, health: Health, signum: int) -> bool:
     def on_sigterm(sig: int, frame: Any) -> None:
         # The flag first, synchronously: the very next health request
         # answers 503, whatever the drain's background task is doing.
-        begin_drain(health, server)
-        previous(sig, frame)
+        # gunicorn's own handler (the worker's stop) only once the drain is
+        # done: its worker exits as soon as no request is in progress, and
+        # websockets read from readiness events have none, so it used to
+        # exit mid-drain (after the first socket that waited on Redis; the
+        # others were neither held nor departed).
+        if not begin_drain(health, server,
+                           then=lambda: previous(sig, frame)):
+            previous(sig, frame)
 
     try:
         signal.signal(signum, on_sigterm)

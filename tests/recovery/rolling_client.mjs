@@ -54,8 +54,13 @@ async function drain() {
   const a = client("a", FIRST_URL, { reconnection: false });
   const c = client("c", FIRST_URL);
   const b = client("b", SECOND_URL);
-  await until("all connected", () => a.connected && b.connected && c.connected);
+  // EXTRA more sockets on FIRST, back by themselves: the drain must hold
+  // every one of them, not only the first few
+  const extras = [...Array(Number(process.env.EXTRA || 0)).keys()]
+    .map((i) => client("e" + i, FIRST_URL));
+  await until("all connected", () => Object.values(sockets).every((s) => s.connected));
   for (const [s, name] of [[a, "a"], [c, "c"], [b, "b"]]) await join(s, name);
+  for (const [i, s] of extras.entries()) await join(s, "e" + i);
   for (const s of [a, c]) { relay(s, b.id, 1); relay(b, s.id, 1); }
   await until("relay before the drain", () => got("a", 1) && got("c", 1) && got("b", 1) === 2);
   const ids = { a: a.id, b: b.id, c: c.id };
@@ -68,8 +73,8 @@ async function drain() {
     await relayAcked(b, ids.c, n);
   }
   a.connect(); // to SECOND: its disconnect handler pointed it there
-  await until("A and C back", () => connects.a.length >= 2 && a.connected &&
-    connects.c.length >= 2 && c.connected, 30000);
+  await until("A, C and the extras back", () => Object.entries(sockets).every(
+    ([name, s]) => name === "b" || (connects[name].length >= 2 && s.connected)), 30000);
   await until("missed envelopes", () => [2, 3, 4, 5, 6].every((n) => got("a", n) && got("c", n)));
   for (const s of [a, c]) { relay(s, b.id, 7); relay(b, s.id, 7); }
   await until("relay after recovery", () => got("a", 7) && got("c", 7) && got("b", 7) === 2);

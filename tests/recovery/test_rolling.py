@@ -85,7 +85,8 @@ def _logs(*servers):
 @pytest.mark.parametrize("stack", ["120"], indirect=True)
 def test_sigterm_drain_recovers_on_the_other_process(stack, transports):
     redis, first, second = stack
-    node = _node("drain", first, second, transports=transports)
+    node = _node("drain", first, second, transports=transports,
+                 EXTRA="10")
     try:
         start = node.read("drain")
         ids = start["ids"]
@@ -118,12 +119,22 @@ def test_sigterm_drain_recovers_on_the_other_process(stack, transports):
         # presence: never a departure, on the survivor or before
         assert ["user-disconnected", ids[name]] not in done["log"]["b"]
         assert done["log"]["b"].count(["user-reconnected", ids[name]]) == 1
+    extras = [name for name in done["connects"] if name.startswith("e")]
+    assert len(extras) == 10
+    for name in extras:  # every socket of the drained process came back
+        first_id = done["connects"][name][0]["id"]
+        assert done["connects"][name] == [
+            {"id": first_id, "recovered": False},
+            {"id": first_id, "recovered": True}], name
     assert _envelopes(done["log"]["b"]) == [1, 1, 7, 7]
     def by_id(members):
         return sorted(members, key=lambda m: m["id"])
 
     everyone = by_id({"id": ids[n], "reconnecting": False}
                      for n in ("a", "b", "c"))
+    everyone = by_id(everyone + [
+        {"id": done["connects"][name][0]["id"], "reconnecting": False}
+        for name in extras])
     assert by_id(back["members"]) == everyone
     # after FIRST's fleet sweep: still members (recorded under SECOND)
     assert by_id(done["members"]) == everyone
