@@ -15,6 +15,7 @@ suite (sections 7.3, 7.5, 7.7, 7.9) read the rules the same way.
 """
 
 import struct
+from typing import Union
 
 #: Codes a peer may put in a close frame (RFC 6455 7.4.1, and IANA's
 #: "WebSocket Close Code Number Registry": 1012-1014 were registered after
@@ -68,10 +69,17 @@ _XOR = [bytes(i ^ k for i in range(256)) for k in range(256)]
 
 def unmask(data: bytes, mask: bytes) -> bytes:
     """``data`` XOR the 4-byte ``mask`` repeated (RFC 6455, 5.3)."""
-    out = bytearray(data)
+    return bytes(unmask_in_place(bytearray(data), mask))
+
+
+def unmask_in_place(data: bytearray,
+                    mask: Union[bytes, bytearray]) -> bytearray:
+    """:func:`unmask` on a buffer of one's own, changed and returned: a
+    websocket reader unmasks the slice it cut from its read buffer with
+    no copy in and none out."""
     for i in range(4):
-        out[i::4] = data[i::4].translate(_XOR[mask[i]])
-    return bytes(out)
+        data[i::4] = data[i::4].translate(_XOR[mask[i]])
+    return data
 
 
 def frame(payload: bytes, opcode: int = _TEXT) -> bytes:

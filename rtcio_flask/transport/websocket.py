@@ -35,7 +35,7 @@ import time
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
                     Union)
 
-from ..core.rfc6455 import close_reply, frame, unmask
+from ..core.rfc6455 import close_reply, frame, unmask_in_place
 from ..core.values import pick
 from . import compat
 from .compat import engineio as eio_compat
@@ -200,9 +200,8 @@ class WebSocket:
             end = at + 4 + length
             if len(buf) < end:
                 self._fill(end)
-            mask = bytes(buf[at:at + 4])
-            payload = unmask(bytes(buf[at + 4:end]), mask) if length \
-                else b""
+            payload: Any = unmask_in_place(buf[at + 4:end], buf[at:at + 4]) \
+                if length else b""
             del buf[:end]
             if not buf:
                 # A drained bytearray keeps its capacity (kilobytes per
@@ -221,7 +220,7 @@ class WebSocket:
             if kind == _BINARY:
                 if fin:
                     if not parts:
-                        return payload
+                        return bytes(payload)
                     parts.append(payload)
                     return b"".join(parts)
                 parts.append(payload)

@@ -14,6 +14,7 @@ import websocket
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rtcio_flask.core import rfc6455
 from rtcio_flask.core.values import UNSET
 from rtcio_flask.transport import websocket as transport
 from tests.abuse.raw import RawSocket
@@ -180,7 +181,11 @@ def test_client_close_is_answered_and_the_peer_hears_it(served):
 @given(st.binary(max_size=3000), st.binary(min_size=4, max_size=4))
 def test_unmask_is_the_rfc_xor(data, mask):
     expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-    assert transport.unmask(data, mask) == expected
+    assert rfc6455.unmask(data, mask) == expected
+    # The reader's own: the buffer changed where it is, and returned.
+    buffer = bytearray(data)
+    assert rfc6455.unmask_in_place(buffer, bytearray(mask)) is buffer
+    assert buffer == expected
 
 
 def test_accept_key_is_the_rfc_example():
@@ -230,12 +235,12 @@ def test_a_socket_pair_round_trip():
     mask = os.urandom(4)
     payload = "héllo".encode()
     client_sock.sendall(bytes((0x81, 0x80 | len(payload))) + mask +
-                        transport.unmask(payload, mask))
+                        rfc6455.unmask(payload, mask))
     assert ws.wait() == "héllo"
     ws.send("ok")
     assert client_sock.recv(10) == b"\x81\x02ok"
     client_sock.sendall(bytes((0x88, 0x82)) + mask +
-                        transport.unmask(struct.pack("!H", 1001), mask))
+                        rfc6455.unmask(struct.pack("!H", 1001), mask))
     assert ws.wait() is None
     assert client_sock.recv(10) == b"\x88\x02" + struct.pack("!H", 1001)
     server_sock.close()
