@@ -16,7 +16,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional,
 from flask.ctx import RequestContext
 from socketio import exceptions as sio_exceptions
 
-from .core.acks import ack_error
+from .core.acks import AccessDenied, ack_error
 from .transport.compat.socketio import disconnect_reason_now
 
 if TYPE_CHECKING:
@@ -200,6 +200,27 @@ class Dispatcher:
                             ConnectionRefusedError):
                         self._sessions.pop(sid, None)
                         raise
+                    except AccessDenied as exc:
+                        # As from an @rtcio.authorize hook: the client gets
+                        # connect_error with the message.
+                        self._sessions.pop(sid, None)
+                        logger.info("rtcio: refused connection %s: %s", sid,
+                                    exc.message)
+                        raise sio_exceptions.ConnectionRefusedError(
+                            exc.message) from None
+                    except Exception:
+                        # An app bug: python-socketio would leave the client
+                        # waiting for an answer that never comes (and try
+                        # again, and fail again); it is refused at once and
+                        # the traceback logged.
+                        self._sessions.pop(sid, None)
+                        logger.exception(
+                            "rtcio: connect handler %s failed for %s; the "
+                            "socket is refused with 'server error'",
+                            getattr(handler.func, "__name__", handler.func),
+                            sid)
+                        raise sio_exceptions.ConnectionRefusedError(
+                            "server error") from None
                     if result is False:
                         self._sessions.pop(sid, None)
                         return False

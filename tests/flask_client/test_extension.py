@@ -103,6 +103,35 @@ def test_connect_handler_can_refuse_with_a_message():
     assert reply.startswith("40{")
 
 
+def test_connect_handler_refusing_with_access_denied_or_failing(caplog):
+    """AccessDenied in an @rtcio.on("connect") handler (not only in
+    @rtcio.authorize) refuses with its message, and a handler that fails
+    refuses with 'server error' and one logged traceback: both used to
+    leave the client without any answer to its CONNECT."""
+    from rtcio_flask import AccessDenied
+
+    app = Flask(__name__)
+    rtcio = RTCIO(app, cors="*")
+
+    @rtcio.on("connect")
+    def connect(sid, environ, auth):
+        if auth == {"mode": "denied"}:
+            raise AccessDenied("members only")
+        if auth == {"mode": "bug"}:
+            raise KeyError("user_id")
+
+    with caplog.at_level("INFO", logger="rtcio_flask"):
+        _, denied = open_session(app.test_client(), auth={"mode": "denied"})
+        _, failed = open_session(app.test_client(), auth={"mode": "bug"})
+    assert denied == '44{"message":"members only"}'
+    assert failed == '44{"message":"server error"}'
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "connect handler connect failed" in error.getMessage()
+    assert "KeyError: 'user_id'" in caplog.text
+    _, fine = open_session(app.test_client(), auth={"mode": "ok"})
+    assert fine.startswith("40{")
+
+
 def test_server_options_pass_through_to_python_socketio():
     app = Flask(__name__)
     RTCIO(app, cors="*", ping_timeout=7, ping_interval=11)
