@@ -44,7 +44,7 @@ from .transport.guard import TransportGuard
 from .transport import websocket as websocket_mod
 from .transport.packet_hook import PacketHook
 from .transport import compat
-from .transport.compat.socketio import order_events
+from .transport.compat.socketio import index_rooms, order_events
 from .transport.compat.flask_socketio import (is_flask_socketio,
                                               with_flask_app)
 from .transport.compat.engineio import (advertise_exact_ping_interval,
@@ -494,6 +494,8 @@ class RTCIO(AccessHooks):
         app.wsgi_app = gate  # type: ignore[method-assign]
         dispatcher = Dispatcher(server, app)
         state = AppState(app, server, cfg, dispatcher, gate)
+        if compat.enabled("room_index"):
+            index_rooms(server.manager)
         # Event limits, shape checks and fast paths sit on the raw packets.
         state.packet_hook = PacketHook(server, limits)
         state.limits = state.packet_hook.limiter

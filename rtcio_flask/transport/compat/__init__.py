@@ -58,6 +58,9 @@ FLOOR: Dict[str, Version] = {
 
 #: feature -> (what users read, the libraries whose shims it needs).
 FEATURES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
+    "room_index": ("each socket's rooms indexed (disconnects and room "
+                   "lookups without a scan of every room)",
+                   ("python-socketio",)),
     "dispatch": ("the checked packet dispatch (strict JSON; a malformed "
                  "packet closes its connection with one warning)",
                  ("python-socketio",)),

@@ -61,7 +61,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from engineio import json as engineio_json
 from socketio import exceptions as sio_exceptions
@@ -310,6 +310,70 @@ def handle_event_here(server: Any, eio_sid: str, namespace: Optional[str],
                               namespace)
         return
     server._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+
+
+def index_rooms(manager: Any) -> None:
+    """Keep, beside python-socketio's ``manager.rooms`` (room -> members),
+    each socket's own rooms, so that ``get_rooms`` and ``basic_disconnect``
+    cost what the socket is in instead of a scan of every room of the
+    namespace (python-socketio 5.11 to 5.18 loop over all of them, and
+    ``basic_disconnect`` copies the dict first: with N sockets connected
+    each disconnect cost O(N), a connect-and-leave storm O(N^2); 508,000
+    membership tests for two 200-pair storms, docs/performance.rst).
+
+    ``basic_enter_room`` and ``basic_leave_room``, through which every
+    change to ``manager.rooms`` goes (``basic_close_room`` and
+    ``basic_disconnect`` leave through ``basic_leave_room``), are wrapped on
+    this manager object to keep the index; ``get_rooms`` answers from it in
+    the order the socket entered its rooms (python-socketio's order is the
+    rooms' creation order; neither is documented). ``basic_disconnect`` is
+    python-socketio's, with the scan replaced by the index."""
+    if manager.__dict__.get("_rtcio_room_index") is not None:
+        return
+    index: Dict[Tuple[str, Any], Dict[Any, None]] = {}
+    for namespace, rooms in manager.rooms.items():
+        for room, members in rooms.items():
+            for sid in members:
+                index.setdefault((namespace, sid), {})[room] = None
+    enter, leave = manager.basic_enter_room, manager.basic_leave_room
+
+    def basic_enter_room(sid: Any, namespace: str, room: Any,
+                         eio_sid: Any = None) -> None:
+        enter(sid, namespace, room, eio_sid=eio_sid)
+        index.setdefault((namespace, sid), {})[room] = None
+
+    def basic_leave_room(sid: Any, namespace: str, room: Any) -> None:
+        leave(sid, namespace, room)
+        mine = index.get((namespace, sid))
+        if mine is not None:
+            mine.pop(room, None)
+            if not mine:
+                del index[(namespace, sid)]
+
+    def get_rooms(sid: Any, namespace: str) -> List[Any]:
+        return [room for room in index.get((namespace, sid), ())
+                if room is not None]
+
+    def basic_disconnect(sid: Any, namespace: str, **kwargs: Any) -> None:
+        if namespace not in manager.rooms:
+            return
+        for room in list(index.get((namespace, sid), ())):
+            manager.basic_leave_room(sid, namespace, room)
+        if sid in manager.callbacks:
+            del manager.callbacks[sid]
+        # pending_connect from 5.15 on, pending_disconnect on every release.
+        for pending in (manager.__dict__.get("pending_connect"),
+                        manager.pending_disconnect):
+            if pending and namespace in pending and sid in pending[namespace]:
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
+
+    manager.basic_enter_room = basic_enter_room
+    manager.basic_leave_room = basic_leave_room
+    manager.get_rooms = get_rooms
+    manager.basic_disconnect = basic_disconnect
+    manager._rtcio_room_index = index
 
 
 def disconnect_reason_now() -> Optional[str]:
