@@ -12,8 +12,8 @@ import inspect
 import logging
 import os
 import weakref
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List,
-                    Mapping, Optional, Set, Tuple, TypeVar, overload)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator,
+                    List, Mapping, Optional, Set, Tuple, TypeVar, overload)
 
 import engineio
 import flask
@@ -188,15 +188,34 @@ def env_keys() -> Tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def warn_unknown_env(environ: Mapping[str, str],
-                     config: Mapping[str, Any]) -> None:
+def keys_of_options(given: Iterable[str]) -> Set[str]:
+    """The ``RTCIO_*`` keys that options passed to ``RTCIO(...)`` settle
+    (``cors=`` settles ``RTCIO_CORS`` and ``RTCIO_CORS_CREDENTIALS``;
+    ``limits=`` the limit keys; ``turn=`` the TURN keys)."""
+    keys: Set[str] = set()
+    for name in given:
+        key = config_key(name)
+        keys.update(k for k in known_config_keys()
+                    if k == key or k.startswith(key + "_"))
+        if name == "limits":
+            keys.update(LIMITS_CONFIG_KEYS)
+        if name == "turn":
+            keys.update(TURN_CONFIG_KEYS)
+    return keys
+
+
+def warn_unknown_env(environ: Mapping[str, str], config: Mapping[str, Any],
+                     given: Iterable[str] = ()) -> None:
     """Log a WARNING for each ``RTCIO_*`` environment variable that no
     setting reads, naming the closest known one (``RTCIO_MESAGE_QUEUE``
     would otherwise start one process with rooms in memory, silently),
     and for each that only ``app.config`` reads (``RTCIO_CORS``), unless
-    the app copied it into its config itself."""
+    the app used it itself: copied into its config, or (as far as can be
+    told) passed as the option it sets (``given``: the options passed to
+    ``RTCIO(...)``, such as ``cors=os.environ["RTCIO_CORS"]``)."""
     known = known_config_keys() + tuple(ENV_ONLY)
-    config_only = set(known_config_keys()) - set(env_keys()) - set(config)
+    config_only = set(known_config_keys()) - set(env_keys()) - \
+        set(config) - keys_of_options(given)
     lines = unknown_env_warnings(environ, known)
     lines.update(config_only_env_warnings(environ, config_only, ENV_TWINS))
     for name, line in sorted(lines.items()):
@@ -374,7 +393,8 @@ class RTCIO(AccessHooks):
         check_options(self._options, "RTCIO(...)")
         check_options(options, "init_app(...)")
         check_config_keys(app.config)
-        warn_unknown_env(os.environ, app.config)
+        warn_unknown_env(os.environ, app.config,
+                         list(self._options) + list(options))
         opts = dict(self._options)
         opts.update(options)
         turn = resolve_turn(opts.pop("turn", None), app.config)

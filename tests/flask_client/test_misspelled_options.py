@@ -257,13 +257,22 @@ def test_config_only_key_in_the_environment_is_warned_about(
         f"from app.config, not from the environment; {instead}"), line
 
 
-def test_config_only_key_copied_into_the_config_is_not_warned_about(
-        monkeypatch, caplog, fresh_env_warnings):
-    """An app that reads the variable into its config itself uses it."""
-    monkeypatch.setenv("RTCIO_CORS", A)
+@pytest.mark.parametrize("name, config, options", [
+    ("RTCIO_CORS", {"RTCIO_CORS": A}, {}),
+    ("RTCIO_CORS", {}, {"cors": A}),
+    ("RTCIO_RATE_LIMIT", {}, {"limits": {"rate": 5}}),
+    ("RTCIO_TURN_SECRET", {}, {"turn": {"secret": "s",
+                                        "urls": "turn:t.example:3478"}}),
+    ("RTCIO_ROOMS_MAX_MEMBERS", {}, {"rooms": {"max_members": 3}}),
+])
+def test_config_only_key_the_app_used_is_not_warned_about(
+        name, config, options, monkeypatch, caplog, fresh_env_warnings):
+    """An app that reads the variable itself, into its config or into the
+    option it sets (``cors=os.environ["RTCIO_CORS"]``), uses it."""
+    monkeypatch.setenv(name, "5")
     with caplog.at_level("WARNING", logger="rtcio_flask"):
-        RTCIO(_app(RTCIO_CORS=A))
-    assert not [r for r in caplog.records if "RTCIO_CORS" in r.getMessage()]
+        RTCIO(_app(**config), **options)
+    assert not [r for r in caplog.records if name in r.getMessage()]
 
 
 def test_every_variable_the_command_reads_counts_as_read():
