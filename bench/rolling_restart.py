@@ -38,7 +38,12 @@ def main() -> None:
     args = parser.parse_args()
     pairs = max(1, min(args.pairs, 500))
     redis = RedisProcess().start()
-    env = {"RTCIO_MESSAGE_QUEUE": redis.url, "RTCIO_RECOVERY_WINDOW": "120"}
+    # Every client is on 127.0.0.1: lift the per-address shares (200 open
+    # sessions, 100 held ones by default; a drain holds like a drop, so
+    # past 100 an address's oldest held sockets would depart).
+    env = {"RTCIO_MESSAGE_QUEUE": redis.url, "RTCIO_RECOVERY_WINDOW": "120",
+           "RTCIO_MAX_CONNECTIONS_PER_ADDRESS": "2000",
+           "RTCIO_RECOVERY_MAX_SESSIONS_PER_ADDRESS": "2000"}
     first = serve_gunicorn(APP, args.worker, env=env).start()
     second = serve_gunicorn(APP, args.worker, env=env).start()
     node = subprocess.Popen(

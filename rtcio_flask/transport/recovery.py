@@ -269,6 +269,9 @@ class _MemoryBackend:
     def orphans(self) -> List[HeldSession]:
         return []
 
+    def settled(self, session: HeldSession) -> None:
+        pass
+
     def missed(self, session: HeldSession, offset: Any
                ) -> Optional[List[Tuple[str, str]]]:
         start = session.extra.get("start")
@@ -440,9 +443,15 @@ class _RedisBackend:
         if not raw:
             return None
         data = json.loads(str(raw))
-        self.redis.delete(self._sid_key(data["ns"], data["sid"]))
+        # The socket's "held" mark stays until the restore is over
+        # (settled()): presence still shows it, and the fleet sweep of the
+        # process that held it, running meanwhile, leaves it in its rooms.
         self.redis.zrem(self.deadlines, pid)
         return _held_from(pid, data)
+
+    def settled(self, session: HeldSession) -> None:
+        """A taken session was restored (or departed): no longer held."""
+        self.redis.delete(self._sid_key(session.namespace, session.sid))
 
     def release(self, session: HeldSession) -> bool:
         """Whether the session was still held (nobody restored it)."""
@@ -451,6 +460,22 @@ class _RedisBackend:
             self.redis.delete(self._sid_key(session.namespace, session.sid))
             self.redis.zrem(self.deadlines, session.pid)
         return held
+
+    def replayable(self, session: HeldSession, offset: Any
+                   ) -> Optional[List[Tuple[str, str]]]:
+        """``[]`` when :meth:`missed` can replay from ``offset`` (it is
+        still in the stream, and was given to this session), else None:
+        one entry read instead of the whole tail of the stream, which the
+        restore reads once more anyway once the socket is registered."""
+        start = str(session.extra.get("start"))
+        if _stream_id(start) is None:
+            return None
+        if offset is None:
+            return []
+        if _stream_id(offset) is None or not self.after(offset, start):
+            return None
+        first = self.redis.xrange(self.stream, offset, offset, count=1)
+        return [] if first and first[0][0] == offset else None
 
     def missed(self, session: HeldSession, offset: Any
                ) -> Optional[List[Tuple[str, str]]]:
@@ -468,11 +493,18 @@ class _RedisBackend:
             entries = entries[1:]
         out = []
         joined = _joined(session)
+        # Each room as it appears in an entry's JSON list: an entry that
+        # names none of them is skipped without decoding it (after a drain,
+        # every recovering socket reads every other one's entries).
+        tokens = [_dumps(room) for room in session.rooms]
         for entry_id, fields in entries:
             if fields.get("ns") != session.namespace:
                 continue
-            rooms = None if not fields.get("rooms") else \
-                frozenset(json.loads(fields["rooms"]))
+            raw_rooms = fields.get("rooms")
+            if raw_rooms and not any(t in raw_rooms for t in tokens):
+                continue
+            rooms = None if not raw_rooms else \
+                frozenset(json.loads(raw_rooms))
             skip = tuple(json.loads(fields.get("skip") or "[]"))
             member = member_when(entry_id, joined, session.rooms, start,
                                  self.after)
@@ -549,7 +581,8 @@ class _OutageGuard:
         "start_position": "0-0", "record": None, "record_many": None,
         "hold": None, "live": None,
         "is_live": False, "take": None, "release": True, "missed": None,
-        "trim": None, "beat": None, "orphans": []}
+        "trim": None, "beat": None, "orphans": [], "settled": None,
+        "replayable": None}
 
     def __init__(self, backend: Any, outages: Any) -> None:
         import redis
@@ -692,13 +725,26 @@ class Recovery:
 
     def _restore(self, eio_sid: str, session: HeldSession,
                  offset: Optional[str], auth: Any) -> None:
+        try:
+            self._restore_taken(eio_sid, session, offset, auth)
+        finally:
+            self.backend.settled(session)
+
+    def _restore_taken(self, eio_sid: str, session: HeldSession,
+                       offset: Optional[str], auth: Any) -> None:
+        """Restore a session this process took (from its own held ones or
+        from Redis): it is this process's to restore or to depart."""
         namespace, sid = session.namespace, session.sid
-        missed = self.backend.missed(session, offset)
+        # With Redis, only whether it can be replayed: the packets are
+        # fetched once the socket is registered (before_reply).
+        missed = (self.backend.replayable(session, offset)
+                  if self.backend.shared else
+                  self.backend.missed(session, offset))
         if missed is None:
             logger.info("rtcio: %s cannot be recovered (offset %s is no "
                         "longer logged, or was never given to it); it gets a "
                         "new socket", sid, clipped(offset))
-            self._depart(session)
+            self._depart(session, claimed=True)
             self.connect(eio_sid, namespace, {k: v for k, v in auth.items()
                                               if k not in ("pid",
                                                            "offset")})
@@ -736,7 +782,7 @@ class Recovery:
         finally:
             self._restoring.pop(eio_sid, None)
         if got is None:
-            self._depart(session)  # unmarks the pid
+            self._depart(session, claimed=True)  # unmarks the pid
             return
         self._remember(namespace, sid, session.pid, eio_sid,
                        session.extra.get("start"), _joined(session))

@@ -64,7 +64,9 @@ try {
   } else if (process.env.MODE === "forge") {
     // A's offsets so far: from before it joined the room (a pong to itself)
     const chats = [];
+    const bHeardLeave = [];
     a.on("chat-message", (m) => chats.push(m.text));
+    b.on("user-disconnected", (d) => bHeardLeave.push(d.id));
     const offsets = [];
     a.on("pong", (_d, offset) => offsets.push(offset));
     a.emit("api-ping", 1);
@@ -89,7 +91,7 @@ try {
     await nextLine();
     await until("A back", () => a.connected);
     await sleep(500); // room for a replay to arrive
-    out({ step: "done", aId, forged: forged.slice(0, 100), offsets, aIdAfter: a.id, recovered: a.recovered, chats });
+    out({ step: "done", aId, forged: forged.slice(0, 100), offsets, aIdAfter: a.id, recovered: a.recovered, chats, bHeardLeave });
   } else {
     out({ step: "cut", aId });
     await nextLine();
