@@ -20,10 +20,13 @@ each serving mode) measures:
   RSS before, over N (idle.mjs)
 
 and, scaled out on a private redis-server (``--no-redis`` skips it), RTCIO
-with a message queue under gunicorn -k eventlet against Node with
-@socket.io/redis-adapter on the same Redis: one process, and two processes
-with every pair split across them (split_loadgen.mjs: relay throughput,
-p50/p99 latency under that load, envelopes lost).
+with a message queue under gunicorn -k eventlet and -k gevent (those of
+``--modes``) against Node with @socket.io/redis-adapter on the same Redis:
+one process, and two processes with every pair split across them
+(split_loadgen.mjs for both servers, not the shared loadgen.mjs, which
+races a Redis-backed fleet: B's join may be known before A's; relay
+throughput, p50/p99 latency under that load, envelopes lost, refused or
+out of order).
 
 Prints a table, writes bench/results/latest.json, and a plot
 (bench/results/bench.png with matplotlib, the ``bench`` extra; an SVG
