@@ -27,13 +27,14 @@ SCRIPT = Path(__file__).with_name("rolling_client.mjs")
 @pytest.fixture
 def stack(request):
     """Redis and two single-worker gunicorns on it, for one test (one of
-    them is stopped or killed on purpose)."""
-    window = request.param
+    them is stopped or killed on purpose); the param is (recovery window,
+    gunicorn worker class)."""
+    window, worker = request.param
     redis = RedisProcess().start()
     env = {"RTCIO_MESSAGE_QUEUE": redis.url, "RTCIO_RECOVERY_WINDOW": window,
            "RTCIO_FLEET_INTERVAL": "0.5"}
-    first = serve_gunicorn(APP, "eventlet", env=env).start()
-    second = serve_gunicorn(APP, "eventlet", env=env).start()
+    first = serve_gunicorn(APP, worker, env=env).start()
+    second = serve_gunicorn(APP, worker, env=env).start()
     yield redis, first, second
     for srv in (first, second):
         srv.stop()
@@ -81,8 +82,9 @@ def _logs(*servers):
                    for srv in servers)
 
 
-@pytest.mark.parametrize("transports", ["websocket", "polling"])
-@pytest.mark.parametrize("stack", ["120"], indirect=True)
+@pytest.mark.parametrize("stack,transports", [
+    (("120", "eventlet"), "websocket"), (("120", "eventlet"), "polling"),
+    (("120", "gevent"), "websocket")], indirect=["stack"])
 def test_sigterm_drain_recovers_on_the_other_process(stack, transports):
     redis, first, second = stack
     node = _node("drain", first, second, transports=transports,
@@ -146,7 +148,7 @@ def test_sigterm_drain_recovers_on_the_other_process(stack, transports):
     assert "Traceback" not in second.log()
 
 
-@pytest.mark.parametrize("stack", ["8"], indirect=True)
+@pytest.mark.parametrize("stack", [("8", "eventlet")], indirect=True)
 def test_held_sockets_of_a_killed_process_depart_once(stack):
     redis, first, second = stack
     proxy = CuttingProxy(first.port)
