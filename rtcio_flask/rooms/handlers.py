@@ -38,6 +38,7 @@ Refusals also answer the client's acknowledgement, if it asked for one,
 with ``{"ok": false, "error": <code>, "reason": <text>, "roomId": ...}``.
 """
 
+import inspect
 import json
 import logging
 import math
@@ -812,9 +813,13 @@ class Rooms:
         rooms (``#rtcio:peer-left`` and ``user-disconnected``); returns
         ``[(room_id, sid)]``."""
         # A held member (its connection dropped, or its process drained)
-        # stays: it recovers elsewhere, or departs at its window's end.
-        removed = [(room_id, m.sid) for room_id, m in
-                   self.store.purge_server(server_id, keep=self.held)]
+        # stays: it recovers elsewhere, or departs at its window's end. A
+        # store of the app's own may override purge_server without keep=.
+        purge = self.store.purge_server
+        purged = (purge(server_id, keep=self.held)
+                  if "keep" in inspect.signature(purge).parameters
+                  else purge(server_id))
+        removed = [(room_id, m.sid) for room_id, m in purged]
         for sid in {sid for _room_id, sid in removed}:
             self._left(sid, [])
         self.departures.process_died(removed)

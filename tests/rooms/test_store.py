@@ -279,3 +279,22 @@ def test_redis_store_needs_url_or_client():
     from rtcio_flask.rooms.redis_store import RedisRoomStore
     with pytest.raises(ValueError, match="url"):
         RedisRoomStore()
+
+
+def test_a_store_of_the_apps_own_with_the_older_purge_still_purges():
+    """A RoomStore subclass that overrides ``purge_server(server_id)``
+    (written before ``keep=``) is called as it was: the fleet's purge
+    through ``rtcio.rooms`` still works."""
+    import flask
+
+    from rtcio_flask import RTCIO, MemoryRoomStore, RoomsConfig
+
+    class OlderStore(MemoryRoomStore):
+        def purge_server(self, server_id):
+            return super().purge_server(server_id)
+
+    store = OlderStore()
+    rtcio = RTCIO(flask.Flask("older"), rooms=RoomsConfig(store=store))
+    store.join("r", "a", server_id="dead")
+    assert rtcio.rooms.purge_server("dead") == [("r", "a")]
+    assert store.members("r") == []
