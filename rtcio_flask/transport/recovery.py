@@ -762,6 +762,11 @@ class Recovery:
                 fresh = self.backend.missed(session, offset)
                 if fresh is not None:
                     missed[:] = fresh
+                elif self.backend.shared:
+                    # Trimmed (or Redis gone) since replayable() said yes:
+                    # rare, but say so rather than pass it over.
+                    logger.warning("rtcio: %s recovered, but the packets it "
+                                   "missed left the log meanwhile", sid)
                 for off, text in missed:
                     self._send(eio_sid, text, off)
                     replayed[0] = off
