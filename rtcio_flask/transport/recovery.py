@@ -275,9 +275,8 @@ class _MemoryBackend:
     def missed(self, session: HeldSession, offset: Any
                ) -> Optional[List[Tuple[str, str]]]:
         start = session.extra.get("start")
-        after = None if offset is None else self.log.seq_of(offset)
-        if (offset is not None and after is None) or \
-                not isinstance(start, int):
+        after = self.log.seq_of(offset)
+        if after is None or not isinstance(start, int):
             return None
         entries = self.log.missed(after, session.namespace, session.sid,
                                   session.rooms, _joined(session),
@@ -470,8 +469,6 @@ class _RedisBackend:
         start = str(session.extra.get("start"))
         if _stream_id(start) is None:
             return None
-        if offset is None:
-            return []
         if _stream_id(offset) is None or not self.after(offset, start):
             return None
         first = self.redis.xrange(self.stream, offset, offset, count=1)
@@ -482,15 +479,12 @@ class _RedisBackend:
         start = str(session.extra.get("start"))
         if _stream_id(start) is None:
             return None
-        if offset is None:
-            entries = self.redis.xrange(self.stream, "(" + str(start), "+")
-        else:
-            if _stream_id(offset) is None or not self.after(offset, start):
-                return None  # from before it connected: never given to it
-            entries = self.redis.xrange(self.stream, offset, "+")
-            if not entries or entries[0][0] != offset:
-                return None  # trimmed away, or not ours
-            entries = entries[1:]
+        if _stream_id(offset) is None or not self.after(offset, start):
+            return None  # from before it connected: never given to it
+        entries = self.redis.xrange(self.stream, offset, "+")
+        if not entries or entries[0][0] != offset:
+            return None  # trimmed away, or not ours
+        entries = entries[1:]
         out = []
         joined = _joined(session)
         # Each room as it appears in an entry's JSON list: an entry that
@@ -706,10 +700,16 @@ class Recovery:
         session = None
         offset = None
         if isinstance(auth, dict) and isinstance(auth.get("pid"), str):
+            # Both a pid and an offset, strings, as Node asks: a pid alone
+            # (or with an offset of another type) recovers nothing. Its
+            # held session, if any, is refused below (it departs at once,
+            # as with an offset never given to it); a connected one is
+            # left alone, since such a CONNECT could never take it over.
             offset = auth.get("offset")
             if not isinstance(offset, str):
                 offset = None
-            session = self._take(auth["pid"], namespace)
+            session = self._take(auth["pid"], namespace,
+                                 takeover=offset is not None)
         if session is None:
             pid = self._new_pid()
             start = self.backend.start_position()
@@ -737,13 +737,19 @@ class Recovery:
         namespace, sid = session.namespace, session.sid
         # With Redis, only whether it can be replayed: the packets are
         # fetched once the socket is registered (before_reply).
-        missed = (self.backend.replayable(session, offset)
-                  if self.backend.shared else
-                  self.backend.missed(session, offset))
+        if offset is None:
+            missed = None
+            logger.info("rtcio: %s cannot be recovered (its CONNECT names "
+                        "no offset); it gets a new socket", sid)
+        else:
+            missed = (self.backend.replayable(session, offset)
+                      if self.backend.shared else
+                      self.backend.missed(session, offset))
+            if missed is None:
+                logger.info("rtcio: %s cannot be recovered (offset %s is "
+                            "no longer logged, or was never given to it); "
+                            "it gets a new socket", sid, clipped(offset))
         if missed is None:
-            logger.info("rtcio: %s cannot be recovered (offset %s is no "
-                        "longer logged, or was never given to it); it gets a "
-                        "new socket", sid, clipped(offset))
             self._depart(session, claimed=True)
             self.connect(eio_sid, namespace, {k: v for k, v in auth.items()
                                               if k not in ("pid",
@@ -796,9 +802,15 @@ class Recovery:
         self.on_recovered()
         self._tell(self.on_back, namespace, sid, session.rooms)
 
-    def _take(self, pid: str, namespace: str) -> Optional[HeldSession]:
+    def _take(self, pid: str, namespace: str, takeover: bool = True
+              ) -> Optional[HeldSession]:
+        """The held session of ``pid``. ``takeover``: the CONNECT could
+        recover, so a zombie connection of that pid may be closed for it
+        (see :meth:`_take_over`); else a connected pid is left alone."""
         live = self._pids.get(pid)
         if live is not None and live[0] == namespace:
+            if not takeover:
+                return None
             if not self._take_over(live):
                 logger.info("rtcio: a CONNECT names the pid of %s, which is "
                             "connected and answers its pings; it gets a "
@@ -808,7 +820,7 @@ class Recovery:
         if self.backend.shared:
             shared = self.backend.take(pid)
             if shared is None and session is None and live is None and \
-                    self.backend.is_live(pid):
+                    takeover and self.backend.is_live(pid):
                 shared = self._ask_takeover(pid)
             if session is None and shared is not None:
                 session = shared

@@ -50,6 +50,7 @@ try {
     const c = io(process.env.DIRECT_URL, { ...opts, autoConnect: false });
     sockets.push(c);
     c._pid = a._pid;
+    c._lastOffset = a._lastOffset; // a CONNECT that could recover
     c.connect();
     await until("C connected", () => c.connected);
     const got = { a: [], c: [] };
@@ -60,7 +61,7 @@ try {
     await until("A gets B's envelope", () => got.a.length === 1);
     await sleep(300);
     out({ step: "done", aId, cId: c.id, cRecovered: c.recovered, aConnected: a.connected,
-          aIdNow: a.id, got, samePid: c._pid === a._pid });
+          aIdNow: a.id, got, samePid: c._pid === a._pid, offsetType: typeof a._lastOffset });
   } else if (process.env.MODE === "forge") {
     // A's offsets so far: from before it joined the room (a pong to itself)
     const chats = [];
@@ -83,10 +84,12 @@ try {
     await nextLine();
     await until("A to notice the cut", () => !a.connected);
     await b.timeout(5000).emitWithAck("chat-message", { roomId: ROOM, text: "gap" });
-    // The forger: socket.io-client sends {pid, offset: _lastOffset}.
+    // The forger: socket.io-client sends {pid, offset: _lastOffset}
+    // (none: no offset at all, JSON leaves undefined out; number: 42).
     a._lastOffset = { first: logId + "-1", own: offsets[0],
-                      huge: "f".repeat(100000) }[process.env.FORGE];
-    const forged = a._lastOffset;
+                      huge: "f".repeat(100000), none: undefined,
+                      number: 42 }[process.env.FORGE];
+    const forged = String(a._lastOffset);
     out({ step: "gap" });
     await nextLine();
     await until("A back", () => a.connected);

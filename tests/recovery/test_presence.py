@@ -169,6 +169,29 @@ def test_an_offset_never_given_to_the_session_gets_a_new_socket(
     assert "Traceback" not in srv.log()
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+@pytest.mark.parametrize("forge", ["none", "number"])
+def test_a_pid_without_a_string_offset_gets_a_new_socket(
+        request, backend, forge):
+    """A CONNECT with the held socket's own pid but no offset, or one that
+    is not a string: Node recovers only when both are strings, so the
+    client gets a new socket and nothing is replayed (before, it recovered
+    and got everything logged for it since it connected); the held socket
+    departs at once, as with a refused offset."""
+    srv = request.getfixturevalue(
+        "long_window" if backend == "memory" else "on_redis")
+    done = run_blip(srv.url, srv.port, "forge", "websocket",
+                    env={"FORGE": forge}, script=PRESENCE_CLIENT)
+    assert done["forged"] == ("undefined" if forge == "none" else "42")
+    assert done["recovered"] is False
+    assert done["aIdAfter"] != done["aId"]
+    assert [c for c in done["chats"] if c != "joined"] == []
+    assert done["bHeardLeave"] == [done["aId"]]
+    refused = f"{done['aId']} cannot be recovered (its CONNECT names no"
+    assert refused in srv.log_with(refused)
+    assert "Traceback" not in srv.log()
+
+
 @pytest.fixture(scope="module")
 def quick_pings():
     yield from _serve("120", TEST_PING_INTERVAL="0.5")
@@ -190,7 +213,7 @@ def test_a_pid_does_not_take_a_connected_socket(request, pings):
     finally:
         node.close()
     assert done["cId"] != done["aId"] and done["cRecovered"] is False
-    assert done["samePid"] is False
+    assert done["offsetType"] == "string" and done["samePid"] is False
     assert done["aConnected"] is True and done["aIdNow"] == done["aId"]
     assert done["got"] == {"a": [1], "c": []}
     assert "Traceback" not in srv.log()
