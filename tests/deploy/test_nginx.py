@@ -17,12 +17,16 @@ python ``requests`` for raw handshakes, and Debian's Chromium.
   process) hears ``#rtcio:peer-left`` when nginx closes the long-poll
   upstream, long before the ping timeout (the time is printed; the
   numbers are in docs/deployment.rst);
+- the Admin UI (admin on in both processes): its page, every file the
+  page and its stylesheets name, and a login to its ``/admin`` namespace
+  over https polling from an allowed origin, all through nginx;
 - ``kill -9`` of one process: its clients reconnect through nginx to the
   other, rejoin, and relay again; the dead process's members are purged.
 """
 
 import json
 import os
+import re
 import queue
 import subprocess
 import sys
@@ -54,6 +58,7 @@ BROWSER_ARGS = [arg for arg in CHROMIUM_ARGS
     "BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,"
     "PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks"]
 DRIVER = Path(__file__).with_name("nginx_clients.mjs")
+ADMIN_PASSWORD = "admin-s3cret"
 
 
 def ip_hash_peer(address, peers=2):
@@ -111,7 +116,9 @@ class Stack:
         env = {"RTCIO_TRUSTED_PROXY_HOPS": "1",
                "RTCIO_ALLOWED_ORIGINS": ORIGIN, "RTCIO_METRICS": "1",
                "RTCIO_FLEET_INTERVAL": "1", "RTCIO_MESSAGE_QUEUE": redis.url,
-               "RTCIO_HEALTH_PATH": "/healthz"}
+               "RTCIO_HEALTH_PATH": "/healthz",
+               "RTCIO_ADMIN_USERNAME": "admin",
+               "RTCIO_ADMIN_PASSWORD": ADMIN_PASSWORD}
         self.standalone = LiveServer(
             [sys.executable, "-m", "rtcio_flask", "--port", "{port}",
              "--allowed-origins", ORIGIN], env=env)
@@ -349,3 +356,58 @@ def test_polling_tab_closing_is_heard_through_nginx(stack, clients):
     elapsed = heard["t"] - closed_at
     print(f"nginx: a polling tab's departure reached the room on the other "
           f"process {elapsed:.0f} ms after the tab closed")
+
+
+def test_admin_ui_page_assets_and_namespace_through_nginx(stack):
+    """docs/nginx/rtcio.conf's ``location /admin/``: the page, what it
+    loads (scripts, stylesheets, icons, the font its icon stylesheet
+    names, the script that fills the login form) and the admin namespace
+    on /socket.io/, as the page's browser would ask for them."""
+    def get(path, **kwargs):
+        return requests.get(stack.url + path, verify=stack.ca_file_path,
+                            timeout=10, **kwargs)
+
+    bare = get("/admin", allow_redirects=False)
+    assert bare.status_code in (301, 308), bare.status_code
+    assert bare.headers["Location"].endswith("/admin/")
+    page = get("/admin/")
+    assert page.status_code == 200, page.text[:500]
+    assert "<title>Socket.IO Admin UI</title>" in page.text
+    names = re.findall(r'(?:href|src)="([^"]+)"', page.text)
+    assert len(names) >= 6, names
+    for name in list(names):
+        answer = get("/admin/" + name)
+        assert answer.status_code == 200 and answer.content, name
+        if name.endswith(".css"):
+            folder = name.rpartition("/")[0]
+            names += [f"{folder}/{url}".lstrip("/") for url in
+                      re.findall(r'url\("?([^")?#]+)', answer.text)
+                      if not url.startswith("data:")]
+    assert any(name.endswith(".woff2") for name in names), names
+    for name in names:
+        assert get("/admin/" + name).status_code == 200, name
+    config = get("/admin/rtcio-admin-config.js").text
+    assert '"path": "/socket.io"' in config and '"namespace": "/admin"' \
+        in config, config
+    # The page's socket: a polling session logged in to /admin (every
+    # request from 127.0.0.1 goes to one process: ip_hash). From the
+    # page's own origin it is refused here, with what to write: the
+    # processes allow only ORIGIN (docs/admin.rst says to add the UI's).
+    url = stack.url + "/socket.io/?EIO=4&transport=polling"
+    refused = requests.get(url, headers={"Origin": stack.url},
+                           verify=stack.ca_file_path, timeout=10)
+    assert refused.status_code == 400 and \
+        "add it to --allowed-origins" in refused.text, refused.text
+    headers = {"Origin": ORIGIN}
+    opened = requests.get(url, headers=headers, verify=stack.ca_file_path,
+                          timeout=10)
+    assert opened.status_code == 200, opened.text
+    url += "&sid=" + json.loads(opened.text[1:])["sid"]
+    login = json.dumps({"username": "admin", "password": ADMIN_PASSWORD})
+    assert requests.post(url, data="40/admin," + login, headers=headers,
+                         verify=stack.ca_file_path, timeout=10).ok
+    answer = requests.get(url, headers=headers, verify=stack.ca_file_path,
+                          timeout=10).text
+    assert answer.split("\x1e")[0].startswith('40/admin,{"sid"'), answer
+    assert requests.post(url, data="1", headers=headers,
+                         verify=stack.ca_file_path, timeout=10).ok
