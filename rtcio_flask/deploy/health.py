@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 from urllib.parse import parse_qs
 
 from ..transport.compat.engineio import close_socket
-from ..transport.recovery import drain_reason
+from ..transport.recovery import drain_reason, stop_shared
 
 if TYPE_CHECKING:
     import flask
@@ -105,6 +105,9 @@ def begin_drain(health: Health, server: Any,
     def run() -> None:
         try:
             drain(server)
+            # Done ending windows here: the sockets it holds go to the
+            # processes that stay up, from their window's end.
+            stop_shared(server)
         finally:
             if then is not None:
                 then()

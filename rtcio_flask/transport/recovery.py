@@ -329,10 +329,22 @@ class _RedisBackend:
         #: Names this process in the sessions it holds.
         self.proc_id = uuid.uuid4().hex
         self.proc_prefix = prefix + "proc:"
+        #: Set by :meth:`stop`: no beat brings the key back.
+        self.stopped = False
 
     def beat(self) -> None:
         """Say this process is alive (it ends its own held windows)."""
-        self.redis.set(self.proc_prefix + self.proc_id, "1", px=PROC_TTL_MS)
+        if not self.stopped:
+            self.redis.set(self.proc_prefix + self.proc_id, "1",
+                           px=PROC_TTL_MS)
+
+    def stop(self) -> None:
+        """Say at once that this process no longer ends its held windows
+        (it drained and exits): another process departs them when their
+        window ends, instead of up to :data:`PROC_TTL_MS` later, when the
+        key would have expired."""
+        self.stopped = True
+        self.redis.delete(self.proc_prefix + self.proc_id)
 
     def orphans(self, limit: int = 100) -> List[HeldSession]:
         """Claim held sessions whose window ended and whose owner process
@@ -576,7 +588,7 @@ class _OutageGuard:
         "hold": None, "live": None,
         "is_live": False, "take": None, "release": True, "missed": None,
         "trim": None, "beat": None, "orphans": [], "settled": None,
-        "replayable": None}
+        "replayable": None, "stop": None}
 
     def __init__(self, backend: Any, outages: Any) -> None:
         import redis
@@ -1205,6 +1217,8 @@ class Recovery:
         interval = min(1.0, max(0.05, self.settings.window / 10))
         while self._running:
             self.server.sleep(interval)
+            if not self._running:
+                break  # stopped meanwhile: no more windows end here
             try:
                 self.tick()
             except Exception:
@@ -1217,7 +1231,21 @@ class Recovery:
         return self
 
     def stop(self) -> None:
+        """Stop ending windows here: the process drained and exits. With
+        Redis, its alive key goes at once, so another process departs the
+        sockets it still holds at their window's end."""
         self._running = False
+        if self.backend.shared:
+            self.backend.stop()
+
+
+def stop_shared(server: Any) -> None:
+    """A drain of ``server`` finished: stop its recovery if it shares its
+    log through Redis (see :meth:`Recovery.stop`); in one process the
+    drain departed every socket and nothing is left to hand over."""
+    recovery = _SHARED.get(server)
+    if recovery is not None:
+        recovery.stop()
 
 
 def install_recovery(value: Any, app_config: Mapping[str, Any], server: Any,

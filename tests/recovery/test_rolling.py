@@ -187,3 +187,30 @@ def test_held_sockets_of_a_killed_process_depart_once(stack):
         f"APP-DISCONNECT sid={x} same=True addr=127.0.0.1 user=xena "
         f"path=/socket.io/ reason=transport close"], log[-3000:]
     assert "Traceback" not in second.log()
+
+
+def test_a_drained_process_deletes_its_alive_key_at_once():
+    """SIGTERM, the drain finishes (Recovery.stop): the process's
+    ``rtcio:recovery:proc:<id>`` key is gone when it exits, not up to its
+    5 s time-to-live later, so another process departs the sockets it
+    held at their window's end."""
+    redis = RedisProcess().start()
+    srv = serve_gunicorn(APP, "eventlet", env={
+        "RTCIO_MESSAGE_QUEUE": redis.url,
+        "RTCIO_RECOVERY_WINDOW": "120"}).start()
+    client = redis_py.Redis.from_url(redis.url, decode_responses=True)
+    try:
+        urllib.request.urlopen(srv.url + "/socket.io/?EIO=4&transport="
+                               "polling", timeout=10).read()
+        deadline = time.monotonic() + 30
+        while not client.keys("rtcio:recovery:proc:*"):
+            assert time.monotonic() < deadline, srv.log()[-3000:]
+            time.sleep(0.1)
+        (key,) = client.keys("rtcio:recovery:proc:*")
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(30) == 0, srv.log()[-3000:]
+        assert client.exists(key) == 0
+    finally:
+        client.close()
+        srv.stop()
+        redis.remove()
