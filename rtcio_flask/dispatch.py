@@ -17,6 +17,7 @@ from flask.ctx import RequestContext
 from socketio import exceptions as sio_exceptions
 
 from .core.acks import AccessDenied, ack_error
+from .core.wsgi import complete_environ
 from .transport.compat.socketio import disconnect_reason_now
 
 if TYPE_CHECKING:
@@ -168,7 +169,10 @@ class Dispatcher:
             # disconnect (a client that sends and closes at once): the
             # event was received, so it is handled, in its own context.
             environ, session = self._gone.get((namespace, sid), ({}, None))
-        ctx = RequestContext(self.app, environ, session=session)
+        # Whatever the source (the live handshake, one that crossed
+        # processes through Redis, none at all), a request can be built.
+        ctx = RequestContext(self.app, complete_environ(environ),
+                             session=session)
         ctx.request.sid = sid  # type: ignore[attr-defined]
         ctx.request.namespace = namespace  # type: ignore[attr-defined]
         return ctx
@@ -187,7 +191,9 @@ class Dispatcher:
 
         def on_connect(sid: str, environ: Dict[str, Any],
                        auth: Any = None) -> bool:
-            ctx = self.app.request_context(environ)
+            # The connection may have closed while the CONNECT waited
+            # (python-socketio then passes an empty environ).
+            ctx = self.app.request_context(complete_environ(environ))
             ctx.request.sid = sid  # type: ignore[attr-defined]
             ctx.request.namespace = namespace  # type: ignore[attr-defined]
             with ctx:

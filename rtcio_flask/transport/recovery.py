@@ -31,10 +31,8 @@ sessions are Redis keys, so a client recovers on any process.
 """
 
 import contextlib
-import io
 import json
 import logging
-import sys
 import threading
 import time
 import uuid
@@ -54,6 +52,7 @@ from ..core.options import check_known
 from ..core.protection import request_address
 from ..core.throttle import guesser_key
 from ..core.values import clipped, is_off, positive_number
+from ..core.wsgi import complete_environ
 from ..deploy.redis_client import outage_log
 from . import compat
 from .compat import engineio as eio_compat
@@ -220,6 +219,12 @@ class _Live:
     #: Room -> log position when the socket joined it: a replay gives it
     #: a room's packets only from then on.
     joined: Dict[str, Any] = field(default_factory=dict)
+    #: The handshake's WSGI environ as it was at CONNECT: python-socketio
+    #: forgets it when the connection closes, which may be before this
+    #: socket is held (a zombie taken over, a connection that closed while
+    #: its CONNECT was being served), and the app's handlers need it at
+    #: the socket's departure.
+    environ: Dict[str, Any] = field(default_factory=dict)
 
 
 class _MemoryBackend:
@@ -541,16 +546,12 @@ def _held_from(pid: str, data: Dict[str, Any]) -> HeldSession:
 
 
 def _wsgi_environ(portable: Any) -> Dict[str, Any]:
-    """A WSGI environ again from :func:`portable_environ`'s strings (empty
-    when there are none), for the app's handlers in another process."""
-    if not isinstance(portable, dict) or not portable:
-        return {}
-    environ: Dict[str, Any] = {k: v for k, v in portable.items()
-                               if isinstance(k, str) and isinstance(v, str)}
-    environ.update({"wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
-                    "wsgi.version": (1, 0), "wsgi.multithread": True,
-                    "wsgi.multiprocess": True, "wsgi.run_once": False})
-    return environ
+    """A WSGI environ again from :func:`portable_environ`'s strings, for
+    the app's handlers in another process (a complete one even when the
+    session was stored without any, as an earlier release did)."""
+    strings = portable if isinstance(portable, dict) else {}
+    return complete_environ({k: v for k, v in strings.items()
+                             if isinstance(k, str) and isinstance(v, str)})
 
 
 def _with_offset(text: str, offset: str) -> str:
@@ -729,21 +730,24 @@ class Recovery:
             sid = sio_compat.connect_socket(server, eio_sid, namespace,
                                             auth, None, pid)
             if sid is not None:
-                self._remember(namespace, sid, pid, eio_sid, start)
+                self._remember(namespace, sid, pid, eio_sid, start,
+                               environ=environ)
             else:
                 self._unmark(pid)
             return
-        self._restore(eio_sid, session, offset, auth)
+        self._restore(eio_sid, session, offset, auth, environ)
 
     def _restore(self, eio_sid: str, session: HeldSession,
-                 offset: Optional[str], auth: Any) -> None:
+                 offset: Optional[str], auth: Any,
+                 environ: Dict[str, Any]) -> None:
         try:
-            self._restore_taken(eio_sid, session, offset, auth)
+            self._restore_taken(eio_sid, session, offset, auth, environ)
         finally:
             self.backend.settled(session)
 
     def _restore_taken(self, eio_sid: str, session: HeldSession,
-                       offset: Optional[str], auth: Any) -> None:
+                       offset: Optional[str], auth: Any,
+                       environ: Dict[str, Any]) -> None:
         """Restore a session this process took (from its own held ones or
         from Redis): it is this process's to restore or to depart."""
         namespace, sid = session.namespace, session.sid
@@ -808,7 +812,7 @@ class Recovery:
             self._depart(session, claimed=True)  # unmarks the pid
             return
         self._remember(namespace, sid, session.pid, eio_sid,
-                       session.extra.get("start"), _joined(session))
+                       session.extra.get("start"), _joined(session), environ)
         logger.info("rtcio: %s recovered (%d missed packet(s) replayed)",
                     sid, len(missed))
         self.on_recovered()
@@ -899,11 +903,11 @@ class Recovery:
         return None
 
     def _remember(self, namespace: str, sid: str, pid: str, eio_sid: str,
-                  start: Any, joined: Optional[Dict[str, Any]] = None
-                  ) -> None:
+                  start: Any, joined: Optional[Dict[str, Any]] = None,
+                  environ: Optional[Dict[str, Any]] = None) -> None:
+        environ = environ or self.server.environ.get(eio_sid) or {}
         self._live[(namespace, sid)] = _Live(pid, eio_sid, start,
-                                             joined or {})
-        environ = self.server.environ.get(eio_sid) or {}
+                                             joined or {}, environ)
         self._owner[sid] = guesser_key(request_address(environ))
         self._pids[pid] = (namespace, sid)
         self._eio_keys.setdefault(eio_sid, []).append((namespace, sid))
@@ -982,7 +986,7 @@ class Recovery:
         # The handshake's environ stays with the held socket (only in this
         # process's memory) so the app's handlers that run at its departure
         # see flask.request as in any other event.
-        environ = self.server.environ.get(eio_sid) or {}
+        environ = self.server.environ.get(eio_sid) or live.environ
         session = HeldSession(pid=live.pid, sid=sid, namespace=namespace,
                               address=self._owner.get(sid, ""),
                               rooms=rooms | {sid}, seq_at_connect=0,

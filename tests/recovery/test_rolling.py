@@ -4,6 +4,7 @@ SIGTERM drains its sockets into the Redis recovery log; their clients
 recover on the other process. A process killed with SIGKILL leaves held
 sockets that the other one departs when their window ends, once."""
 
+import json
 import os
 import re
 import signal
@@ -210,6 +211,43 @@ def test_a_drained_process_deletes_its_alive_key_at_once():
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(30) == 0, srv.log()[-3000:]
         assert client.exists(key) == 0
+    finally:
+        client.close()
+        srv.stop()
+        redis.remove()
+
+
+@pytest.mark.parametrize("environ", [None, {"wsgi.url_scheme": "http"}])
+def test_a_held_session_stored_without_its_environ_departs_in_context(
+        environ):
+    """A held session in Redis whose owner is gone, stored without the
+    handshake's environ (an earlier release during a rolling upgrade) or
+    with almost nothing of it: the process that departs it at its
+    window's end runs the app's disconnect handler in a request context
+    all the same (it used to fail with ``KeyError: 'wsgi.url_scheme'``
+    before the handler ran)."""
+    redis = RedisProcess().start()
+    srv = serve_gunicorn(APP, "eventlet", env={
+        "RTCIO_MESSAGE_QUEUE": redis.url,
+        "RTCIO_RECOVERY_WINDOW": "120"}).start()
+    client = redis_py.Redis.from_url(redis.url, decode_responses=True)
+    sid = "ghostSocketOfAnEarlierRelease"
+    try:
+        past = int(time.time() * 1000) - 1000
+        held = {"sid": sid, "ns": "/", "rooms": [sid], "start": "0-0",
+                "reason": "transport close", "owner": "a-process-gone",
+                "deadline": past}
+        if environ is not None:
+            held["environ"] = environ
+        client.set("rtcio:recovery:session:ghostpid", json.dumps(held),
+                   px=60_000)
+        client.zadd("rtcio:recovery:deadlines", {"ghostpid": past})
+        log = srv.log_with(f"APP-DISCONNECT sid={sid}", timeout=30)
+        assert re.findall(rf"APP-DISCONNECT sid={sid} .*", log) == [
+            f"APP-DISCONNECT sid={sid} same=True addr=None user=None "
+            f"path=/socket.io/ reason=transport close"], log[-3000:]
+        assert "Traceback" not in srv.log()
+        assert client.exists("rtcio:recovery:session:ghostpid") == 0
     finally:
         client.close()
         srv.stop()
