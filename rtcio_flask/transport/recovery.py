@@ -664,6 +664,9 @@ class Recovery:
         self._floor: Dict[str, str] = {}
         #: (namespace, sid) -> the held session whose departure runs now.
         self._departing: Dict[Tuple[str, str], HeldSession] = {}
+        #: eio_sid -> None while its CONNECT is served, then (reason,
+        #: recoverable) if the connection closed meanwhile.
+        self._connecting: Dict[str, Optional[Tuple[str, bool]]] = {}
         #: namespace -> ``hint(sid, rooms)``: the rtc.io protocol's
         #: ``#rtcio:peer-left``, sent at once when a socket is held.
         self._hints: Dict[str, Any] = {}
@@ -706,6 +709,33 @@ class Recovery:
     def connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
         """Serve a CONNECT packet: recover the socket ``auth`` names, else
         connect a new one (with a pid)."""
+        if eio_sid in self._connecting:  # a refused recovery's new socket
+            self._connect(eio_sid, namespace, auth)
+            return
+        self._connecting[eio_sid] = None
+        try:
+            self._connect(eio_sid, namespace, auth)
+        finally:
+            closed = self._connecting.pop(eio_sid, None)
+        if closed is not None:
+            self._closed_while_connecting(eio_sid, *closed)
+
+    def _closed_while_connecting(self, eio_sid: str, reason: str,
+                                 recoverable: bool) -> None:
+        """The connection closed while its CONNECT was served (the app's
+        connect handler, Redis): python-socketio skipped the socket, still
+        connecting then, and forgot the environ, so the socket would stay
+        connected to nothing, in its rooms, for good. It ends now as it
+        would have then: held (its client may come back), else its
+        departure, with python-socketio's disconnect handlers in the
+        handshake's request context (kept with it, :meth:`environ_of`)."""
+        if not recoverable:
+            for namespace, _sid in list(self._eio_keys.get(eio_sid, ())):
+                sio_compat.handle_disconnect(self.server, eio_sid, namespace,
+                                             reason)
+        self._end(eio_sid, reason, recoverable)
+
+    def _connect(self, eio_sid: str, namespace: str, auth: Any) -> None:
         server = self.server
         environ = server.environ.get(eio_sid, {})
         if takes_offsets(environ):
@@ -947,6 +977,12 @@ class Recovery:
                         self.backend.shared)) and \
             eio_sid in self.offset_clients and \
             not said_goodbye(self.server.eio, eio_sid)
+        if eio_sid in self._connecting:
+            self._connecting[eio_sid] = (str(reason), recoverable)
+        self._end(eio_sid, str(reason), recoverable)
+
+    def _end(self, eio_sid: str, reason: str, recoverable: bool) -> None:
+        """Hold the sockets of a closed connection, or forget them."""
         self.offset_clients.discard(eio_sid)
         self._floor.pop(eio_sid, None)
         manager = self.server.manager
@@ -956,7 +992,7 @@ class Recovery:
                 continue
             namespace, sid = key
             if recoverable and manager.is_connected(sid, namespace):
-                self._hold(eio_sid, namespace, sid, str(reason))
+                self._hold(eio_sid, namespace, sid, reason)
             else:
                 self._forget_live(key)
                 self._unmark(live.pid)
@@ -1041,13 +1077,16 @@ class Recovery:
 
     def environ_of(self, sid: str, namespace: str
                    ) -> Optional[Dict[str, Any]]:
-        """The handshake environ of a socket held here or departing now
-        (python-socketio forgot it when the connection dropped): the app's
-        handlers run in its request context all the same."""
+        """The handshake environ of a socket held here or departing now,
+        or connected here while its connection is already closed (see
+        :meth:`_closed_while_connecting`): python-socketio forgot it when
+        the connection dropped, and the app's handlers run in its request
+        context all the same."""
         session = self._departing.get((namespace, sid)) or \
             self.held.holding(sid, namespace)
         if session is None:
-            return None
+            live = self._live.get((namespace, sid))
+            return (live.environ or None) if live is not None else None
         environ = session.extra.get("environ")
         return environ if isinstance(environ, dict) and environ else None
 

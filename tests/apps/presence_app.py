@@ -10,6 +10,7 @@ session (the cookie then goes with the socket.io handshake).
 """
 
 import os
+import time
 
 import flask
 
@@ -24,6 +25,16 @@ def disconnect(sid, reason=None):
     print(f"APP-DISCONNECT sid={request.sid} same={request.sid == sid} "
           f"addr={request.remote_addr} user={flask.session.get('user')} "
           f"path={request.path} reason={reason}", flush=True)
+
+
+@rtcio.on("connect")
+def connect(sid, environ, auth=None):
+    # ``{"slow": seconds}``: the connection may close meanwhile (a test
+    # closes it while this runs).
+    if isinstance(auth, dict) and isinstance(auth.get("slow"), (int, float)):
+        eio_sid = rtcio.server.manager.eio_sid_from_sid(sid, "/")
+        print(f"APP-CONNECT-SLOW eio={eio_sid} sid={sid}", flush=True)
+        time.sleep(auth["slow"])
 
 
 def create_app():

@@ -1,7 +1,9 @@
 """Presence and the app's own handlers under connection state recovery,
 with the real socket.io-client 4.8 (Node) through a cutting proxy."""
 
+import json
 import re
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -229,3 +231,42 @@ def test_a_huge_offset_is_refused_in_a_short_log_line(long_window):
             if f"{done['aId']} cannot be recovered" in l]
     assert len(line) == 1 and "(100002 chars)" in line[0], line
     assert max(len(l) for l in log.splitlines()) < 1000
+
+
+def _poll(srv, sid, method="GET", body=None):
+    """One Engine.IO polling request of session ``sid``."""
+    request = urllib.request.Request(
+        f"{srv.url}/socket.io/?EIO=4&transport=polling&t=x&sid={sid}",
+        data=None if body is None else body.encode(), method=method,
+        headers={"Content-Type": "text/plain;charset=UTF-8"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return resp.read().decode()
+
+
+def test_a_connection_closed_while_its_connect_runs_departs(long_window):
+    """The client closes its Engine.IO session while the app's connect
+    handler still runs: python-socketio skips the socket (still
+    connecting) and forgets the handshake environ. The socket must not
+    stay connected to nothing: once the CONNECT is done it departs, and
+    the app's disconnect handler runs in the handshake's request context
+    (before, it never ran; its rooms and presence kept a ghost)."""
+    srv = long_window
+    with urllib.request.urlopen(f"{srv.url}/socket.io/?EIO=4&transport="
+                                "polling&t=x", timeout=10) as resp:
+        eio_sid = json.loads(resp.read().decode()[1:])["sid"]
+    # The CONNECT's POST is answered once the connect handler is done:
+    # it is sent from a thread, and the close while it runs.
+    answers = []
+    connecting = threading.Thread(target=lambda: answers.append(
+        _poll(srv, eio_sid, "POST", '40{"slow":1.5}')))
+    connecting.start()
+    log = srv.log_with(f"APP-CONNECT-SLOW eio={eio_sid}", timeout=10)
+    sid = re.findall(rf"APP-CONNECT-SLOW eio={eio_sid} sid=(\S+)", log)[0]
+    assert _poll(srv, eio_sid, "POST", "1") == "OK"  # Engine.IO close
+    connecting.join(15)
+    assert answers == ["OK"]
+    log = srv.log_with(f"APP-DISCONNECT sid={sid}", timeout=15)
+    assert re.findall(rf"APP-DISCONNECT sid={re.escape(sid)} .*", log) == [
+        f"APP-DISCONNECT sid={sid} same=True addr=127.0.0.1 user=None "
+        f"path=/socket.io/ reason=client disconnect"], log[-3000:]
+    assert "Traceback" not in log

@@ -397,14 +397,15 @@ def _with_reason(reason: Optional[str], call: Callable[..., Any],
 
 
 def handle_disconnect(server: Any, eio_sid: str,
-                      namespace: Optional[str]) -> None:
+                      namespace: Optional[str],
+                      reason: str = CLIENT_DISCONNECT) -> None:
     """A client's DISCONNECT packet, as python-socketio handles it, with
-    the ``client disconnect`` reason."""
+    the ``client disconnect`` reason (or ``reason``: a connection that
+    closed while its CONNECT was served)."""
     if _REASONS:
-        server._handle_disconnect(eio_sid, namespace, CLIENT_DISCONNECT)
+        server._handle_disconnect(eio_sid, namespace, reason)
     else:
-        _with_reason(CLIENT_DISCONNECT, server._handle_disconnect, eio_sid,
-                     namespace)
+        _with_reason(reason, server._handle_disconnect, eio_sid, namespace)
 
 
 def eio_disconnect_handler(server: Any) -> Callable[..., Any]:
