@@ -93,3 +93,44 @@ def test_back_to_back_envelopes_arrive_in_order(redis, mode, app_handler):
             client.disconnect()
         for process in processes:
             process.stop()
+
+
+def test_relayed_log_stays_bounded_by_max_packets(redis):
+    """The relay's batches log every envelope to the recovery stream and
+    trim it to ``max_packets`` once per batch (not on every ``XADD``):
+    after many more envelopes than the bound, the stream holds about the
+    bound (approximate trimming drops whole stream nodes of 100 entries),
+    and every envelope still arrived once, in order."""
+    import redis as redis_py
+
+    argv = [sys.executable, "-m", "tests.support.serve",
+            "tests.deploy.test_queue_order:create_app", "--mode", "gevent",
+            "--port", "{port}"]
+    process = LiveServer(argv, env={"RTCIO_MESSAGE_QUEUE": redis.url,
+                                    "RTCIO_RECOVERY_MAX_PACKETS": "10"})
+    clients = []
+    total = 4 * N
+    try:
+        process.start()
+        sender, target = clients = [Recorder().connect(process.url),
+                                    Recorder().connect(process.url)]
+        for client, name in zip(clients, ("sender", "target")):
+            client.emit("join-room", {"roomId": "bounded", "name": name})
+            client.wait_for("join-ok", timeout=10)
+        sender.wait_for("user-connected", timeout=10)
+        for n in range(total):
+            sender.emit("#rtcio:message", {
+                "source": sender.sid, "target": target.sid,
+                "data": {"n": n}})
+        target.wait_for("#rtcio:message", count=total, timeout=30)
+        got = [m["data"]["n"] for m in target.events("#rtcio:message")]
+        assert got == list(range(total))
+        length = redis_py.Redis.from_url(redis.url).xlen(
+            "rtcio:recovery:log")
+        # Untrimmed, the stream would hold every envelope (600); trimmed
+        # to 10, at most one stream node (100) and the last batch more.
+        assert length < total // 2, length
+    finally:
+        for client in clients:
+            client.disconnect()
+        process.stop()
