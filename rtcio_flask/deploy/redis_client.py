@@ -145,6 +145,25 @@ def pool_options(url: str) -> Tuple[str, Dict[str, Any]]:
     return base + ("?" + urlencode(kept) if kept else ""), found
 
 
+def execute_packed(client: Any, packed: bytes, replies: int) -> List[Any]:
+    """Send commands already packed (:mod:`rtcio_flask.core.resp`) in one
+    write on one of ``client``'s pooled connections, and read their
+    ``replies``: a pipeline's single round trip without redis-py packing
+    every argument in Python. An error reply raises (redis-py's
+    ``ResponseError``) after the connection is dropped, as any failure
+    does, so no unread reply is left for the pool's next user."""
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_packed_command([packed])
+        return [conn.read_response() for _ in range(replies)]
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+
+
 def connect(url: str, *, decode_responses: bool = True,
             socket_timeout: Optional[float] = DEFAULT_SOCKET_TIMEOUT,
             max_connections: Optional[int] = None,

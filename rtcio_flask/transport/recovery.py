@@ -49,11 +49,12 @@ from ..core.recovery_log import (DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS,
                                  as_rooms, as_skip, member_when,
                                  portable_environ, reaches_since)
 from ..core.options import check_known
+from ..core import resp
 from ..core.protection import request_address
 from ..core.throttle import guesser_key
 from ..core.values import clipped, is_off, positive_number
 from ..core.wsgi import complete_environ
-from ..deploy.redis_client import outage_log
+from ..deploy.redis_client import execute_packed, outage_log
 from . import compat
 from .compat import engineio as eio_compat
 from .compat import socketio as sio_compat
@@ -88,6 +89,10 @@ def said_goodbye(eio: Any, eio_sid: str) -> bool:
     return getattr(ws, "close_code", None) in GOODBYE_CLOSE_CODES
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+#: Field names of a relayed log entry, packed once.
+_ROOMS = resp.bulk("rooms")
+_TEXT = resp.bulk("text")
 
 
 def _one_room(room: str) -> str:
@@ -415,21 +420,23 @@ class _RedisBackend:
         message queue write through here, one call per batch instead of one
         ``XADD`` round trip per envelope.
 
-        Its loop runs once per relayed envelope, and redis-py packs every
-        argument in Python, so each entry carries only what :meth:`missed`
-        needs (no ``skip``: a relayed packet skips nobody) and the stream
-        is trimmed to ``max_packets`` once per batch, by the ``XTRIM`` at
-        its end, instead of by every ``XADD``: the bound may be exceeded
-        by one batch until that ``XTRIM``, in the same round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        command = pipe.execute_command
-        stream = self.stream
+        Its loop runs once per relayed envelope, so each entry carries only
+        what :meth:`missed` needs (no ``skip``: a relayed packet skips
+        nobody), the commands are packed here rather than by redis-py
+        (which packs each argument in Python), and the stream is trimmed
+        to ``max_packets`` once per batch, by the ``XTRIM`` at its end,
+        instead of by every ``XADD``: the bound may be exceeded by one
+        batch until that ``XTRIM``, in the same round trip."""
+        xadd = resp.head(9, "XADD", self.stream, "*", "ns")
+        parts: List[bytes] = []
         for namespace, target, text in entries:
-            command("XADD", stream, "*", "ns", namespace,
-                    "rooms", _one_room(target), "text", text)
-        pipe.xtrim(stream, maxlen=self.settings.max_packets,
-                   approximate=True)
-        return [str(entry_id) for entry_id in pipe.execute()[:-1]]
+            parts += (xadd, resp.bulk(namespace), _ROOMS,
+                      resp.bulk(_one_room(target)), _TEXT, resp.bulk(text))
+        parts.append(resp.command("XTRIM", self.stream, "MAXLEN", "~",
+                                  str(self.settings.max_packets)))
+        replies = execute_packed(self.redis, b"".join(parts),
+                                 len(entries) + 1)
+        return [str(entry_id) for entry_id in replies[:-1]]
 
     def live(self, pid: str, alive: bool) -> None:
         """Mark ``pid`` connected somewhere (so a process that does not
