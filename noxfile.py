@@ -9,7 +9,8 @@ Each session installs the package with ``uv pip install --resolution
 tools without moving those pins, and runs ``tests/compat`` (relay over
 websocket and polling, rooms, recovery through a cut connection, a
 gunicorn worker, two processes on a Redis queue, RTCIO attached to a
-Flask-SocketIO app, versions outside the verified range; redis-server
+Flask-SocketIO app, versions outside the verified range, and the
+recovery log's packed Redis batches on that redis-py; redis-server
 must be installed, as scripts/test.sh does). The resolved versions are printed first; CI's log
 keeps them, and docs/compatibility.rst lists what they were.
 """
@@ -58,7 +59,8 @@ def compat(session: nox.Session, resolution: str, extra: str) -> None:
               if line.split("==")[0].lower() in REPORTED]
     session.log("resolved (%s, %s): %s", resolution, extra,
                 ", ".join(report))
-    session.run("python", "-m", "pytest", "tests/compat", "-m", "compat",
+    session.run("python", "-m", "pytest", "tests/compat",
+                "tests/deploy/test_redis_packed.py", "-m", "compat",
                 "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
                 *session.posargs,
                 env={"RTCIO_COMPAT_MODE": extra})

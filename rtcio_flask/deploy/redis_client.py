@@ -145,6 +145,27 @@ def pool_options(url: str) -> Tuple[str, Dict[str, Any]]:
     return base + ("?" + urlencode(kept) if kept else ""), found
 
 
+_COMMAND_NAME: Optional[Tuple[str, ...]] = None
+
+
+def _command_name() -> Tuple[str, ...]:
+    """What ``ConnectionPool.get_connection`` is given: redis-py before
+    5.3 requires a command name (the floor, 5.0, raises TypeError without
+    one), later releases deprecate passing it."""
+    global _COMMAND_NAME
+    if _COMMAND_NAME is None:
+        import inspect
+
+        import redis
+
+        param = inspect.signature(
+            redis.ConnectionPool.get_connection).parameters.get(
+                "command_name")
+        required = param is not None and param.default is param.empty
+        _COMMAND_NAME = ("XADD",) if required else ()
+    return _COMMAND_NAME
+
+
 def execute_packed(client: Any, packed: bytes, replies: int) -> List[Any]:
     """Send commands already packed (:mod:`rtcio_flask.core.resp`) in one
     write on one of ``client``'s pooled connections, and read their
@@ -153,7 +174,7 @@ def execute_packed(client: Any, packed: bytes, replies: int) -> List[Any]:
     ``ResponseError``) after the connection is dropped, as any failure
     does, so no unread reply is left for the pool's next user."""
     pool = client.connection_pool
-    conn = pool.get_connection()
+    conn = pool.get_connection(*_command_name())
     try:
         conn.send_packed_command([packed])
         return [conn.read_response() for _ in range(replies)]

@@ -1,7 +1,11 @@
 """Commands packed by rtcio_flask (the recovery log's batches) against a
 real redis-server: Redis reads them as redis-py's own would be read
 (UTF-8 lengths, CRLF inside values), and an error reply mid-batch raises
-(the recovery log's outage guard sees it) without spoiling the pool."""
+(the recovery log's outage guard sees it) without spoiling the pool.
+
+The version matrix (noxfile.py) runs this module too: redis-py's pool
+API changed under it (``get_connection`` needs a command name before
+5.3; the floor is 5.0)."""
 
 import pytest
 import redis as redis_py
@@ -9,6 +13,8 @@ import redis as redis_py
 from rtcio_flask.core import resp
 from rtcio_flask.deploy.redis_client import connect, execute_packed
 from tests.support.redis_server import RedisProcess
+
+pytestmark = pytest.mark.compat
 
 
 @pytest.fixture(scope="module")
