@@ -57,7 +57,7 @@ def _call_eventually(client, event, data, tries=15):
 
 def _pair(url):
     a = Recorder().connect(url)
-    b = Recorder().connect(url)
+    b = Recorder(ordered=True).connect(url)
     return a, b
 
 

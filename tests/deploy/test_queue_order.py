@@ -71,8 +71,8 @@ def test_back_to_back_envelopes_arrive_in_order(redis, mode, app_handler):
         for process in processes:
             process.start()
         sender = Recorder().connect(first.url)
-        near = Recorder().connect(first.url)
-        far = Recorder().connect(second.url)
+        near = Recorder(ordered=True).connect(first.url)
+        far = Recorder(ordered=True).connect(second.url)
         clients = [sender, near, far]
         room = f"order-{mode}-{app_handler}"
         for client, name in zip(clients, ("sender", "near", "far")):
@@ -112,8 +112,9 @@ def test_relayed_log_stays_bounded_by_max_packets(redis):
     total = 4 * N
     try:
         process.start()
-        sender, target = clients = [Recorder().connect(process.url),
-                                    Recorder().connect(process.url)]
+        sender, target = clients = [
+            Recorder().connect(process.url),
+            Recorder(ordered=True).connect(process.url)]
         for client, name in zip(clients, ("sender", "target")):
             client.emit("join-room", {"roomId": "bounded", "name": name})
             client.wait_for("join-ok", timeout=10)
