@@ -107,3 +107,12 @@ def strict_loads(text: str, **_ignored: Any) -> Any:
     RecursionError, once :func:`json_hazard` passed the text) for anything
     a browser's ``JSON.parse``/``JSON.stringify`` would not produce."""
     return _strict.decode(text)
+
+
+def connect_namespace(text: str) -> str:
+    """The namespace of a socket.io CONNECT packet's text (``0``,
+    ``0{...}``, ``0/admin,{...}``)."""
+    if not text.startswith("0/"):
+        return "/"
+    end = text.find(",")
+    return text[1:] if end < 0 else text[1:end]

@@ -14,6 +14,8 @@ from typing import (Any, Callable, Collection, Dict, FrozenSet, List,
                     Mapping, Optional, Pattern, Sequence, Tuple, Union, cast)
 from urllib.parse import urlsplit
 
+from .options import check_known
+
 ANY = "*"
 
 # What a serialized browser origin looks like: scheme "://" host [":" port],
@@ -340,6 +342,12 @@ def parse_origins_env(text: Optional[str]
     return items
 
 
+def _label(setting: str) -> str:
+    """How a configuration error names the setting: ``RTCIO(cors=...)``
+    as it is, a bare ``cors`` as ``RTCIO cors``."""
+    return setting if setting.startswith("RTCIO") else f"RTCIO {setting}"
+
+
 def build_policy(cors: Any, credentials: Optional[bool] = None,
                  setting: str = "cors", max_age: Optional[int] = None,
                  described: Optional[str] = None) -> OriginPolicy:
@@ -360,19 +368,19 @@ def build_policy(cors: Any, credentials: Optional[bool] = None,
     origin = cors
     if isinstance(cors, dict):
         unknown = set(cors) - _DICT_KEYS
-        for key in sorted(unknown):
-            hint = _NODE_ONLY_KEYS.get(key, "supported keys are 'origin', "
-                                            "'credentials' and 'max_age'")
-            raise ValueError(f"RTCIO {setting}: unknown key {key!r}: {hint}.")
+        for key in sorted(unknown & set(_NODE_ONLY_KEYS)):
+            raise ValueError(f"{_label(setting)}: unknown key {key!r}: "
+                             f"{_NODE_ONLY_KEYS[key]}.")
+        check_known(cors, _DICT_KEYS, _label(setting), what="key")
         if "origin" not in cors:
             raise ValueError(
-                f"RTCIO {setting}: a dict needs an 'origin' key, for example "
+                f"{_label(setting)}: a dict needs an 'origin' key, for example "
                 f"{_PRODUCTION_EXAMPLE}.")
         origin = cors["origin"]
         if "credentials" in cors:
             if credentials is not None and credentials != cors["credentials"]:
                 raise ValueError(
-                    f"RTCIO {setting}: credentials given twice with different "
+                    f"{_label(setting)}: credentials given twice with different "
                     f"values; keep only the one inside the dict.")
             credentials = cors["credentials"]
         if "max_age" in cors:
@@ -381,13 +389,13 @@ def build_policy(cors: Any, credentials: Optional[bool] = None,
         credentials = False
     if not isinstance(credentials, bool):
         raise ValueError(
-            f"RTCIO {setting}: credentials must be True or False, "
+            f"{_label(setting)}: credentials must be True or False, "
             f"not {credentials!r}.")
     if max_age is None:
         max_age = 600
     if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
         raise ValueError(
-            f"RTCIO {setting}: max_age must be a whole number of seconds "
+            f"{_label(setting)}: max_age must be a whole number of seconds "
             f"(0 or more), not {max_age!r}.")
     common: Dict[str, Any] = dict(credentials=credentials, max_age=max_age,
                                   setting=setting)
@@ -398,18 +406,18 @@ def build_policy(cors: Any, credentials: Optional[bool] = None,
     if origin is False:
         if credentials:
             raise ValueError(
-                f"RTCIO {setting}: CORS is off (False), so credentials has no "
+                f"{_label(setting)}: CORS is off (False), so credentials has no "
                 f"effect here; set it on the proxy that handles CORS.")
         return OriginPolicy("off", described="nothing (CORS is off)", **common)
     if origin is True:
         raise ValueError(
-            f"RTCIO {setting}: origin=True (Node's 'reflect any origin') is "
+            f"{_label(setting)}: origin=True (Node's 'reflect any origin') is "
             f"not accepted; write '*' for any origin in development, or list "
             f"the origins: {_PRODUCTION_EXAMPLE}.")
     if isinstance(origin, str) and origin.strip() == ANY:
         if credentials:
             raise ValueError(
-                f"RTCIO {setting}: '*' cannot be combined with credentials=True "
+                f"{_label(setting)}: '*' cannot be combined with credentials=True "
                 f"(browsers refuse that answer). List the origins instead: "
                 f"{_PRODUCTION_EXAMPLE}.")
         return OriginPolicy("any", described="any origin ('*')", **common)
@@ -419,7 +427,7 @@ def build_policy(cors: Any, credentials: Optional[bool] = None,
                             described=_describe([exact]), **common)
     if isinstance(origin, re.Pattern):
         if not isinstance(origin.pattern, str):
-            raise ValueError(f"RTCIO {setting}: compile the regex from a str, "
+            raise ValueError(f"{_label(setting)}: compile the regex from a str, "
                              f"not bytes.")
         return OriginPolicy("list", patterns=(origin,),
                             described=_describe([origin]), **common)
@@ -431,7 +439,7 @@ def build_policy(cors: Any, credentials: Optional[bool] = None,
                             described=described or "the origin callable",
                             **common)
     raise ValueError(
-        f"RTCIO {setting}: {type(origin).__name__} is not an accepted origin "
+        f"{_label(setting)}: {type(origin).__name__} is not an accepted origin "
         f"form. Write '*', one origin string, a list of origins or compiled "
         f"regexes, a callable origin -> bool, a compiled regex, or False to "
         f"leave CORS to a proxy; in production: {_PRODUCTION_EXAMPLE}.")
@@ -442,7 +450,7 @@ def _list_policy(items: Collection[Any],
     setting = common["setting"]
     if not items:
         raise ValueError(
-            f"RTCIO {setting}: an empty origin list would refuse every "
+            f"{_label(setting)}: an empty origin list would refuse every "
             f"browser. List at least one origin, or write False if a proxy "
             f"handles CORS.")
     exact: List[str] = []
@@ -457,7 +465,7 @@ def _list_policy(items: Collection[Any],
             shown.append(exact[-1])
         else:
             raise ValueError(
-                f"RTCIO {setting}: list items must be origin strings or "
+                f"{_label(setting)}: list items must be origin strings or "
                 f"compiled regexes, not {type(item).__name__} ({item!r}).")
     return OriginPolicy("list", exact=frozenset(exact), patterns=tuple(patterns),
                         described=_describe(shown), **common)

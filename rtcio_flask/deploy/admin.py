@@ -39,7 +39,11 @@ import pathlib
 from typing import Any, Dict, Mapping, Optional
 
 from ..config import UNSET, pick
-from ..transport.compat.socketio import eio_disconnect_handler
+from ..core.decoding import connect_namespace
+from ..core.options import check_known
+from ..transport.compat.socketio import (eio_disconnect_handler,
+                                         refuse_connect, session_environ)
+from ..transport.gate import OWN_ORIGIN_ONLY
 from ..transport.compat.socketio_admin import (admin_extras,
                                                instrumented_server_class)
 
@@ -87,11 +91,7 @@ def resolve_admin(given: Any, config: Mapping[str, Any],
             f"{where}: the socket.io Admin UI can disconnect sockets and "
             f"move them between rooms, so it needs a login: {_EXAMPLE} "
             f"(or RTCIO_ADMIN_USERNAME and RTCIO_ADMIN_PASSWORD).")
-    unknown = set(value) - _KEYS
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; "
-                         f"write {_EXAMPLE}, optionally with 'mode', "
-                         f"'read_only' or 'namespace'.")
+    check_known(value, _KEYS, str(where), what="key")
     options = {k: v for k, v in value.items()
                if k not in ("username", "password", "auth")}
     ui_default = environ.get("RTCIO_ADMIN_UI_PATH", "/admin")
@@ -172,8 +172,16 @@ def install(state: Any, given: Any = UNSET,
                     admin.held, namespace=held_ns)))
     namespace = options.get("namespace", "/admin")
     if ui_path is not None and _serve_ui(state, ui_path, namespace):
-        logger.info("rtcio: the socket.io Admin UI is on: %s/ (namespace "
-                    "%s)", ui_path, namespace)
+        if state.gate.policy.mode in ("list", "callable"):
+            _let_own_page_in(state, namespace)
+            logger.info("rtcio: the socket.io Admin UI is on: %s/ (namespace "
+                        "%s; the server's own origin, where the page is, "
+                        "may open that namespace only, as %s does not "
+                        "name it)", ui_path, namespace,
+                        state.gate.policy.setting)
+        else:
+            logger.info("rtcio: the socket.io Admin UI is on: %s/ (namespace "
+                        "%s)", ui_path, namespace)
     elif state.gate.policy.enabled and not state.gate.policy.check(
             ADMIN_UI_ORIGIN, {}).allowed:
         logger.info("rtcio: the socket.io Admin UI is on (namespace %s); "
@@ -183,6 +191,44 @@ def install(state: Any, given: Any = UNSET,
         logger.info("rtcio: the socket.io Admin UI is on (namespace %s)",
                     namespace)
     return admin
+
+
+def _let_own_page_in(state: Any, namespace: str) -> None:
+    """The page at ``ui_path`` is the app's own, so it connects from the
+    server's own origin, which a list of allowed origins (or a callable)
+    usually leaves out: every login would be refused as ``origin-not-
+    allowed``. That origin is let through the gate for the admin namespace
+    alone (which needs the admin login anyway); a CONNECT it sends to any
+    other namespace is refused here, with the same words as the gate's
+    refusal, so ``cors=`` still decides who may use the app's sockets."""
+    gate, server = state.gate, state.server
+    gate.own_origin_namespace = namespace
+
+    def mark(eio_sid: str, origin: str) -> None:
+        # The session's handshake environ, which the check below reads
+        # (a new dict when there is no such session: nothing to mark).
+        session_environ(server, eio_sid)[OWN_ORIGIN_ONLY] = origin
+
+    gate.mark_session = mark
+
+    def connect(eio_sid: str, text: str) -> bool:
+        environ = session_environ(server, eio_sid)
+        origin = environ.get(OWN_ORIGIN_ONLY)
+        if origin is None:
+            return False
+        wanted = connect_namespace(text)
+        if wanted == namespace:
+            return False
+        error, message = gate.policy.refusal(
+            origin, gate.policy.check(origin, environ).reason, False)
+        message += (f" (The server's own origin may open only the Admin "
+                    f"UI's namespace {namespace}.)")
+        gate.log_refusal(origin, error, message)
+        refuse_connect(server, eio_sid, wanted,
+                       {"message": message, "data": {"error": error}})
+        return True
+
+    state.packet_hook.add_fast_path("0", connect)
 
 
 def config_script(server_path: str, namespace: str) -> str:

@@ -15,7 +15,9 @@ import logging
 import socket
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List,
                     Optional, Set, Tuple)
+from urllib.parse import parse_qs
 
+from ..core.origins import Decision, same_origins
 from .sockets import adapt_environ, client_socket
 
 if TYPE_CHECKING:
@@ -28,6 +30,10 @@ Environ = Dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 Headers = List[Tuple[str, str]]
+
+#: The WSGI environ key of a request let through only because it comes
+#: from the server's own origin (see ``SocketIOGate.own_origin_namespace``).
+OWN_ORIGIN_ONLY = "rtcio.own_origin_only"
 
 # How many distinct refused origins get a WARNING line before later ones are
 # logged at DEBUG; bounds log volume when someone sprays random origins.
@@ -68,6 +74,18 @@ class SocketIOGate:
         self._logged_origins: Set[Tuple[Optional[str], str]] = set()
         #: Refused requests since start (read by the metrics).
         self.refused = 0
+        #: The one namespace the server's own origin may still open when
+        #: the policy leaves that origin out (the Admin UI's page, served
+        #: by the app itself: :mod:`rtcio_flask.deploy.admin`); None: no
+        #: exception. Such a request is let through with
+        #: ``environ[OWN_ORIGIN_ONLY]`` set to its origin, and its CONNECT
+        #: to any other namespace is refused there.
+        self.own_origin_namespace: Optional[str] = None
+        #: ``mark(eio_sid, origin)``: the same for the Engine.IO session
+        #: a later request names (its ``sid``): a same-origin page's
+        #: polling handshake (a GET) carries no Origin at all, its CONNECT
+        #: (a POST, or the websocket) does.
+        self.mark_session: Optional[Callable[[str, str], None]] = None
 
     def handles(self, path_info: str) -> bool:
         return path_info == self.prefix or path_info.startswith(
@@ -86,6 +104,13 @@ class SocketIOGate:
         origin = environ.get("HTTP_ORIGIN")
         decision = policy.check(origin, environ)
         credentials = policy.drops_credentials(origin, environ)
+        if not decision.allowed and self.own_origin_namespace is not None \
+                and origin is not None \
+                and origin.lower() in same_origins(environ):
+            # Never with credentials: cookies from the own origin are
+            # same-origin ones (drops_credentials is False for them).
+            self._own_origin_only(environ, origin)
+            decision = Decision(True)
         if not decision.allowed or credentials:
             reason = None if decision.allowed else decision.reason
             return self._refuse(origin, reason, credentials, start_response)
@@ -108,6 +133,12 @@ class SocketIOGate:
 
         return self.socketio_app(environ, start_with_cors)
 
+    def _own_origin_only(self, environ: Environ, origin: str) -> None:
+        environ[OWN_ORIGIN_ONLY] = origin
+        sid = parse_qs(environ.get("QUERY_STRING", "")).get("sid")
+        if sid and self.mark_session is not None:
+            self.mark_session(sid[0], origin)
+
     def _refuse(self, origin: Optional[str], reason: Optional[str],
                 credentials: bool,
                 start_response: StartResponse) -> List[bytes]:
@@ -115,6 +146,19 @@ class SocketIOGate:
         both), logged once per origin and cause."""
         self.refused += 1
         error, message = self.policy.refusal(origin, reason, credentials)
+        self.log_refusal(origin, error, message)
+        body = json.dumps({"error": error, "message": message}).encode()
+        start_response("400 Bad Request", [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Vary", "Origin"),
+        ])
+        return [body]
+
+    def log_refusal(self, origin: Optional[str], error: str,
+                    message: str) -> None:
+        """A refusal's line: WARNING once per origin and cause, DEBUG for
+        repeats and past :data:`_MAX_LOGGED_ORIGINS` origins."""
         if (origin, error) in self._logged_origins or \
                 len(self._logged_origins) > _MAX_LOGGED_ORIGINS:
             logger.debug(message)
@@ -131,10 +175,3 @@ class SocketIOGate:
         else:
             self._logged_origins.add((origin, error))
             logger.warning(message)
-        body = json.dumps({"error": error, "message": message}).encode()
-        start_response("400 Bad Request", [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))),
-            ("Vary", "Origin"),
-        ])
-        return [body]

@@ -2,10 +2,13 @@
 client: where it is (``ui_path``, ``RTCIO_ADMIN_UI_PATH``, none), what the
 login form is told, and the start-up refusals."""
 
+import json
+
 import flask
 import pytest
 
 from rtcio_flask import RTCIO
+from tests.flask_client.polling import handshake, open_session
 
 LOGIN = {"username": "ops", "password": "s3cret"}
 
@@ -81,3 +84,59 @@ def test_a_path_the_app_already_serves_is_refused():
 def test_bad_page_and_throttle_settings_are_refused(extra, message):
     with pytest.raises(ValueError, match=message):
         make_app(dict(LOGIN, **extra))
+
+
+OWN = "http://localhost"          # the test client's Host
+FRONT = "https://front.example"
+
+
+def _post(client, eio_sid, packet, origin):
+    url = f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}"
+    headers = {"Origin": origin} if origin else {}
+    assert client.post(url, data=packet, headers=headers).status_code == 200
+    return client.get(url, headers=headers).data.decode()
+
+
+@pytest.mark.parametrize("cors", [[FRONT], lambda origin: origin == FRONT])
+@pytest.mark.parametrize("handshake_origin", [OWN, None])
+def test_own_origin_opens_the_admin_namespace_only(cors, handshake_origin,
+                                                   caplog):
+    """With a list (or a callable) that leaves the server's own origin
+    out, the page the extension serves still logs in: that origin may
+    open the admin namespace and nothing else. A same-origin page's
+    polling handshake (a GET) carries no Origin; its CONNECT (a POST)
+    does, and is what is checked."""
+    client = make_app(dict(LOGIN), cors=cors)
+    resp = handshake(client, handshake_origin)
+    assert resp.status_code == 200, resp.data
+    eio_sid = json.loads(resp.get_data(as_text=True)[1:])["sid"]
+    with caplog.at_level("WARNING", logger="rtcio_flask"):
+        refused = _post(client, eio_sid, "40", OWN)
+        again = _post(client, eio_sid, "40/chat,", OWN)
+    assert refused.startswith('44{"message":"Origin \'http://localhost\' '
+                              'may not connect to the signaling server: ')
+    assert "(The server's own origin may open only the Admin UI's " \
+           "namespace /admin.)" in refused
+    assert '"data":{"error":"origin-not-allowed"}' in refused
+    assert again.startswith('44/chat,{"message":"Origin ')
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "may open only the Admin UI's" in lines[0]
+    # The same session logs in to the admin namespace.
+    admitted = _post(client, eio_sid, "40/admin," + json.dumps(LOGIN), OWN)
+    assert admitted.startswith('40/admin,{"sid":'), admitted
+    # Any other origin is refused at the handshake as before, and a page
+    # of the front end's origin may open any namespace.
+    assert handshake(client, "https://evil.example").status_code == 400
+    _, reply = open_session(client, FRONT)
+    assert reply.startswith('40{"sid":'), reply
+
+
+def test_own_origin_stays_refused_without_the_served_page():
+    client = make_app(dict(LOGIN, ui_path=None), cors=[FRONT])
+    refused = handshake(client, OWN)
+    assert refused.status_code == 400
+    assert refused.json["error"] == "origin-not-allowed"
+    # And without the Admin UI at all.
+    app = flask.Flask("no_admin")
+    RTCIO(app, cors=[FRONT])
+    assert handshake(app.test_client(), OWN).status_code == 400

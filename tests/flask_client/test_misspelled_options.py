@@ -68,6 +68,12 @@ def test_constructor_typo_is_reported_by_the_constructor():
      "known keys are: secret, stun_urls, ttl, urls, user_id."),
     ("recovery", {"windw": 5},
      "RTCIO(recovery=...): unknown key 'windw' (did you mean 'window'?)"),
+    ("admin", {"username": "ops", "pasword": "s3cret"},
+     "RTCIO(admin=...): unknown key 'pasword' (did you mean 'password'?); "
+     "the known keys are: auth, login_attempts,"),
+    ("cors", {"origin": A, "credential": True},
+     "RTCIO(cors=...): unknown key 'credential' (did you mean 'credentials'?); "
+     "the known keys are: credentials, max_age, origin."),
 ])
 def test_misspelled_dict_key(option, value, message):
     app = _app()

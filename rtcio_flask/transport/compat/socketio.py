@@ -440,9 +440,24 @@ def refuse_unknown_namespace(server: Any, eio_sid: str,
     ``44/random,{"message":"Invalid namespace"}`` (python-socketio sends
     the bare string ``"Unable to connect"``; socket.io-client shows users
     ``err.message``, which is then undefined)."""
+    refuse_connect(server, eio_sid, namespace, {"message":
+                                                "Invalid namespace"})
+
+
+def refuse_connect(server: Any, eio_sid: str, namespace: Optional[str],
+                   data: Dict[str, Any]) -> None:
+    """Answer a CONNECT with CONNECT_ERROR carrying ``data`` (``message``,
+    optionally ``data``: what socket.io-client shows as ``err.message``
+    and ``err.data``), through the server's own packet writer."""
     server._send_packet(eio_sid, server.packet_class(
-        sio_packet.CONNECT_ERROR, data={"message": "Invalid namespace"},
-        namespace=namespace or "/"))
+        sio_packet.CONNECT_ERROR, data=data, namespace=namespace or "/"))
+
+
+def session_environ(server: Any, eio_sid: str) -> Dict[str, Any]:
+    """The WSGI environ of an Engine.IO session's handshake (python-socketio
+    keeps it per connection in ``server.environ``), or ``{}``."""
+    environ: Dict[str, Any] = server.environ.get(eio_sid) or {}
+    return environ
 
 # -- connection state recovery ------------------------------------------------
 
