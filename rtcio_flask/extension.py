@@ -34,6 +34,7 @@ from .deploy import admin as admin_mod
 from .deploy import metrics as metrics_mod
 from .deploy import settings as deploy_mod
 from .deploy.fleet import start_fleet
+from .deploy.gunicorn import refused_in_one_line
 from .deploy.health import refuse_while_draining
 from .dispatch import Dispatcher
 from .protocol import ice as ice_mod
@@ -349,7 +350,8 @@ class RTCIO(AccessHooks):
     def __init__(self, app: Optional[flask.Flask] = None,
                  **options: Any) -> None:
         # A typo fails here, at the line that made it, even before init_app.
-        check_options(options, "RTCIO(...)")
+        with refused_in_one_line():
+            check_options(options, "RTCIO(...)")
         self._options = options
         self._handlers: List[Tuple[str, str, Callable[..., Any]]] = []
         self._protocol_namespaces: List[str] = []
@@ -361,6 +363,10 @@ class RTCIO(AccessHooks):
     # -- set-up -------------------------------------------------------------
 
     def init_app(self, app: flask.Flask, **options: Any) -> AppState:
+        with refused_in_one_line():
+            return self._init_app(app, **options)
+
+    def _init_app(self, app: flask.Flask, **options: Any) -> AppState:
         """Serve rtc.io on ``app``; returns its :class:`AppState`.
 
         ``options`` add to (and win over) the constructor's; the same ones:

@@ -8,13 +8,14 @@ most common socket.io deployment failure, so RTCIO refuses to start in it
 unless the operator says the balancer keeps each client on one worker.
 """
 
+import contextlib
 import logging
 import os
 import sys
 import tempfile
 import time
 from types import FrameType
-from typing import Any, Mapping, NoReturn, Optional
+from typing import Any, Iterator, Mapping, NoReturn, Optional
 
 #: gunicorn's exit status for "the app failed to load": the arbiter stops
 #: instead of booting the worker again (gunicorn.arbiter.Arbiter).
@@ -138,8 +139,7 @@ def check_workers(sticky: bool = False, message_queue: Optional[str] = None,
     if workers is None or workers <= 1:
         return workers
     if not sticky:
-        if _in_gunicorn_worker():
-            refuse_worker(multi_worker_message(workers))
+        # Said once, in one line, under gunicorn: refused_in_one_line.
         raise ValueError(multi_worker_message(workers))
     if not message_queue:
         logger.warning(
@@ -147,6 +147,22 @@ def check_workers(sticky: bool = False, message_queue: Optional[str] = None,
             "queue: a relay between clients on different workers cannot "
             "arrive. Set RTCIO_MESSAGE_QUEUE=redis://...", workers)
     return workers
+
+
+@contextlib.contextmanager
+def refused_in_one_line() -> Iterator[None]:
+    """A start-up mistake (a ValueError naming what to write: a misspelled
+    option, an unreachable message queue) raised while a gunicorn worker
+    loads the app stops gunicorn with the message said once, in one line,
+    as ``rtcio-flask`` says it, instead of a 30-line traceback followed
+    by the same message. Anywhere else the error propagates unchanged
+    (the app's own ``try``/``except ValueError`` still sees it)."""
+    try:
+        yield
+    except ValueError as exc:
+        if _in_gunicorn_worker():
+            refuse_worker(str(exc))
+        raise
 
 
 def _in_gunicorn_worker(max_frames: int = 200) -> bool:

@@ -168,8 +168,9 @@ def drain(server: Any) -> int:
             logger.debug("rtcio: closing %s on shutdown failed",
                          eio_socket.sid, exc_info=True)
     if sockets:
-        logger.info("rtcio: shutting down, closed %d connections so their "
-                    "clients reconnect elsewhere", len(sockets))
+        logger.info("rtcio: shutting down, closed %d connection%s so their "
+                    "clients reconnect elsewhere", len(sockets),
+                    "" if len(sockets) == 1 else "s")
     return len(sockets)
 
 

@@ -307,9 +307,9 @@ def check_reachable(url: str, where: str = "the message queue",
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise ValueError(f"cannot reach {where} at {redact(url)}: "
-                         f"{_reason(exc)}" + (f"; {hint}" if hint else "")
-                         ) from None
+        reason = _reason(exc).rstrip(".")  # redis-py's ends with one
+        raise ValueError(f"cannot reach {where} at {redact(url)}: {reason}"
+                         + (f"; {hint}" if hint else "")) from None
     finally:
         client.close()
 

@@ -182,9 +182,19 @@ def test_example_app_with_a_bad_allowed_origin_is_one_line():
     assert "write 'http://127.0.0.1:8000'" in line
 
 
-def test_gunicorn_multi_worker_refusal_appears_once_without_tracebacks():
-    server = serve_gunicorn("tests.apps.deploy_app:create_app()", "gthread",
-                            workers=None, env={"WEB_CONCURRENCY": "3"})
+@pytest.mark.parametrize("worker, env, message", [
+    ("gthread", {"WEB_CONCURRENCY": "3"}, "RTCIO refuses to start"),
+    # Redis down: the refusal rtcio-flask gives, not a traceback (issue 22).
+    ("gevent", {"RTCIO_MESSAGE_QUEUE": "redis://127.0.0.1:{dead}/0"},
+     "cannot reach the message queue at redis://127.0.0.1:{dead}/0: "),
+])
+def test_gunicorn_start_up_refusal_appears_once_without_tracebacks(
+        worker, env, message):
+    dead = free_port()   # nothing listens there
+    env = {k: v.format(dead=dead) for k, v in env.items()}
+    server = serve_gunicorn("tests.apps.deploy_app:create_app()", worker,
+                            workers=None if "WEB_CONCURRENCY" in env else 1,
+                            env=env)
     server.start()
     try:
         code = server.proc.wait(60)
@@ -192,7 +202,7 @@ def test_gunicorn_multi_worker_refusal_appears_once_without_tracebacks():
         server.stop()
     log = server.log()
     assert code != 0
-    assert log.count("RTCIO refuses to start") == 1, log
+    assert log.count(message.format(dead=dead)) == 1, log
     assert "Traceback" not in log, log
     assert "App failed to load" in log
     assert len(log.splitlines()) < 30, log
