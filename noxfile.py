@@ -11,9 +11,19 @@ websocket and polling, rooms, recovery through a cut connection, a
 gunicorn worker, two processes on a Redis queue, RTCIO attached to a
 Flask-SocketIO app, versions outside the verified range, and the
 recovery log's packed Redis batches on that redis-py; redis-server
-must be installed, as scripts/test.sh does). The resolved versions are printed first; CI's log
-keeps them, and docs/compatibility.rst lists what they were.
+must be installed, as scripts/test.sh does). The resolved versions are
+printed first; CI's log keeps them, and docs/compatibility.rst lists what
+they were.
+
+Run from scripts/test.sh, each session adds to the suite's branch coverage
+(coverage is one of the test tools, and its startup hook reads the
+``COVERAGE_PROCESS_START`` the script exported), so code only an old or a
+new release reaches counts too; and it runs its tests in the suite's
+random order (``RTCIO_TEST_SEED``). pytest's "no tests ran" (exit code 5)
+fails the session like any other non-zero exit.
 """
+
+import os
 
 import nox
 
@@ -26,7 +36,11 @@ nox.options.sessions = ["compat"]
 #: fixed the bound): next to 5.11 it would fail at start-up.
 TEST_TOOLS = ["pytest>=8", "pytest-timeout>=2.2", "requests>=2.31",
               "websocket-client>=1.8", "flask-socketio>=5.3,!=5.5.0",
-              "python-socketio[client]", "hypothesis>=6.80"]
+              "python-socketio[client]", "hypothesis>=6.80",
+              # scripts/test.sh: coverage of every process (its .pth
+              # startup hook; patch = fork/execv/_exit came in 7.10.4) and
+              # the suite's random order
+              "coverage>=7.10.4", "pytest-randomly>=3.15"]
 
 #: The distributions whose resolved versions the matrix reports.
 REPORTED = ("python-socketio", "python-engineio", "flask", "werkzeug",
@@ -59,8 +73,10 @@ def compat(session: nox.Session, resolution: str, extra: str) -> None:
               if line.split("==")[0].lower() in REPORTED]
     session.log("resolved (%s, %s): %s", resolution, extra,
                 ", ".join(report))
+    seed = os.environ.get("RTCIO_TEST_SEED")
+    order = ["-p", "randomly", f"--randomly-seed={seed}"] if seed else \
+        ["-p", "no:randomly"]
     session.run("python", "-m", "pytest", "tests/compat",
                 "tests/deploy/test_redis_packed.py", "-m", "compat",
-                "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
-                *session.posargs,
+                "-q", *order, "-p", "no:cacheprovider", *session.posargs,
                 env={"RTCIO_COMPAT_MODE": extra})

@@ -43,6 +43,8 @@ fi
 seed="${RTCIO_TEST_SEED:-$(python -c 'import random; print(random.randrange(2**32))')}"
 echo "test order: pytest-randomly seed $seed" \
      "(RTCIO_TEST_SEED=$seed bash scripts/test.sh reruns it)"
+# The nox sessions below run their tests in the same seed's order.
+export RTCIO_TEST_SEED="$seed"
 # Coverage: every Python process the tests start (pytest, the servers,
 # gunicorn's workers, rtcio-flask) measures itself through coverage's .pth
 # hook, which reads COVERAGE_PROCESS_START ([coverage:*] in setup.cfg), and

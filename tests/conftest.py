@@ -3,6 +3,8 @@ import os
 import pytest
 
 from tests.support.servers import check_watched, serve_app
+# A skip is declared up front or it fails (tests/support/skips.py).
+from tests.support.skips import pytest_runtest_makereport  # noqa: F401
 
 # scripts/test.sh: pytest itself measures coverage with plain threads
 # (tests/coverage_pytest.ini says why); every process the tests start gets
