@@ -2,6 +2,7 @@ import os
 
 import pytest
 
+from tests.support.chromium import CHROMIUM_ARGS, Tabs, launch_chromium
 from tests.support.servers import check_watched, serve_app
 # A skip is declared up front or it fails (tests/support/skips.py).
 from tests.support.skips import pytest_runtest_makereport  # noqa: F401
@@ -21,6 +22,37 @@ def live_server():
     with serve_app("tests.apps.basic:create_app", "eventlet",
                    watch=True) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def chromium_args():
+    """What ``browser`` launches Chromium with. A module or package that
+    needs more (a fake camera: ``MEDIA_ARGS``) overrides this fixture."""
+    return CHROMIUM_ARGS
+
+
+# Module scope: Playwright's sync API runs its own event loop, which must be
+# gone before other test packages (aiortc peers) run theirs.
+@pytest.fixture(scope="module")
+def browser(chromium_args):
+    """Debian's Chromium through Playwright (tests/support/chromium.py)."""
+    with launch_chromium(chromium_args) as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def tabs(browser):
+    """The test's tabs (tests/support/chromium.py ``Tabs``), closed after
+    it; no tab may have reported a doubled ``Access-Control-Allow-Origin``
+    header."""
+    tabs = Tabs(browser)
+    try:
+        yield tabs
+        doubled = (tabs.messages("multiple values")
+                   + tabs.messages("contains multiple"))
+        assert not doubled, f"doubled CORS header reported: {doubled}"
+    finally:
+        tabs.close()
 
 
 @pytest.fixture(autouse=True)

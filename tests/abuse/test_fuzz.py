@@ -22,9 +22,8 @@ import websocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.abuse.raw import RawSocket
 from tests.support.clients import Recorder
-from tests.support.raw_eio import RawPolling
+from tests.support.raw_eio import RawPolling, RawSocket
 from tests.support.servers import serve_app
 
 from rtcio_flask.core.limits import DEFAULT_MAX_ATTACHMENTS as MAX_ATTACHMENTS

@@ -11,7 +11,7 @@ import requests
 from rtcio_flask.core.limits import (DISCONNECT, DROP_RATE, DROP_SIZE, PASS,
                                 EventLimiter, Limits, TokenBucket,
                                 build_limits, resolve_limits)
-from tests.abuse.raw import RawSocket
+from tests.support.raw_eio import RawSocket
 from tests.support.clients import Recorder
 from tests.support.clock import FakeClock
 from tests.support.servers import serve_app
@@ -19,9 +19,9 @@ from tests.support.servers import serve_app
 APP = "tests.apps.abuse_app:create_app"
 
 
-def _serve(limits, **env):
+def _serve(limits, watch=False, **env):
     env = dict(env, TEST_LIMITS=json.dumps(limits))
-    return serve_app(APP, "eventlet", env=env)
+    return serve_app(APP, "eventlet", env=env, watch=watch)
 
 
 def _stats(server):
@@ -78,7 +78,7 @@ def _relay_works(a, b, tag):
 def slow_server():
     # 5 events/s with a burst of 10; abusers are never disconnected here.
     with _serve({"rate": 5, "burst": 10, "disconnect_after": None,
-                 "max_event_bytes": 4096}) as server:
+                 "max_event_bytes": 4096}, watch=True) as server:
         yield server
 
 

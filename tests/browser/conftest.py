@@ -2,8 +2,9 @@
 ``playwright install``) against the example app, with the demo page on one
 origin and the signaling server on another.
 
-Every page's console is recorded, and after every test no message may report
-a doubled ``Access-Control-Allow-Origin`` header.
+The browser and its tabs are the suite's (``browser``/``tabs`` in
+tests/conftest.py): every page's console is recorded, and after every test
+no message may report a doubled ``Access-Control-Allow-Origin`` header.
 """
 
 import base64
@@ -11,15 +12,10 @@ import sys
 
 import pytest
 
-from tests.support.chromium import CHROMIUM_ARGS, launch_chromium
 from tests.support.servers import ROOT, LiveServer, free_port, wait_for_port
 
 EXAMPLE = ROOT / "examples" / "flask_app"
 OUTPUT = ROOT / "test-output"
-
-# How long to wait for things that take well under a second here; generous
-# because the machine is shared (these are timeouts, not thresholds).
-WAIT_MS = 15_000
 
 
 class Example:
@@ -57,7 +53,8 @@ def start_dev_example():
     server = LiveServer(
         [sys.executable, str(EXAMPLE / "app.py")], port=port,
         env={"PORT": str(port), "PAGE_PORT": str(page_port),
-             "ALLOWED_ORIGINS": f"http://127.0.0.1:{page_port}"})
+             "ALLOWED_ORIGINS": f"http://127.0.0.1:{page_port}"},
+        watch=True)
     server.start()
     try:
         wait_for_port(page_port, 20, server.proc, server.log_file.name)
@@ -74,10 +71,12 @@ def start_gunicorn_example():
     server = LiveServer(
         [sys.executable, "-m", "gunicorn", "-k", "eventlet", "-w", "1",
          "--chdir", str(EXAMPLE), "-b", "127.0.0.1:{port}", "app:app"],
-        port=port, env={"ALLOWED_ORIGINS": f"http://127.0.0.1:{page_port}"})
+        port=port, env={"ALLOWED_ORIGINS": f"http://127.0.0.1:{page_port}"},
+        watch=True)
     page = LiveServer(
         [sys.executable, str(EXAMPLE / "page.py")], port=page_port,
-        env={"PAGE_PORT": str(page_port), "SIGNALING_URL": server.url})
+        env={"PAGE_PORT": str(page_port), "SIGNALING_URL": server.url},
+        watch=True)
     server.start()
     try:
         page.start()
@@ -85,14 +84,6 @@ def start_gunicorn_example():
         server.stop()
         raise
     return Example(server, page_port, extra=[page])
-
-
-# Module scope: Playwright's sync API runs its own event loop, which must be
-# gone before other test packages (aiortc peers) run theirs.
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium(CHROMIUM_ARGS) as chromium:
-        yield chromium
 
 
 @pytest.fixture(scope="module")
@@ -111,48 +102,6 @@ def gunicorn_example():
         yield example
     finally:
         example.stop()
-
-
-class Tabs:
-    """Browser tabs for one test, each in its own context (own cookies, as
-    two people on two machines), with every console message recorded."""
-
-    def __init__(self, browser):
-        self.browser = browser
-        self.contexts = []
-        self.console = []   # (tab label, type, text)
-
-    def open(self, url, label):
-        context = self.browser.new_context(viewport={"width": 900,
-                                                     "height": 620})
-        context.set_default_timeout(WAIT_MS)
-        self.contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda msg: self.console.append(
-            (label, msg.type, msg.text)))
-        page.on("pageerror", lambda err: self.console.append(
-            (label, "pageerror", str(err))))
-        page.goto(url)
-        return page
-
-    def messages(self, needle):
-        return [m for m in self.console if needle.lower() in m[2].lower()]
-
-    def close(self):
-        for context in self.contexts:
-            context.close()
-
-
-@pytest.fixture
-def tabs(browser):
-    tabs = Tabs(browser)
-    try:
-        yield tabs
-        doubled = (tabs.messages("multiple values")
-                   + tabs.messages("contains multiple"))
-        assert not doubled, f"doubled CORS header reported: {doubled}"
-    finally:
-        tabs.close()
 
 
 def side_by_side(browser, images, path):

@@ -8,8 +8,8 @@ open nothing but the admin namespace."""
 
 import sys
 
-from tests.browser.conftest import OUTPUT, WAIT_MS
-from tests.support.chromium import launch_chromium
+from tests.browser.conftest import OUTPUT
+from tests.support.chromium import WAIT_MS
 from tests.support.clients import Recorder
 from tests.support.servers import LiveServer
 
@@ -29,7 +29,7 @@ OPEN_DEFAULT_NAMESPACE = """() => new Promise(resolve => {
 ENV = {"RTCIO_ADMIN_USERNAME": "ops", "RTCIO_ADMIN_PASSWORD": "s3cret"}
 
 
-def test_admin_ui_page_logs_in_and_lists_sockets():
+def test_admin_ui_page_logs_in_and_lists_sockets(browser):
     with LiveServer(CLI, env=ENV) as server:
         # A bot sends no Origin (its websocket would send the server's own).
         alice = Recorder(websocket_extra_options={
@@ -37,8 +37,8 @@ def test_admin_ui_page_logs_in_and_lists_sockets():
         alice.emit("join-room", {"roomId": "standup", "name": "alice"})
         alice.wait_for("join-ok")
         outside = []
-        with launch_chromium() as chromium:
-            page = chromium.new_page()
+        page = browser.new_page()
+        try:
             page.on("request", lambda r: outside.append(r.url)
                     if not r.url.startswith(server.url) else None)
             page.goto(server.url + "/admin")
@@ -66,6 +66,8 @@ def test_admin_ui_page_logs_in_and_lists_sockets():
                 f'44{{"message":"Origin \'{server.url}\' may not connect'), \
                 refused
             assert "may open only the Admin UI's namespace /admin" in refused
+        finally:
+            page.close()
         alice.disconnect()
         assert outside == []
         log = server.log()

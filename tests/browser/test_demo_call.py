@@ -13,30 +13,19 @@ import sys
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import (EXAMPLE, OUTPUT, WAIT_MS, Tabs,
-                                    side_by_side, start_dev_example)
+from tests.browser.conftest import (EXAMPLE, OUTPUT, side_by_side,
+                                    start_dev_example)
 from tests.recovery.proxy import CuttingProxy
-from tests.support.chromium import CHROMIUM_ARGS, launch_chromium
+from tests.support.chromium import MEDIA_ARGS, WAIT_MS
 from tests.support.servers import ROOT, LiveServer, free_port, wait_for_port
 
-MEDIA_ARGS = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream",
-                              "--use-fake-device-for-media-stream"]
 SCREENSHOT = ROOT / "docs" / "demo.png"
 
 
 @pytest.fixture(scope="module")
-def media_browser():
-    with launch_chromium(MEDIA_ARGS) as chromium:
-        yield chromium
-
-
-@pytest.fixture
-def tabs(media_browser):
-    tabs = Tabs(media_browser)
-    try:
-        yield tabs
-    finally:
-        tabs.close()
+def chromium_args():
+    """The calls need a camera: Chromium's fake one."""
+    return MEDIA_ARGS
 
 
 @pytest.fixture
@@ -67,7 +56,7 @@ def sees_video_of(page, name):
 
 
 def test_two_pages_call_survive_a_server_restart_and_leave(
-        tabs, example, media_browser):
+        tabs, example, browser):
     alice = join(tabs, example, "alice", "call")
     bob = join(tabs, example, "bob", "call")
     for page, other in ((alice, "bob"), (bob, "alice")):
@@ -85,7 +74,7 @@ def test_two_pages_call_survive_a_server_restart_and_leave(
         "alice: before the restart")
     for page in (alice, bob):
         page.evaluate("window.scrollTo(0, 0)")
-    side_by_side(media_browser, [alice.screenshot(), bob.screenshot()],
+    side_by_side(browser, [alice.screenshot(), bob.screenshot()],
                  OUTPUT / "demo-call.png")
     if os.environ.get("RTCIO_UPDATE_SCREENSHOTS"):
         shutil.copyfile(OUTPUT / "demo-call.png", SCREENSHOT)
@@ -213,8 +202,8 @@ def test_join_without_logging_in_on_a_server_without_login(tabs):
         expect(page.locator("#leave")).to_be_visible()
 
 
-def test_the_page_holds_at_a_phone_width(media_browser, example):
-    context = media_browser.new_context(viewport={"width": 375,
+def test_the_page_holds_at_a_phone_width(browser, example):
+    context = browser.new_context(viewport={"width": 375,
                                                   "height": 740},
                                         device_scale_factor=2)
     try:

@@ -140,7 +140,7 @@ def test_misspelled_environment_variable_is_named_at_start():
 def readme_server():
     """Exactly the README's command: ``rtcio-flask --port 3001`` (on a free
     port)."""
-    with LiveServer([*_command(), "--port", "{port}"]) as server:
+    with LiveServer([*_command(), "--port", "{port}"], watch=True) as server:
         yield server
 
 

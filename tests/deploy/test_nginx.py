@@ -25,7 +25,6 @@ python ``requests`` for raw handshakes, and Debian's Chromium.
 """
 
 import json
-import os
 import re
 import queue
 import subprocess
@@ -40,7 +39,7 @@ import requests
 import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.chromium import CHROMIUM_ARGS, CLIENT_JS, launch_chromium
+from tests.support.chromium import CHROMIUM_ARGS, CLIENT_JS
 from tests.support.gunicorn import serve_gunicorn
 from tests.support.nginx import NginxProcess
 from tests.support.redis_server import RedisProcess
@@ -320,39 +319,46 @@ def test_a_guesser_behind_nginx_never_refuses_another_address(stack, clients):
         in log, log[-3000:]
 
 
-def test_polling_tab_closing_is_heard_through_nginx(stack, clients):
+@pytest.fixture(scope="module")
+def chromium_args():
+    """The suite's browser, trusting the test CA's certificate and
+    allowed to reach this private address."""
+    return BROWSER_ARGS
+
+
+def test_polling_tab_closing_is_heard_through_nginx(stack, clients,
+                                                    browser):
     # Chromium's connections come from 127.0.0.1; the listening member is
     # on the other process.
     tab_peer = ip_hash_peer("127.0.0.1")
     carol = clients.connect("carol", address_for(1 - tab_peer), ["polling"])
     join(clients, "carol", "tabs")
-    with launch_chromium(BROWSER_ARGS) as chromium:
-        context = chromium.new_context(ignore_https_errors=True)
-        page = context.new_page()
-        page.route(ORIGIN + "/", lambda route: route.fulfill(
-            status=200, content_type="text/html",
-            body="<!doctype html><title>tab</title>"))
-        page.goto(ORIGIN + "/")
-        page.add_script_tag(path=str(CLIENT_JS))
-        tab_sid = page.evaluate("""url => new Promise((resolve, reject) => {
-            const socket = io(url, {transports: ["polling"]});
-            socket.on("connect_error", e => reject(String(e)));
-            socket.on("connect", () => socket.emit(
-                "join-room", {roomId: "tabs", name: "tab"}));
-            socket.on("join-ok", () => resolve(socket.id));
-        })""", stack.url)
-        clients.wait("carol", "user-connected", lambda d: d["id"] == tab_sid)
-        mark = clients.mark()
-        # Give the tab's next long-poll time to be waiting in nginx.
-        time.sleep(0.3)
-        closed_at = time.time() * 1000
-        page.close()
-        # The rtc.io departure; user-disconnected follows when the
-        # recovery window (120 s) ends, user-reconnecting comes now.
-        heard = clients.wait("carol", "#rtcio:peer-left",
-                             lambda d: d["id"] == tab_sid, timeout=30,
-                             after=mark)
-        context.close()
+    context = browser.new_context(ignore_https_errors=True)
+    page = context.new_page()
+    page.route(ORIGIN + "/", lambda route: route.fulfill(
+        status=200, content_type="text/html",
+        body="<!doctype html><title>tab</title>"))
+    page.goto(ORIGIN + "/")
+    page.add_script_tag(path=str(CLIENT_JS))
+    tab_sid = page.evaluate("""url => new Promise((resolve, reject) => {
+        const socket = io(url, {transports: ["polling"]});
+        socket.on("connect_error", e => reject(String(e)));
+        socket.on("connect", () => socket.emit(
+            "join-room", {roomId: "tabs", name: "tab"}));
+        socket.on("join-ok", () => resolve(socket.id));
+    })""", stack.url)
+    clients.wait("carol", "user-connected", lambda d: d["id"] == tab_sid)
+    mark = clients.mark()
+    # Give the tab's next long-poll time to be waiting in nginx.
+    time.sleep(0.3)
+    closed_at = time.time() * 1000
+    page.close()
+    # The rtc.io departure; user-disconnected follows when the
+    # recovery window (120 s) ends, user-reconnecting comes now.
+    heard = clients.wait("carol", "#rtcio:peer-left",
+                         lambda d: d["id"] == tab_sid, timeout=30,
+                         after=mark)
+    context.close()
     elapsed = heard["t"] - closed_at
     print(f"nginx: a polling tab's departure reached the room on the other "
           f"process {elapsed:.0f} ms after the tab closed")

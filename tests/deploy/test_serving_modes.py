@@ -48,6 +48,7 @@ def leave(client):
 def served(request):
     start, expected_mode = MODES[request.param]
     with start() as server:
+        server.watch()
         server.expected_mode = expected_mode
         server.mode_id = request.param
         yield server

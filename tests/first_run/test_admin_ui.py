@@ -14,7 +14,7 @@ import pytest
 import requests
 import socketio
 
-from tests.abuse.raw import RawSocket
+from tests.support.raw_eio import RawSocket
 from tests.support.clients import Recorder
 from tests.support.servers import ROOT, LiveServer
 

@@ -18,7 +18,7 @@ import websocket
 
 from rtcio_flask.core.decoding import json_hazard, strict_loads
 from rtcio_flask.core.limits import build_limits
-from tests.abuse.raw import RawSocket
+from tests.support.raw_eio import RawSocket
 from tests.support.clients import Recorder
 from tests.support.servers import serve_app
 
@@ -29,7 +29,8 @@ NESTED = "JSON nested deeper than 32 levels"
 
 @pytest.fixture(scope="module")
 def server():
-    with serve_app(APP, "eventlet", env={"TEST_ROOMS": "true"}) as live:
+    with serve_app(APP, "eventlet", env={"TEST_ROOMS": "true"},
+                   watch=True) as live:
         yield live
 
 

@@ -14,14 +14,12 @@ touches, with the exact log line expected and no traceback:
 import json
 
 import pytest
-import requests
 
 from rtcio_flask.core.throttle import AttemptThrottle
-from tests.abuse.raw import RawSocket
 from tests.support.clients import Recorder
 from tests.support.clock import FakeClock
 from tests.support.gunicorn import serve_gunicorn
-from tests.support.raw_eio import RawPolling
+from tests.support.raw_eio import RawPolling, RawSocket
 from tests.support.redis_server import RedisProcess
 from tests.support.servers import serve_app
 

@@ -12,7 +12,7 @@ import time
 import pytest
 import websocket
 
-from tests.abuse.raw import RawSocket
+from tests.support.raw_eio import RawSocket
 from tests.support.clients import Recorder
 from tests.support.gunicorn import serve_gunicorn
 from tests.support.servers import serve_app
@@ -51,14 +51,15 @@ def stalled_reader(base_url):
 
 @pytest.fixture(scope="module", params=MODES)
 def server(request):
-    with serve_app(APP, request.param) as live:
+    with serve_app(APP, request.param, watch=True) as live:
         yield live
 
 
 @pytest.fixture(scope="module", params=MODES)
 def short_ping_server(request):
     with serve_app(APP, request.param, env={"TEST_PING_INTERVAL": "0.3",
-                                            "TEST_PING_TIMEOUT": "0.2"}) \
+                                            "TEST_PING_TIMEOUT": "0.2"},
+                   watch=True) \
             as live:
         yield live
 
@@ -216,7 +217,7 @@ def test_open_websockets_leave_gunicorns_connection_slots_free(worker):
 @pytest.fixture(scope="module", params=MODES)
 def logging_server(request):
     with serve_app(APP, request.param,
-                   env={"TEST_ENGINEIO_LOGGER": "1"}) as live:
+                   env={"TEST_ENGINEIO_LOGGER": "1"}, watch=True) as live:
         yield live
 
 

@@ -6,7 +6,7 @@ socket's own request context, with no traceback in the log."""
 import pytest
 import websocket
 
-from tests.abuse.raw import RawSocket
+from tests.support.raw_eio import RawSocket
 from tests.support.servers import serve_app
 
 APP = "tests.apps.network_app:create_app"

@@ -14,7 +14,8 @@ ALLOWED = "https://app.example.com"
 @pytest.fixture(scope="module")
 def restricted_server():
     env = {"RTCIO_ALLOWED_ORIGINS": f"{ALLOWED}, https://other.example.com"}
-    with serve_app("tests.apps.basic:create_app", "eventlet", env=env) as srv:
+    with serve_app("tests.apps.basic:create_app", "eventlet", env=env,
+                   watch=True) as srv:
         yield srv
 
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 import websocket
 
-from tests.abuse.raw import RawSocket
+from tests.support.raw_eio import RawSocket
 from tests.support.clients import Recorder
 from tests.support.servers import serve_app
 from tests.support.ws_frames import CASES, close_frame

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from rtcio_flask.core import rfc6455
 from rtcio_flask.core.values import UNSET
 from rtcio_flask.transport import websocket as transport
-from tests.abuse.raw import RawSocket
+from tests.support.raw_eio import RawSocket
 from tests.support.clients import Recorder
 from tests.support.servers import serve_app
 
@@ -38,7 +38,8 @@ def _no_traceback(server):
     ("eventlet", "stack")], ids=lambda p: "-".join(p))
 def served(request):
     mode, choice = request.param
-    with serve_app(APP, mode, env={"RTCIO_WEBSOCKET": choice}) as server:
+    with serve_app(APP, mode, env={"RTCIO_WEBSOCKET": choice},
+                   watch=True) as server:
         yield server
 
 

@@ -44,6 +44,7 @@ MODES = {
 @pytest.fixture(scope="module", params=list(MODES))
 def served(request):
     with MODES[request.param]() as server:
+        server.watch()
         yield server
 
 

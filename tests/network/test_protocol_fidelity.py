@@ -27,13 +27,13 @@ SHORT_PINGS = {"TEST_PING_INTERVAL": "0.3", "TEST_PING_TIMEOUT": "0.2"}
 
 @pytest.fixture(scope="module")
 def server():
-    with serve_app(APP, "eventlet") as live:
+    with serve_app(APP, "eventlet", watch=True) as live:
         yield live
 
 
 @pytest.fixture(scope="module")
 def short_ping_server():
-    with serve_app(APP, "eventlet", env=SHORT_PINGS) as live:
+    with serve_app(APP, "eventlet", env=SHORT_PINGS, watch=True) as live:
         yield live
 
 

@@ -16,7 +16,8 @@ ROOM = "mesh-room"
 
 @pytest.fixture(scope="module")
 def rooms_server():
-    with serve_app("tests.apps.mesh_app:create_app", "eventlet") as server:
+    with serve_app("tests.apps.mesh_app:create_app", "eventlet",
+                   watch=True) as server:
         yield server
 
 

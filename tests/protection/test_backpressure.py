@@ -10,7 +10,7 @@ import re
 import time
 from pathlib import Path
 
-from tests.abuse.raw import RawSocket
+from tests.support.raw_eio import RawSocket
 from tests.support.clients import Recorder
 from tests.support.servers import serve_app
 

@@ -22,17 +22,11 @@ import time
 
 import pytest
 
-from tests.support.chromium import CHROMIUM_ARGS as BROWSER_ARGS
-from tests.support.chromium import launch_chromium
+from tests.support.chromium import MEDIA_ARGS
 from tests.support.coturn import TURNSERVER, Coturn
 from tests.support.gunicorn import gunicorn_argv
 from tests.support.servers import ROOT, LiveServer, free_port
 
-CHROMIUM_ARGS = BROWSER_ARGS + [
-    # A microphone that plays a beep, allowed without a prompt.
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-]
-WAIT_MS = 20_000
 TIMEOUT = 20.0
 
 
@@ -43,7 +37,8 @@ def start_signaling(env=None):
     server = LiveServer(
         gunicorn_argv("tests.python_peer.peer_app:create_app()"),
         port=port, env=dict({"ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
-                             "MAX_MEMBERS": "2"}, **(env or {})))
+                             "MAX_MEMBERS": "2"}, **(env or {})),
+        watch=True)
     return server.start()
 
 
@@ -57,44 +52,9 @@ def signaling():
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with launch_chromium(CHROMIUM_ARGS) as chromium:
-        yield chromium
-
-
-class Pages:
-    """Test pages, each in its own browser context, closed after the
-    test; console errors are kept for failure messages."""
-
-    def __init__(self, browser):
-        self.browser = browser
-        self.contexts = []
-        self.console = []
-
-    def open(self, server, **query):
-        context = self.browser.new_context()
-        context.set_default_timeout(WAIT_MS)
-        self.contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda m: self.console.append((m.type, m.text)))
-        page.on("pageerror", lambda e: self.console.append(("error",
-                                                             str(e))))
-        qs = "&".join(f"{k}={v}" for k, v in query.items())
-        page.goto(f"{server.url}/?{qs}")
-        return page
-
-    def close(self):
-        for context in self.contexts:
-            context.close()
-
-
-@pytest.fixture
-def pages(browser):
-    pages = Pages(browser)
-    try:
-        yield pages
-    finally:
-        pages.close()
+def chromium_args():
+    """The suite's ``browser`` with a microphone that plays a beep."""
+    return MEDIA_ARGS
 
 
 def joined(page):

@@ -92,10 +92,10 @@ def exchange(aio, page, peer, channel, seen):
     assert ids == [0, channel_id(NAMED), channel_id("чат-😀")]
 
 
-def test_browser_first_then_python_peer(signaling, pages, aio):
+def test_browser_first_then_python_peer(signaling, tabs, aio):
     room_id = room()
-    page = pages.open(signaling, name="alice", room=room_id,
-                      channels=NAMED)
+    page = tabs.open(signaling.url, name="alice", room=room_id,
+                     channels=NAMED)
     browser_id = joined(page)
     peer, channel, seen = aio.run(start_peer(signaling.url, room_id))
     peer_id = peer.id
@@ -111,12 +111,12 @@ def test_browser_first_then_python_peer(signaling, pages, aio):
                            arg=peer_id)
 
 
-def test_python_peer_first_then_browser(signaling, pages, aio):
+def test_python_peer_first_then_browser(signaling, tabs, aio):
     room_id = room()
     peer, channel, seen = aio.run(start_peer(signaling.url, room_id))
     try:
-        page = pages.open(signaling, name="bob", room=room_id,
-                          channels=NAMED)
+        page = tabs.open(signaling.url, name="bob", room=room_id,
+                         channels=NAMED)
         browser_id = joined(page)
         wait_connected(page, peer.id)
         aio.run(until(lambda: browser_id in seen.connects))
@@ -130,7 +130,7 @@ def test_python_peer_first_then_browser(signaling, pages, aio):
 
 
 def test_browser_microphone_recorded_to_a_playable_file(
-        signaling, pages, aio, tmp_path):
+        signaling, tabs, aio, tmp_path):
     path = tmp_path / "call.wav"
     room_id = room()
 
@@ -144,7 +144,7 @@ def test_browser_microphone_recorded_to_a_playable_file(
     # Python first: it offers, asking for audio it does not send.
     peer, recording = aio.run(recorder())
     try:
-        page = pages.open(signaling, name="singer", room=room_id, audio=1)
+        page = tabs.open(signaling.url, name="singer", room=room_id, audio=1)
         browser_id = joined(page)
         wait_connected(page, peer.id)
         aio.run(until(lambda: recording.started))
@@ -182,12 +182,12 @@ def write_tone(path, seconds=3, rate=48000):
             out.mux(packet)
 
 
-def test_python_peer_sends_audio_from_a_file(signaling, pages, aio,
+def test_python_peer_sends_audio_from_a_file(signaling, tabs, aio,
                                              tmp_path):
     tone = tmp_path / "tone.wav"
     write_tone(tone)
     room_id = room()
-    page = pages.open(signaling, name="listener", room=room_id)
+    page = tabs.open(signaling.url, name="listener", room=room_id)
     browser_id = joined(page)
 
     async def player():
@@ -215,14 +215,14 @@ def test_python_peer_sends_audio_from_a_file(signaling, pages, aio,
         aio.run(peer.close())
 
 
-def test_python_peer_rejoins_after_the_server_restarts(pages, aio):
+def test_python_peer_rejoins_after_the_server_restarts(tabs, aio):
     """No connection state recovery on the server yet: the peer reconnects,
     joins its room again under a new id, and the browser connects to it
     afresh."""
     server = start_signaling()
     try:
         room_id = room()
-        page = pages.open(server, name="frank", room=room_id)
+        page = tabs.open(server.url, name="frank", room=room_id)
         old_browser = joined(page)
         peer, channel, seen = aio.run(start_peer(server.url, room_id))
         old_peer = peer.id

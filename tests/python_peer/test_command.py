@@ -47,7 +47,7 @@ def echo_round_trip(page, command, peer_id):
             "bytes": [0, 1, 2, 253, 254, 255]} in echoed
 
 
-def test_echo_command_with_a_browser_then_sigterm(signaling, pages,
+def test_echo_command_with_a_browser_then_sigterm(signaling, tabs,
                                                   commands, tmp_path):
     room_id = room()
     recording = tmp_path / "carol.ogg"
@@ -55,8 +55,8 @@ def test_echo_command_with_a_browser_then_sigterm(signaling, pages,
                        "--channel", NAMED, "--echo", "--record",
                        str(recording))
     peer_id = command.next("joined")["id"]
-    page = pages.open(signaling, name="carol", room=room_id, channels=NAMED,
-                      audio=1)
+    page = tabs.open(signaling.url, name="carol", room=room_id, channels=NAMED,
+                     audio=1)
     browser_id = joined(page)
     wait_connected(page, peer_id)
     assert command.next("peer-connect")["peer"] == browser_id
@@ -82,11 +82,11 @@ def test_echo_command_with_a_browser_then_sigterm(signaling, pages,
     assert loudest > 0.05, loudest
 
 
-def test_echo_command_in_a_password_room(signaling, pages, commands):
+def test_echo_command_in_a_password_room(signaling, tabs, commands):
     room_id = room()
     # The browser joins first and so sets the password.
-    page = pages.open(signaling, name="dave", room=room_id, channels=NAMED,
-                      password="open-sesame")
+    page = tabs.open(signaling.url, name="dave", room=room_id, channels=NAMED,
+                     password="open-sesame")
     joined(page)
 
     wrong = commands(signaling.url, "--room", room_id, "--password", "nope")
@@ -163,7 +163,7 @@ def test_a_member_that_never_answers(signaling, commands):
         silent.disconnect()
 
 
-def test_echo_command_over_turn_only(turn_signaling, pages, commands):
+def test_echo_command_over_turn_only(turn_signaling, tabs, commands):
     """Both sides relay-only with credentials from ask-ice: the data goes
     through the real coturn or not at all."""
     coturn, server = turn_signaling
@@ -171,8 +171,8 @@ def test_echo_command_over_turn_only(turn_signaling, pages, commands):
     command = commands(server.url, "--room", room_id, "--echo", "--channel",
                        NAMED, "--ice", "ask", "--relay-only")
     peer_id = command.next("joined")["id"]
-    page = pages.open(server, name="erin", room=room_id, channels=NAMED,
-                      ice="ask", relay=1)
+    page = tabs.open(server.url, name="erin", room=room_id, channels=NAMED,
+                     ice="ask", relay=1)
     joined(page)
     wait_connected(page, peer_id)
     echo_round_trip(page, command, peer_id)

@@ -24,7 +24,7 @@ DOCS_URL = "http://127.0.0.1:3001"
 def example():
     """``python examples/flask_app/app.py``, signaling only (no page)."""
     server = LiveServer([sys.executable, str(EXAMPLE)],
-                        env={"PAGE_PORT": "0"})
+                        env={"PAGE_PORT": "0"}, watch=True)
     server.env["PORT"] = str(server.port)
     with server:
         yield server

@@ -26,7 +26,7 @@ def readme_bot():
     return code, len(body)
 
 
-def test_the_readme_bot_runs_as_written(signaling, pages, tmp_path):
+def test_the_readme_bot_runs_as_written(signaling, tabs, tmp_path):
     code, length = readme_bot()
     assert length <= 15, code  # the 15-line bot the docs promise
     assert code.count(README_URL) == 1
@@ -37,8 +37,8 @@ def test_the_readme_bot_runs_as_written(signaling, pages, tmp_path):
         stderr=subprocess.STDOUT, text=True,
         env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
-        page = pages.open(signaling, name="alice", room="lobby",
-                          channels="notes")
+        page = tabs.open(signaling.url, name="alice", room="lobby",
+                         channels="notes")
         joined(page)
         page.wait_for_function("rtc.connects.length === 1")
         bot_id = page.evaluate("rtc.connects[0]")

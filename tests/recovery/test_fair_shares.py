@@ -9,12 +9,10 @@ address; a 200 KB log, 40 KB per address.
 """
 
 import json
-import socket
-import struct
 
 import pytest
-import websocket
 
+from tests.support.raw_eio import RawSocket
 from tests.support.servers import serve_app
 
 from .test_recovery import _envelopes, run_blip
@@ -30,70 +28,42 @@ def small_bounds():
         "RTCIO_RECOVERY_MAX_SESSIONS": "20",
         "RTCIO_RECOVERY_MAX_SESSIONS_PER_ADDRESS": "5",
         "RTCIO_RECOVERY_MAX_BYTES": "200000",
-        "RTCIO_RECOVERY_MAX_BYTES_PER_ADDRESS": "40000"}).start()
+        "RTCIO_RECOVERY_MAX_BYTES_PER_ADDRESS": "40000"},
+        watch=True).start()
     yield srv
     srv.stop()
 
 
-class Other:
+def other(port):
     """A socket.io socket from 127.0.0.2 over a raw websocket."""
+    return RawSocket(f"http://127.0.0.1:{port}", source_address=(OTHER, 0))
 
-    def __init__(self, port):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=5,
-                                        source_address=(OTHER, 0))
-        self.ws = websocket.create_connection(
-            f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket",
-            socket=sock, timeout=5, suppress_origin=True)
-        self.sock = sock
-        assert self.ws.recv().startswith("0{")
-        self.ws.send("40")
-        self.sid = json.loads(self._until("40")[2:])["sid"]
 
-    def _until(self, prefix, seen=None):
-        for _ in range(1000):
-            message = self.ws.recv()
-            if message == "2":
-                self.ws.send("3")
-            elif message.startswith(prefix):
-                return message
-            elif seen is not None:
-                seen.append(message)
-        raise AssertionError(f"no {prefix!r}")
-
-    def join(self, room):
-        self.ws.send("42" + json.dumps(["join-room", {"roomId": room}]))
-        self._until('42["join-ok"')
-
-    def relay(self, target, size, ack):
-        self.ws.send(f"42{ack}" + json.dumps(
-            ["#rtcio:message", {"source": self.sid, "target": target,
-                                "data": {"pad": "p" * size}}]))
-
-    def cut(self):
-        """RST, no close frame: the server holds the socket."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                             struct.pack("ii", 1, 0))
-        self.sock.close()
+def relay(sender, target, size, ack):
+    sender.send(f"42{ack}" + json.dumps(
+        ["#rtcio:message", {"source": sender.sid, "target": target,
+                            "data": {"pad": "p" * size}}]))
 
 
 def churn(port):
     # 40 connect-and-drop cycles: twice the total bound
     for _ in range(40):
-        Other(port).cut()
+        other(port).cut()
     return []
 
 
 def flood(port):
     # a held socket of its own, flooded with 270 KB of permitted relays
     # (within the relay's burst allowance, so each one is logged)
-    target, sender = Other(port), Other(port)
-    target.join("other-room")
-    sender.join("other-room")
+    target, sender = other(port), other(port)
+    target.join_room("other-room")
+    sender.join_room("other-room")
     target.cut()
     for n in range(90):
-        sender.relay(target.sid, 3000, n)
+        relay(sender, target.sid, 3000, n)
     acks = []
-    last = sender._until("43" + "89", acks)  # the last acknowledgement
+    # the last acknowledgement
+    last = sender.recv_until(lambda m: m.startswith("4389"), 30, acks)
     refused = [a for a in acks + [last] if '"ok":false' in a]
     sender.cut()
     return refused

@@ -19,7 +19,8 @@ APP = "tests.apps.presence_app:create_app"
 
 def _serve(window, **env):
     srv = serve_app(APP, "eventlet",
-                    env={"RTCIO_RECOVERY_WINDOW": window, **env}).start()
+                    env={"RTCIO_RECOVERY_WINDOW": window, **env},
+                    watch=True).start()
     yield srv
     srv.stop()
 

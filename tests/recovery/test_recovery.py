@@ -59,7 +59,7 @@ def _envelopes(events):
 @pytest.fixture(scope="module")
 def server():
     srv = serve_app(APP, "eventlet",
-                    env={"RTCIO_RECOVERY_WINDOW": "120"}).start()
+                    env={"RTCIO_RECOVERY_WINDOW": "120"}, watch=True).start()
     yield srv
     srv.stop()
 
@@ -67,7 +67,7 @@ def server():
 @pytest.fixture(scope="module")
 def short_window_server():
     srv = serve_app(APP, "eventlet",
-                    env={"RTCIO_RECOVERY_WINDOW": "1.5"}).start()
+                    env={"RTCIO_RECOVERY_WINDOW": "1.5"}, watch=True).start()
     yield srv
     srv.stop()
 

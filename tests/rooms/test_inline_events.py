@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.abuse.raw import RawSocket
+from tests.support.raw_eio import RawSocket
 from tests.support.servers import serve_app
 
 PREFIX = '42["#rtcio:message",'
@@ -18,7 +18,8 @@ PREFIX = '42["#rtcio:message",'
 
 @pytest.fixture(scope="module", params=["eventlet", "gevent", "threading"])
 def server(request):
-    with serve_app("tests.apps.network_app:create_app", request.param) as live:
+    with serve_app("tests.apps.network_app:create_app", request.param,
+                   watch=True) as live:
         yield live
 
 

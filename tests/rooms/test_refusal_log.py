@@ -10,7 +10,7 @@ from tests.support.servers import serve_app
 def server():
     env = {"TEST_ROOMS_MAX_MEMBERS": "1"}
     with serve_app("tests.apps.rooms_app:create_app", "eventlet",
-                   env=env) as srv:
+                   env=env, watch=True) as srv:
         yield srv
 
 

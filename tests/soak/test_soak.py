@@ -194,7 +194,8 @@ def _start_victim(url, room):
 def short_ping_server():
     # Ping every 1 s, give up 1 s later: a silent peer is gone in ~2 s.
     with serve_app(APP, "eventlet", env=dict(SOAK_ENV,
-                                                  TEST_PING="1,1")) as server:
+                                                  TEST_PING="1,1"),
+                   watch=True) as server:
         yield server
 
 

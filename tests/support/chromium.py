@@ -1,6 +1,8 @@
 """Debian's Chromium as the browser tests launch it (through Playwright's
-``executable_path``; never a downloaded browser), and the socket.io client
-the test pages load."""
+``executable_path``; never a downloaded browser), the socket.io client the
+test pages load, and :class:`Tabs`, the pages of one test. The fixtures
+``chromium_args``, ``browser`` and ``tabs`` (tests/conftest.py) are the
+suite's one way to get a browser."""
 
 import contextlib
 from pathlib import Path
@@ -20,6 +22,13 @@ CHROMIUM_ARGS = [
     # interface, loopback flag or not.)
     "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
+# A camera and a microphone that play a test pattern and a beep, allowed
+# without a prompt (a module overrides the ``chromium_args`` fixture).
+MEDIA_ARGS = CHROMIUM_ARGS + [
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+# How long a page waits for what takes well under a second here; generous
+# because the machine is shared (a timeout, not a threshold).
+WAIT_MS = 20_000
 CLIENT_JS = ROOT / "node_modules" / "socket.io-client" / "dist" / \
     "socket.io.min.js"
 
@@ -45,3 +54,38 @@ def launch_chromium(args: Optional[List[str]] = None) -> Iterator[object]:
             yield chromium
         finally:
             chromium.close()
+
+
+class Tabs:
+    """Browser tabs for one test, each in its own context (own cookies, as
+    two people on two machines), with every console message and page error
+    recorded; closed by :meth:`close`."""
+
+    def __init__(self, browser):
+        self.browser = browser
+        self.contexts = []
+        self.console = []   # (tab label, type, text)
+
+    def open(self, url, label="", **query):
+        """A new tab at ``url`` (``query`` appended as its query string)."""
+        if query:
+            url += ("&" if "?" in url else "?") + "&".join(
+                f"{k}={v}" for k, v in query.items())
+        context = self.browser.new_context(viewport={"width": 900,
+                                                     "height": 620})
+        context.set_default_timeout(WAIT_MS)
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda msg: self.console.append(
+            (label, msg.type, msg.text)))
+        page.on("pageerror", lambda err: self.console.append(
+            (label, "pageerror", str(err))))
+        page.goto(url)
+        return page
+
+    def messages(self, needle):
+        return [m for m in self.console if needle.lower() in m[2].lower()]
+
+    def close(self):
+        for context in self.contexts:
+            context.close()

@@ -35,8 +35,9 @@ def gunicorn_argv(target, worker="eventlet", workers=1, threads=None,
 
 
 def serve_gunicorn(target, worker="eventlet", workers=1, threads=None,
-                   env=None, graceful_timeout=5, extra=()):
+                   env=None, graceful_timeout=5, extra=(), watch=False):
     """A LiveServer running ``target`` under gunicorn; start it with
-    ``with ... as server`` or ``.start()``."""
+    ``with ... as server`` or ``.start()``. ``watch``: as LiveServer's."""
     return LiveServer(gunicorn_argv(target, worker, workers, threads,
-                                    graceful_timeout, extra), env=env)
+                                    graceful_timeout, extra), env=env,
+                      watch=watch)

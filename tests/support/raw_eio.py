@@ -1,10 +1,14 @@
-"""A bare Engine.IO v4 polling client over ``requests`` and raw sockets,
-for tests that must do what a library client never does: leave a
-long-poll waiting and hang up, POST a close packet, send odd methods.
+"""The suite's one raw Engine.IO v4 / socket.io client, websocket
+(:class:`RawSocket`, on websocket-client) and polling (:class:`RawPolling`,
+on ``requests`` and raw sockets), with no socket.io client library in
+between to tidy up what a test sends: malformed packets, a long-poll left
+waiting and hung up, a close packet POSTed, odd methods, a connection cut
+without a close frame.
 """
 
 import json
 import socket
+import struct
 import threading
 import time
 
@@ -52,6 +56,101 @@ def wait_closed(ws, pong=True):
             ws.send("3")
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             return int.from_bytes(frame[:2], "big") if frame else None
+
+
+class RawSocket:
+    """An Engine.IO v4 websocket session, opened and (unless
+    ``connect_namespace`` is false) connected to ``/``."""
+
+    def __init__(self, base_url, connect_namespace=True, timeout=5,
+                 receive_buffer=None, source_address=None):
+        """``receive_buffer``: the socket's SO_RCVBUF in bytes, small for a
+        client whose unread data should back up on the server.
+        ``source_address``: the local (host, port) to connect from, e.g.
+        ``("127.0.0.2", 0)`` for a second client address on this host."""
+        url = base_url.replace("http://", "ws://") + \
+            "/socket.io/?EIO=4&transport=websocket"
+        sock = None
+        if source_address is not None:
+            host, port = base_url.split("//", 1)[1].rsplit(":", 1)
+            sock = socket.create_connection((host, int(port)), timeout,
+                                            source_address=source_address)
+        options = [] if receive_buffer is None else [
+            (socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)]
+        self.ws = websocket.create_connection(url, timeout=timeout,
+                                              suppress_origin=True,
+                                              sockopt=options, socket=sock)
+        opening = self.ws.recv()
+        assert opening.startswith("0{"), opening
+        self.handshake = json.loads(opening[1:])
+        self.eio_sid = self.handshake["sid"]
+        self.sid = None
+        if connect_namespace:
+            self.ws.send("40")
+            reply = self.recv_until(lambda m: m.startswith("40"))
+            self.sid = json.loads(reply[2:])["sid"]
+
+    def send(self, message, binary=False):
+        if binary:
+            self.ws.send_binary(message)
+        else:
+            self.ws.send(message)
+
+    def join_room(self, room_id):
+        """Join a built-in room and wait for ``join-ok``."""
+        self.send("42" + json.dumps(["join-room", {"roomId": room_id}]))
+        return self.recv_until(lambda m: m.startswith('42["join-ok"'))
+
+    def recv_until(self, wanted, timeout=5.0, seen=None):
+        """Messages until one matches; answers Engine.IO pings meanwhile.
+        ``seen``: a list the messages that did not match are added to."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.ws.settimeout(max(0.05, deadline - time.monotonic()))
+            message = self.ws.recv()
+            if message == "2":
+                self.ws.send("3")
+                continue
+            if wanted(message):
+                return message
+            if seen is not None:
+                seen.append(message)
+        raise AssertionError("no matching message in time")
+
+    def closed_by_server(self, timeout=5.0):
+        """True once the server has closed this websocket."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.ws.settimeout(max(0.05, deadline - time.monotonic()))
+                message = self.ws.recv()
+            except (websocket.WebSocketConnectionClosedException,
+                    ConnectionError, OSError):
+                return True
+            except websocket.WebSocketTimeoutException:
+                return False
+            if message == "" or message == "1":  # close frame / EIO close
+                return True
+            if message == "2":
+                try:
+                    self.ws.send("3")
+                except Exception:
+                    return True
+        return False
+
+    def cut(self):
+        """End the TCP connection with a RST, no close frame: to the
+        server, a client that vanished (it holds the socket for
+        recovery)."""
+        self.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                struct.pack("ii", 1, 0))
+        self.ws.sock.close()
+
+    def close(self):
+        try:
+            self.ws.close()
+        except Exception:
+            pass
 
 
 class RawPolling:

@@ -77,6 +77,13 @@ class LiveServer:
             WATCHED.add(self)
         return self
 
+    def watch(self, forbidden=("Traceback",)):
+        """Watch this running server from now on, as ``watch=`` at
+        creation does (for a server made by a shared table of modes)."""
+        self.forbidden = tuple(forbidden)
+        WATCHED.add(self)
+        return self
+
     def log(self):
         self.log_file.flush()
         return Path(self.log_file.name).read_text(errors="replace")

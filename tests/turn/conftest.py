@@ -28,5 +28,5 @@ def vending_server(coturn):
         "RTCIO_TURN_TTL": "600",
     }
     with serve_app("tests.apps.turn_app:create_app", "eventlet",
-                   env=env) as server:
+                   env=env, watch=True) as server:
         yield server
