@@ -30,16 +30,24 @@ class Health:
     whether the arbiter has a stop signal waiting to be handled
     (:func:`rtcio_flask.deploy.gunicorn.arbiter_stopping`), which covers
     the moments between a SIGTERM to the arbiter and the arbiter passing
-    it on to this worker."""
+    it on to this worker. Once it said yes, the answer stays 503: the
+    signal stops being pending as soon as the kernel hands it to the
+    arbiter, which passes it on only after its main loop woke up (tens of
+    milliseconds on a busy machine), and a probe in between got 200 again
+    after a 503."""
 
     def __init__(self, stopping: Optional[Callable[[], bool]] = None
                  ) -> None:
         self.draining = False
         self.stopping = stopping
+        #: ``stopping()`` said yes once: the arbiter is on its way out.
+        self.stop_seen = False
 
     def status(self) -> Tuple[int, Dict[str, str]]:
-        if self.draining or (self.stopping is not None and
-                             self.stopping()):
+        if not (self.draining or self.stop_seen) and \
+                self.stopping is not None and self.stopping():
+            self.stop_seen = True
+        if self.draining or self.stop_seen:
             return 503, {"status": "draining"}
         return 200, {"status": "ok"}
 

@@ -4,12 +4,14 @@
 //
 //   {"op": "connect", "name": "alice", "url": "https://...", "ca": "<pem>",
 //    "localAddress": "127.0.1.1", "transports": ["websocket"],
-//    "origin": "https://app.example"}
+//    "origin": "https://app.example", "auth": null}
+//   (a namespace goes at the end of the url: "https://.../admin")
 //   {"op": "emit", "name": "alice", "event": "join-room", "data": {...}}
 //   {"op": "close", "name": "alice"}
 //
-// Each client binds its connections to localAddress (so nginx's ip_hash
-// sends it to the process the test expects), trusts only the test's CA,
+// Each client has a connection of its own (never multiplexed onto another
+// client's) bound to localAddress (so nginx's ip_hash sends it to the
+// process the test expects), trusts only the test's CA,
 // and, as rtc.io apps do, joins its rooms again after a reconnection.
 import https from "node:https";
 import readline from "node:readline";
@@ -27,6 +29,7 @@ function connect(cmd) {
     localAddress: cmd.localAddress, origin: cmd.origin,
     extraHeaders: cmd.origin ? { Origin: cmd.origin } : {},
     reconnectionDelay: 200, reconnectionDelayMax: 500, timeout: 5000,
+    forceNew: true, ...(cmd.auth ? { auth: cmd.auth } : {}),
   });
   const rooms = [];
   clients.set(cmd.name, { socket, rooms });

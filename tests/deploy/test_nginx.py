@@ -1,6 +1,7 @@
 """Behind a real nginx (Debian's) terminating TLS, in front of two
-processes that share a real redis-server: ``rtcio-flask`` and
-``gunicorn -k gevent``, with nginx's ``ip_hash`` sticky routing. nginx runs
+processes that share a real redis-server: ``rtcio-flask``,
+``gunicorn -k gevent`` and ``gunicorn -k eventlet``, with nginx's
+``ip_hash`` sticky routing. nginx runs
 docs/nginx/rtcio.conf, the very file docs/deployment.rst shows, and a CA
 and certificate made at test time (trustme).
 
@@ -10,9 +11,13 @@ python ``requests`` for raw handshakes, and Debian's Chromium.
 
 - a polling handshake through nginx: the Origin reaches the process, the
   answer carries exactly one Access-Control-Allow-Origin;
-- a pair split over the two processes joins a password room, is offered
-  and relays both ways; the process names each client by the address
-  nginx put in X-Forwarded-For (RTCIO_TRUSTED_PROXY_HOPS=1);
+- a room split over the three processes, a websocket and a polling
+  client on each, joins with a password, is offered and relays from each
+  client to the next (every process to every other);
+- RTCIO_TRUSTED_PROXY_HOPS=1: the process names each client by the
+  address nginx put in X-Forwarded-For: a room-password guesser and a
+  failed admin login are throttled at their address while another address
+  with the right password gets in, and the log names the guesser;
 - a Chromium tab on polling closes: the room (a member on the other
   process) hears ``#rtcio:peer-left`` when nginx closes the long-poll
   upstream, long before the ping timeout (the time is printed; the
@@ -60,7 +65,11 @@ DRIVER = Path(__file__).with_name("nginx_clients.mjs")
 ADMIN_PASSWORD = "admin-s3cret"
 
 
-def ip_hash_peer(address, peers=2):
+#: Upstreams in docs/nginx/rtcio.conf (Stack.processes, in that order).
+PEERS = 3
+
+
+def ip_hash_peer(address, peers=PEERS):
     """The upstream nginx's ip_hash picks first for an IPv4 address (the
     first three octets, ngx_http_upstream_ip_hash_module.c)."""
     value = 89
@@ -121,10 +130,12 @@ class Stack:
         self.standalone = LiveServer(
             [sys.executable, "-m", "rtcio_flask", "--port", "{port}",
              "--allowed-origins", ORIGIN], env=env)
-        self.gunicorn = serve_gunicorn("tests.apps.deploy_app:create_app()",
-                                       "gevent", env=env)
+        self.gevent, self.eventlet = (
+            serve_gunicorn("tests.apps.deploy_app:create_app()", worker,
+                           env=env) for worker in ("gevent", "eventlet"))
         #: Upstream order in the nginx configuration.
-        self.processes = [self.standalone, self.gunicorn]
+        self.processes = [self.standalone, self.gevent, self.eventlet]
+        assert len(self.processes) == PEERS
         self.nginx = NginxProcess([p.port for p in self.processes], ca)
 
     def start(self):
@@ -183,11 +194,15 @@ class Clients:
         self.proc.stdin.write(json.dumps(command) + "\n")
         self.proc.stdin.flush()
 
-    def connect(self, name, address, transports, origin=ORIGIN):
-        self.send(op="connect", name=name, url=self.stack.url,
+    def connect(self, name, address, transports, origin=ORIGIN,
+                namespace="/", auth=None, expect="connect"):
+        """A new client (its own connection); the data of its first
+        ``expect`` event (its sid on "connect")."""
+        self.send(op="connect", name=name, url=self.stack.url + namespace,
                   ca=self.stack.ca_pem, localAddress=address,
-                  transports=list(transports), origin=origin)
-        return self.wait(name, "connect")["data"]["sid"]
+                  transports=list(transports), origin=origin, auth=auth)
+        data = self.wait(name, expect)["data"]
+        return data["sid"] if expect == "connect" else data
 
     def emit(self, name, event, data):
         self.send(op="emit", name=name, event=event, data=data)
@@ -276,25 +291,35 @@ def test_polling_handshake_through_nginx_has_one_acao(stack):
     assert health.json() == {"status": "ok"}
 
 
-def test_pair_over_two_processes_joins_and_relays(stack, clients):
-    here, there = address_for(0), address_for(1)
+def test_room_over_three_processes_joins_and_relays(stack, clients):
+    """A websocket and a polling client on each process, one password
+    room; each client relays to the next, which is on another process."""
     before = [connected(p) for p in stack.processes]
-    alice = clients.connect("alice", here, ["websocket"])
-    bob = clients.connect("bob", there, ["polling"])
+    names, sids = [], {}
+    for i, transport in enumerate(["websocket", "polling"] * PEERS):
+        name = f"{transport}-{i % PEERS}"
+        sids[name] = clients.connect(name, address_for(i % PEERS),
+                                     [transport])
+        names.append(name)
     assert [connected(p) - n for p, n in zip(stack.processes, before)] \
-        == [1, 1]
-    join(clients, "alice", "split", "s3cret")
-    join(clients, "bob", "split", "s3cret")
-    clients.wait("alice", "#rtcio:init-offer", lambda d: d["source"] == bob)
-    clients.wait("bob", "user-connected", lambda d: d["id"] == alice)
-    clients.emit("alice", "#rtcio:message",
-                 {"target": bob, "data": {"description": "offer"}})
-    got = clients.wait("bob", "#rtcio:message")["data"]
-    assert got["source"] == alice and got["data"] == {"description": "offer"}
-    clients.emit("bob", "#rtcio:message",
-                 {"target": alice, "data": {"description": "answer"}})
-    got = clients.wait("alice", "#rtcio:message")["data"]
-    assert got["source"] == bob and got["data"] == {"description": "answer"}
+        == [2] * PEERS
+    for name in names:
+        join(clients, name, "split", "s3cret")
+    # Presence across processes: the first member heard every other join.
+    first = names[0]
+    for name in names[1:]:
+        clients.wait(first, "user-connected",
+                     lambda d, sid=sids[name]: d["id"] == sid)
+    # The last to join is offered to the first (on another process).
+    clients.wait(first, "#rtcio:init-offer",
+                 lambda d: d["source"] == sids[names[-1]])
+    for i, name in enumerate(names):
+        target = names[(i + 1) % len(names)]
+        clients.emit(name, "#rtcio:message",
+                     {"target": sids[target], "data": {"hop": i}})
+        got = clients.wait(target, "#rtcio:message",
+                           lambda d, i=i: d["data"] == {"hop": i})["data"]
+        assert got["source"] == sids[name]
 
 
 def test_a_guesser_behind_nginx_never_refuses_another_address(stack, clients):
@@ -319,6 +344,35 @@ def test_a_guesser_behind_nginx_never_refuses_another_address(stack, clients):
         in log, log[-3000:]
 
 
+def test_failed_admin_logins_behind_nginx_throttle_only_their_address(
+        stack, clients):
+    """The admin login throttle and its log line use the address nginx
+    saw: five failed logins from one address refuse that address (the
+    right password too) while another address on the same process logs
+    in; before, every login came from nginx's own address."""
+    peer = 2
+    attacker, admin = address_for(peer), address_for(peer)
+    good = {"username": "admin", "password": ADMIN_PASSWORD}
+    for i in range(5):
+        refusal = clients.connect(f"guess{i}", attacker, ["websocket"],
+                                  namespace="/admin", expect="connect_error",
+                                  auth={"username": "admin", "password": i})
+        assert refusal == "Error: invalid credentials", refusal
+    refusal = clients.connect("late", attacker, ["websocket"],
+                              namespace="/admin", auth=good,
+                              expect="connect_error")
+    assert refusal.startswith("Error: too many failed logins"), refusal
+    clients.connect("ops", admin, ["polling"], namespace="/admin", auth=good)
+    # gunicorn logs the app's WARNINGs only (no logging configured).
+    log = stack.processes[peer].log_with("further logins from that address")
+    refused = [line for line in log.splitlines()
+               if "admin login refused for user 'admin'" in line]
+    assert len(refused) == 5 and all(
+        line.endswith(f"from '{attacker}'") for line in refused[:4]), refused
+    assert f"from '{attacker}'; further logins from that address are " \
+        "refused" in refused[4], refused
+
+
 @pytest.fixture(scope="module")
 def chromium_args():
     """The suite's browser, trusting the test CA's certificate and
@@ -331,7 +385,8 @@ def test_polling_tab_closing_is_heard_through_nginx(stack, clients,
     # Chromium's connections come from 127.0.0.1; the listening member is
     # on the other process.
     tab_peer = ip_hash_peer("127.0.0.1")
-    carol = clients.connect("carol", address_for(1 - tab_peer), ["polling"])
+    carol = clients.connect("carol", address_for((tab_peer + 1) % PEERS),
+                            ["polling"])
     join(clients, "carol", "tabs")
     context = browser.new_context(ignore_https_errors=True)
     page = context.new_page()
@@ -402,8 +457,11 @@ def test_admin_ui_page_assets_and_namespace_through_nginx(stack):
     url = stack.url + "/socket.io/?EIO=4&transport=polling"
     refused = requests.get(url, headers={"Origin": stack.url},
                            verify=stack.ca_file_path, timeout=10)
+    # (--allowed-origins on rtcio-flask, RTCIO_ALLOWED_ORIGINS under
+    # gunicorn: the setting each process was given.)
     assert refused.status_code == 400 and \
-        "add it to --allowed-origins" in refused.text, refused.text
+        re.search("add it to (--allowed-origins|environment variable "
+                  "RTCIO_ALLOWED_ORIGINS)", refused.text), refused.text
     headers = {"Origin": ORIGIN}
     opened = requests.get(url, headers=headers, verify=stack.ca_file_path,
                           timeout=10)

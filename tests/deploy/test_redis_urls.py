@@ -7,6 +7,7 @@ says in one line which setting the rooms need."""
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -17,6 +18,7 @@ import pytest
 from rtcio_flask import RTCIO
 from rtcio_flask.deploy.redis_client import connect
 from rtcio_flask.rooms.redis_store import RedisRoomStore
+from tests.recovery.test_recovery import _envelopes, run_blip
 from tests.support.clients import Recorder
 from tests.support.redis_server import RedisProcess
 from tests.support.sentinel import SentinelCluster
@@ -72,8 +74,12 @@ def _process(url, **env):
 
 
 @pytest.mark.parametrize("form", ["rediss", "unix", "valkey", "sentinel"])
-def test_two_processes_share_rooms_relays_and_recovery(form, redis_server,
-                                                        request):
+def test_two_processes_share_rooms_relays_recovery_and_fleet(
+        form, redis_server, request):
+    """Two ``rtcio-flask`` processes on one URL: a room split over both
+    relays; socket.io-client cut off on one recovers on the other (same
+    id, missed envelopes: the recovery log); and when one is killed with
+    -9 the other purges its members (the fleet heartbeat)."""
     sentinels = request.getfixturevalue("sentinels") \
         if form == "sentinel" else None
     url = _url(form, redis_server, sentinels)
@@ -93,10 +99,21 @@ def test_two_processes_share_rooms_relays_and_recovery(form, redis_server,
         alice.emit("#rtcio:message", {"target": bob.sid, "data": {"n": 1}})
         assert bob.wait_for("#rtcio:message", timeout=10)[0]["data"] == \
             {"n": 1}
+        done = run_blip(two.url, one.port, "recover", "websocket",
+                        switch_to=two.port)
+        assert done["recovered"] is True and done["aIdAfter"] == done["aId"]
+        assert _envelopes(done["log"]["a"]) == [1, 2, 3, 4, 5, 6, 7]
         for process in (one, two):
             log = process.log()
             assert "Traceback" not in log and "ERROR" not in log, log
             assert "recovery window" in log, log
+        alice_sid = alice.sid
+        one.proc.send_signal(signal.SIGKILL)
+        one.proc.wait(10)
+        # Only the fleet heartbeat tells the second process alice is gone.
+        gone = bob.wait_for("user-disconnected", timeout=15)[0]
+        assert gone == {"id": alice_sid, "roomId": f"call-{form}"}, gone
+        assert "Traceback" not in two.log()
     finally:
         for client in clients:
             client.disconnect()

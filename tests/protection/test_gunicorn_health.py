@@ -3,8 +3,9 @@ gunicorn's eventlet and gevent workers, with and without ``--preload``,
 whether the signal goes to the arbiter (which passes it on to the worker)
 or to the worker itself, until the listener closes.
 
-Asserted as an order of events, never a time: the first answer after the
-signal is 503, no 200 follows, and the answers end when the listener
+Asserted as an order of events: a probe sent at once may still get 200,
+every probe sent from 200 ms after the signal on (the issue's bound, used
+only to schedule them) gets 503, and the answers end when the listener
 closes, with the worker exiting cleanly. Before, with ``--preload`` the
 drain handler was the arbiter's and workers answered 200 until they exited
 (1-2 s); an app preloaded under ``-k gevent`` runs python-socketio in
@@ -27,6 +28,7 @@ import pytest
 import requests
 
 from rtcio_flask.deploy.gunicorn import arbiter_stopping
+from rtcio_flask.deploy.health import Health
 from tests.support.gunicorn import serve_gunicorn
 
 APP = "tests.apps.deploy_app:create_app()"
@@ -52,53 +54,92 @@ def alive(pid):
         return False
 
 
-@pytest.mark.parametrize("worker,extra,target", [
-    ("eventlet", [], "arbiter"),
-    ("eventlet", ["--preload"], "worker"),
-    ("gevent", [], "worker"),
-    ("gevent", ["--preload"], "arbiter"),
-])
-def test_healthz_answers_503_from_the_sigterm_on(worker, extra, target):
-    server = serve_gunicorn(APP, worker, graceful_timeout=30, extra=extra)
-    with server:
-        url = server.url + "/healthz"
-        assert requests.get(url, timeout=5).status_code == 200
-        pid = server.proc.pid if target == "arbiter" else \
-            worker_pid(server.proc.pid)
-        sent = time.monotonic()
-        os.kill(pid, signal.SIGTERM)
-        seen = []
-        # Until the listener closes (SIGTERM to the arbiter) or the worker
-        # is gone (to the worker: the arbiter then boots a fresh one).
-        while time.monotonic() - sent < 10 and alive(pid):
-            at = round(time.monotonic() - sent, 3)
-            try:
-                answer = requests.get(url, timeout=2)
-            except requests.RequestException as exc:
-                seen.append((at, type(exc).__name__))
-                break
-            if not alive(pid):
-                break   # maybe answered by the worker booted in its place
-            seen.append((at, answer.status_code))
-            time.sleep(0.05)
-        if target == "worker":
-            # The arbiter boots a worker in its place: a quick shutdown.
-            server.proc.send_signal(signal.SIGINT)
-        server.proc.wait(30)
-        text = server.log()
-    log.info("%s %s, SIGTERM to the %s: /healthz answered %s", worker,
-             extra, target, seen)
+#: The issue's bound: no 200 to a probe sent this long after the SIGTERM.
+#: Only the schedule uses it (one probe at once, the next ones from then
+#: on): a busy machine may take tens of milliseconds to deliver the
+#: signal from the arbiter to the worker, and a probe in between may
+#: still get 200, which is allowed.
+GRACE = 0.2
+
+
+def probe_after_sigterm(url, pid):
+    """SIGTERM to ``pid``, then ``/healthz`` at once and, from GRACE
+    seconds after the signal, every 50 ms until the listener closes or
+    ``pid`` is gone: [(seconds after the signal, status code or the
+    exception's name)]."""
+    sent = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    seen = []
+    while time.monotonic() - sent < 10 and alive(pid):
+        if len(seen) == 1:
+            time.sleep(max(0.0, GRACE - (time.monotonic() - sent)))
+        at = round(time.monotonic() - sent, 3)
+        try:
+            answer = requests.get(url, timeout=2)
+        except requests.RequestException as exc:
+            seen.append((at, type(exc).__name__))
+            break
+        if not alive(pid):
+            break   # maybe answered by the worker booted in its place
+        seen.append((at, answer.status_code))
+        time.sleep(0.05)
+    return seen
+
+
+def check_draining(seen, text):
+    """The probe sent in the same instant as the signal may still be
+    answered 200 (the arbiter has not passed the signal on yet); every
+    one sent from GRACE on is 503 until the listener closes. The old code
+    answered 200 for about 2 s (~40 probes) after SIGTERM to the
+    arbiter."""
     codes = [code for _, code in seen]
-    # The probe sent in the same instant as the signal may still be
-    # answered 200 (the arbiter has not passed the signal on yet); every
-    # later one is 503. The old code answered 200 for about 2 s (~40
-    # probes) after SIGTERM to the arbiter.
     assert 503 in codes, (seen, text[-3000:])
     first_503 = codes.index(503)
     assert first_503 <= 1, (seen, text[-3000:])
     assert 200 not in codes[first_503:], seen
-    if target == "arbiter":
-        assert codes[-1] == "ConnectionError", seen
+
+
+def wait_healthy(url, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered 200 again")
+
+
+@pytest.mark.parametrize("extra", [[], ["--preload"]],
+                         ids=["no-preload", "preload"])
+@pytest.mark.parametrize("worker", ["eventlet", "gevent"])
+def test_healthz_answers_503_from_the_sigterm_on(worker, extra):
+    """One gunicorn per worker class and preload setting, signalled twice:
+    SIGTERM to its worker (the arbiter boots a fresh one), then, once the
+    fresh worker answers 200, SIGTERM to the arbiter."""
+    server = serve_gunicorn(APP, worker, graceful_timeout=30, extra=extra)
+    with server:
+        url = server.url + "/healthz"
+        wait_healthy(url)
+        old = worker_pid(server.proc.pid)
+        to_worker = probe_after_sigterm(url, old)
+        text = server.log()
+        check_draining(to_worker, text)
+        # The worker booted in its place serves, and drains in turn.
+        deadline = time.monotonic() + 10
+        while alive(old) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        wait_healthy(url)
+        assert worker_pid(server.proc.pid) != old
+        to_arbiter = probe_after_sigterm(url, server.proc.pid)
+        server.proc.wait(30)
+        text = server.log()
+    log.info("%s %s: /healthz answered %s after SIGTERM to the worker, %s "
+             "after SIGTERM to the arbiter", worker, extra, to_worker,
+             to_arbiter)
+    check_draining(to_arbiter, text)
+    assert to_arbiter[-1][1] == "ConnectionError", to_arbiter
     assert "exited with code" not in text, text[-3000:]
     assert "rtcio_flask/" not in text, text[-3000:]
 
@@ -115,3 +156,17 @@ def test_arbiter_stopping_reads_pending_signals(tmp_path):
     status.write_text("ShdPnd:\t0000000000000200\n")
     assert arbiter_stopping(str(status)) is False      # SIGUSR1 (10)
     assert arbiter_stopping(str(tmp_path / "missing")) is False
+
+
+def test_health_stays_503_once_the_arbiter_was_seen_stopping(tmp_path):
+    """The arbiter's SIGTERM is pending only until the kernel delivers it;
+    the arbiter passes it on later. A probe in between answered 200 after
+    a 503 (seen here: 503 at 0 ms, then 200 at 51 ms)."""
+    status = tmp_path / "status"
+    health = Health(lambda: arbiter_stopping(str(status)))
+    status.write_text("SigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n")
+    assert health.status()[0] == 200
+    status.write_text("ShdPnd:\t0000000000004000\n")        # SIGTERM pending
+    assert health.status() == (503, {"status": "draining"})
+    status.write_text("SigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n")
+    assert health.status() == (503, {"status": "draining"})  # delivered

@@ -45,7 +45,9 @@ def render_site(upstream_ports, port, cert, key):
     replacements = [("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
                     ("/etc/ssl/certs/signal.example.com.pem", str(cert)),
                     ("/etc/ssl/private/signal.example.com.key", str(key))]
-    for documented, upstream in zip((3001, 3002), upstream_ports):
+    documented_ports = (3001, 3002, 3003)
+    assert len(upstream_ports) == len(documented_ports), upstream_ports
+    for documented, upstream in zip(documented_ports, upstream_ports):
         replacements.append((f"server 127.0.0.1:{documented} ",
                              f"server 127.0.0.1:{upstream} "))
     for old, new in replacements:
