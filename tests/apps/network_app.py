@@ -29,6 +29,12 @@ def echo(sid, data=None):
     return data
 
 
+@rtcio.on("sessions")
+def sessions(sid, data=None):
+    """How many Engine.IO sessions this process holds."""
+    return len(rtcio.server.eio.sockets)
+
+
 @rtcio.on("note")
 def note(sid, data=None):
     """Logs the request context it runs in (a handler may start after its

@@ -200,8 +200,13 @@ def test_open_websockets_leave_gunicorns_connection_slots_free(worker):
     read from readiness events once its handshake is done, so its request
     ends: with ``--worker-connections 2`` six websockets connect and all
     answer, where a greenlet per socket would leave the third waiting for a
-    free slot (the idle-memory change, docs/performance.rst)."""
+    free slot (the idle-memory change, docs/performance.rst). A session
+    whose websocket ends leaves the process's sessions at once (metrics,
+    the shutdown drain and the per-address cap count them)."""
+    # A ping timeout of 60 s: python-engineio's own sweep of closed
+    # sessions then visits one every 10 s (six sessions).
     with serve_gunicorn(APP + "()", worker,
+                        env={"TEST_PING_TIMEOUT": "60"},
                         extra=("--worker-connections", "2")) as live:
         clients = []
         try:
@@ -209,6 +214,15 @@ def test_open_websockets_leave_gunicorns_connection_slots_free(worker):
                 clients.append(Recorder().connect(live.url))
             for index, client in enumerate(clients):
                 assert client.call("echo", index, timeout=10) == index
+            # A session whose websocket ended leaves the process's
+            # sessions with its disconnect (it stayed until python-
+            # engineio's service task swept it, 20-30 s later).
+            for client in clients[1:]:
+                client.disconnect()
+            deadline = time.monotonic() + 15
+            while clients[0].call("sessions", timeout=10) != 1:
+                assert time.monotonic() < deadline, live.log()[-2000:]
+                time.sleep(0.1)
         finally:
             for client in clients:
                 client.disconnect()

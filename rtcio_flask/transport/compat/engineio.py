@@ -708,6 +708,13 @@ def _direct_websocket_handler(eio_socket: Any, ws: Any) -> List[Any]:
         close_socket(self, TRANSPORT_CLOSE)
         inner.close()
         self._rtcio_ws = None
+        # python-engineio drops a closed session when its request returns;
+        # a detached websocket's request returned long ago, so the session
+        # stayed in server.sockets (counted by the metrics, the shutdown
+        # drain and per-address caps) until the service task swept it,
+        # 20-30 s later.
+        if server.sockets.get(self.sid) is self:
+            server.sockets.pop(self.sid, None)
 
     if getattr(inner, "detachable", False):
         # No greenlet waits for the next frame: the websocket reads when
