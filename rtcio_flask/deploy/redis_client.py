@@ -30,6 +30,7 @@ too), so the store, recovery and queue of one deployment agree.
 """
 
 import logging
+import re
 import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -314,9 +315,19 @@ def check_reachable(url: str, where: str = "the message queue",
         client.close()
 
 
+#: What redis-py 5.1+ puts before each sentinel's error when no sentinel
+#: names a master: the sentinel client's repr (a whole line of pool and
+#: connection settings; the address comes last) and the error's class.
+_SENTINEL_REPR = re.compile(
+    r"<redis\.client\.Redis\(.*?\)>\)>\)> - (?:[\w:.]+Error\b[^:]*: )?")
+
+
 def _reason(exc: BaseException) -> str:
-    """One line for a connection error (redis-py's can span several)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """One line for a connection error (redis-py's can span several, and
+    its Sentinel error names each sentinel by its client's repr: only the
+    sentinels' own errors are kept, which name their addresses)."""
+    text = _SENTINEL_REPR.sub("", " ".join(str(exc).split())) or \
+        type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
 
 

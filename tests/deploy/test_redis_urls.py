@@ -192,8 +192,10 @@ def test_unreachable_redis_refuses_the_start_in_one_line(refused_port):
     rtcio.state_for(app).fleet.stop()
 
 
-def test_the_cli_refuses_with_the_same_line(refused_port):
-    url = f"redis://127.0.0.1:{refused_port}/0"
+@pytest.mark.parametrize("form", ["redis", "sentinel"])
+def test_the_cli_refuses_with_the_same_line(refused_port, form):
+    url = f"redis://127.0.0.1:{refused_port}/0" if form == "redis" else \
+        f"redis+sentinel://127.0.0.1:{refused_port}/0/mymaster"
     done = subprocess.run(
         [shutil.which("rtcio-flask"), "--port", str(free_port())],
         env=dict(os.environ, REDIS_URL=url, PYTHONPATH=str(ROOT)),
@@ -202,6 +204,11 @@ def test_the_cli_refuses_with_the_same_line(refused_port):
     assert f"rtcio-flask: error: cannot reach the message queue at {url}: " \
         in done.stderr, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+    if form == "sentinel":
+        # Each sentinel by its address, not by redis-py's client repr.
+        assert f"No master found for 'mymaster' : Error 111 connecting to " \
+            f"127.0.0.1:{refused_port}." in done.stderr, done.stderr
+        assert "<redis." not in done.stderr, done.stderr
 
 
 def test_amqp_queue_says_which_setting_rooms_need(redis_server,
