@@ -13,7 +13,8 @@ import requests
 import socketio
 
 from tests.support.clients import Recorder
-from tests.support.servers import ROOT, LiveServer, free_port
+from tests.support.servers import (ROOT, LiveServer, free_port,
+                                   probe_after_sigterm)
 
 
 def _command():
@@ -258,9 +259,13 @@ def test_sigterm_disconnects_clients_and_exits(kind):
         gone = threading.Event()
         client.on("disconnect", lambda *a: gone.set())
         client.connect(server.url, transports=["websocket"], wait_timeout=10)
-        server.proc.send_signal(signal.SIGTERM)
+        # /healthz (always on in rtcio-flask) says 503 from the signal on
+        # until the listener closes (threading closes it at once).
+        seen = probe_after_sigterm(server.url + "/healthz", server.proc.pid)
         assert gone.wait(20)
         assert server.proc.wait(20) == 0
         log = server.log()
+    assert seen and 200 not in [code for _, code in seen[1:]], seen
+    assert {code for _, code in seen} <= {200, 503, "ConnectionError"}, seen
     assert "SIGTERM received, shutting down" in log
     assert "closed 1 connection so" in log

@@ -19,8 +19,6 @@ it gets SIGTERM, so a health check there times out, which a balancer also
 reads as down.)"""
 
 import logging
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import requests
 from rtcio_flask.deploy.gunicorn import arbiter_stopping
 from rtcio_flask.deploy.health import Health
 from tests.support.gunicorn import serve_gunicorn
+from tests.support.servers import alive, probe_after_sigterm
 
 APP = "tests.apps.deploy_app:create_app()"
 log = logging.getLogger(__name__)
@@ -44,46 +43,6 @@ def worker_pid(arbiter):
             return int(children[0])
         time.sleep(0.05)
     raise AssertionError(f"arbiter {arbiter} has children {children}")
-
-
-def alive(pid):
-    """Whether ``pid`` runs (not a zombie waiting for its parent)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-#: The issue's bound: no 200 to a probe sent this long after the SIGTERM.
-#: Only the schedule uses it (one probe at once, the next ones from then
-#: on): a busy machine may take tens of milliseconds to deliver the
-#: signal from the arbiter to the worker, and a probe in between may
-#: still get 200, which is allowed.
-GRACE = 0.2
-
-
-def probe_after_sigterm(url, pid):
-    """SIGTERM to ``pid``, then ``/healthz`` at once and, from GRACE
-    seconds after the signal, every 50 ms until the listener closes or
-    ``pid`` is gone: [(seconds after the signal, status code or the
-    exception's name)]."""
-    sent = time.monotonic()
-    os.kill(pid, signal.SIGTERM)
-    seen = []
-    while time.monotonic() - sent < 10 and alive(pid):
-        if len(seen) == 1:
-            time.sleep(max(0.0, GRACE - (time.monotonic() - sent)))
-        at = round(time.monotonic() - sent, 3)
-        try:
-            answer = requests.get(url, timeout=2)
-        except requests.RequestException as exc:
-            seen.append((at, type(exc).__name__))
-            break
-        if not alive(pid):
-            break   # maybe answered by the worker booted in its place
-        seen.append((at, answer.status_code))
-        time.sleep(0.05)
-    return seen
 
 
 def check_draining(seen, text):
