@@ -20,7 +20,8 @@ demo page's origins), ``SECRET_KEY`` (a fixed demo value otherwise).
 if __name__ == "__main__":
     # eventlet must patch the standard library before anything imports it,
     # exactly as gunicorn's eventlet worker does. Its 9-line deprecation
-    # notice is silenced first (the README covers eventlet's status).
+    # notice is silenced first (docs/deployment.rst covers eventlet's
+    # status).
     import warnings
 
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")

@@ -32,6 +32,10 @@ examples:
       (put them behind a load balancer with sticky sessions)
   RTCIO_TURN_SECRET=... rtcio-flask --turn-urls turn:turn.example.com:3478
       hand out time-limited TURN credentials on 'ask-ice'
+  rtcio-flask peer http://127.0.0.1:3001 --room lobby
+      not a server: a Python WebRTC peer that joins a room and echoes
+      what it receives (rtcio-flask peer --help; pip install
+      "rtcio-flask[peer]")
 
 environment:
   PORT, HOST                 like --port, --host

@@ -47,7 +47,8 @@ def test_help_tells_a_new_user_what_to_set():
     for needle in ("--host", "--port", "--allowed-origins", "--credentials",
                    "--message-queue", "--turn-secret", "--turn-urls",
                    "--max-members", "PORT", "ALLOWED_ORIGINS", "REDIS_URL",
-                   "/healthz", "sticky sessions"):
+                   "/healthz", "sticky sessions", "rtcio-flask peer --help",
+                   "RTCIO_ADMIN_USERNAME"):
         assert needle in out.stdout, needle
 
 

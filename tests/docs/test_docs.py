@@ -198,3 +198,39 @@ def test_bots_login_example_runs_as_written_against_the_example_app():
                              capture_output=True, text=True, timeout=60)
         assert (ran.returncode, ran.stderr) == (
             1, "bot: login required: POST /login first\n")
+
+
+def test_readme_gunicorn_line_runs_with_gevent_without_deprecation_notices():
+    """The README's gunicorn line, with ``-k gevent`` as it suggests: the
+    example app logs in, connects and joins, and the log holds neither
+    eventlet's nor gunicorn's deprecation notice (nor a traceback)."""
+    import shlex
+
+    from tests.support.gunicorn import _has_control_socket
+
+    readme = (ROOT / "README.rst").read_text()
+    [line] = [ln.strip() for ln in readme.splitlines()
+              if ln.strip().startswith("gunicorn -k eventlet -w 1 --chdir")]
+    assert "``gunicorn -k gevent`` in" in readme
+    argv = shlex.split(line.replace("-k eventlet", "-k gevent").replace(
+        "127.0.0.1:3001", "127.0.0.1:{port}"))
+    argv[:1] = [sys.executable, "-m", "gunicorn"]
+    if _has_control_socket():
+        argv.insert(3, "--no-control-socket")
+    with LiveServer(argv) as server:
+        http = requests.Session()
+        assert http.post(server.url + "/login", json={"name": "gil"},
+                         timeout=5).ok
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+        client = socketio.Client(reconnection=False)
+        client.connect(server.url, headers={"Cookie": cookie},
+                       transports=["polling"], wait_timeout=10)
+        try:
+            assert client.call("join-room", {"roomId": "r", "name": "gil"},
+                               timeout=10) is None
+        finally:
+            client.disconnect()
+        log = server.log()
+    assert "Using worker: gevent" in log, log
+    assert "deprecat" not in log.lower(), log
+    assert "Traceback" not in log, log
