@@ -72,6 +72,22 @@ def _code_after(text, heading):
     return textwrap.dedent("\n".join(lines)).strip() + "\n"
 
 
+def _login_and_join(url, login):
+    """``login(requests.Session())`` (True when it worked), then a
+    socket.io client with that session's cookie joins a room."""
+    http = requests.Session()
+    assert login(http)
+    cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    client = socketio.Client(reconnection=False)
+    client.connect(url, headers={"Cookie": cookie}, transports=["polling"],
+                   wait_timeout=10)
+    try:
+        assert client.call("join-room", {"roomId": "r", "name": "a"},
+                           timeout=10) is None
+    finally:
+        client.disconnect()
+
+
 def test_readme_own_app_runs_as_written(tmp_path):
     code = _code_after((ROOT / "README.rst").read_text(),
                        "Your own app in 20 lines")
@@ -89,18 +105,9 @@ def test_readme_own_app_runs_as_written(tmp_path):
                               wait_timeout=10)
         assert errors == [{"message": "login required"}]
         # Logged in: the session cookie rides on the handshake.
-        http = requests.Session()
-        assert http.post(server.url + "/login/alice", timeout=5).json() == \
-            {"user": "alice"}
-        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
-        client = socketio.Client(reconnection=False)
-        client.connect(server.url, headers={"Cookie": cookie},
-                       transports=["polling"], wait_timeout=10)
-        try:
-            assert client.call("join-room", {"roomId": "r", "name": "a"},
-                               timeout=10) is None
-        finally:
-            client.disconnect()
+        _login_and_join(server.url, lambda http: http.post(
+            server.url + "/login/alice", timeout=5).json() == {"user":
+                                                                "alice"})
         wait_for_log(server, "(threading)")
         log = server.log()
     assert "Traceback" not in log, log
@@ -218,18 +225,8 @@ def test_readme_gunicorn_line_runs_with_gevent_without_deprecation_notices():
     if _has_control_socket():
         argv.insert(3, "--no-control-socket")
     with LiveServer(argv) as server:
-        http = requests.Session()
-        assert http.post(server.url + "/login", json={"name": "gil"},
-                         timeout=5).ok
-        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
-        client = socketio.Client(reconnection=False)
-        client.connect(server.url, headers={"Cookie": cookie},
-                       transports=["polling"], wait_timeout=10)
-        try:
-            assert client.call("join-room", {"roomId": "r", "name": "gil"},
-                               timeout=10) is None
-        finally:
-            client.disconnect()
+        _login_and_join(server.url, lambda http: http.post(
+            server.url + "/login", json={"name": "gil"}, timeout=5).ok)
         log = server.log()
     assert "Using worker: gevent" in log, log
     assert "deprecat" not in log.lower(), log
