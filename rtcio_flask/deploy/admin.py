@@ -41,6 +41,7 @@ from typing import Any, Dict, Mapping, Optional
 from ..config import UNSET, pick
 from ..core.decoding import connect_namespace
 from ..core.options import check_known
+from ..transport import compat
 from ..transport.compat.socketio import (eio_disconnect_handler,
                                          refuse_connect, session_environ)
 from ..transport.gate import OWN_ORIGIN_ONLY
@@ -172,7 +173,11 @@ def install(state: Any, given: Any = UNSET,
                     admin.held, namespace=held_ns)))
     namespace = options.get("namespace", "/admin")
     if ui_path is not None and _serve_ui(state, ui_path, namespace):
-        if state.gate.policy.mode in ("list", "callable"):
+        # Only behind the checked packet dispatch, which refuses a binary
+        # message no packet announced (python-socketio's own would take
+        # one as a CONNECT to "/", unseen by the check below).
+        if state.gate.policy.mode in ("list", "callable") and \
+                compat.enabled("dispatch"):
             _let_own_page_in(state, namespace)
             logger.info("rtcio: the socket.io Admin UI is on: %s/ (namespace "
                         "%s; the server's own origin, where the page is, "

@@ -140,3 +140,20 @@ def test_own_origin_stays_refused_without_the_served_page():
     app = flask.Flask("no_admin")
     RTCIO(app, cors=[FRONT])
     assert handshake(app.test_client(), OWN).status_code == 400
+
+
+def test_own_origin_cannot_connect_by_a_binary_message(caplog):
+    """python-socketio's own dispatch would read a binary ``0`` as a
+    CONNECT to "/" (the check above reads text packets): RTCIO's checked
+    dispatch, which the exception requires, closes such a connection."""
+    app = flask.Flask("binary_connect")
+    rtcio = RTCIO(app, admin=dict(LOGIN), cors=[FRONT])
+    client = app.test_client()
+    resp = handshake(client, OWN)
+    eio_sid = json.loads(resp.get_data(as_text=True)[1:])["sid"]
+    url = f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}"
+    with caplog.at_level("WARNING", logger="rtcio_flask"):
+        client.post(url, data="bMA==", headers={"Origin": OWN})  # b"0"
+        client.get(url, headers={"Origin": OWN})
+    assert "malformed socket.io packet" in caplog.text
+    assert not rtcio.state_for(app).server.manager.rooms.get("/")
