@@ -36,7 +36,7 @@ import json
 import logging
 import os
 import pathlib
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from ..config import UNSET, pick
 from ..core.decoding import connect_namespace
@@ -253,14 +253,31 @@ def config_script(server_path: str, namespace: str) -> str:
 def _check_ui_path_free(app: Any, ui_path: str) -> None:
     """Refuse a ``ui_path`` the app already serves (Flask-Admin's
     ``/admin/``, say): the first route would win, silently."""
+    rule = _app_route_under(app, ui_path)
+    if rule is not None:
+        raise ValueError(_taken_message(ui_path, rule))
+
+
+def _app_route_under(app: Any, ui_path: str, exact: bool = False) -> Any:
+    """A route of the app's own (not the UI's) at or under ``ui_path``
+    (``exact``: at ``ui_path`` itself, with or without the slash)."""
     for rule in app.url_map.iter_rules():
-        if rule.rule == ui_path or rule.rule.startswith(ui_path + "/"):
-            raise ValueError(
-                f"RTCIO admin: the Admin UI's page would be served at "
-                f"{ui_path}/, but the app already has the route "
-                f"{rule.rule} ({rule.endpoint}); choose another path: "
-                f"admin={{..., 'ui_path': '/rtcio-admin'}} (or "
-                f"RTCIO_ADMIN_UI_PATH), or 'ui_path': None for no page.")
+        at = rule.rule.rstrip("/") == ui_path
+        if (at or (not exact and rule.rule.startswith(ui_path + "/"))) \
+                and not rule.endpoint.startswith("rtcio_admin_ui"):
+            return rule
+    return None
+
+
+def _taken_message(ui_path: str, rule: Any, later: bool = False) -> str:
+    clash = (f"the app added the route {rule.rule} ({rule.endpoint}) "
+             f"after RTCIO(app), and the Admin UI's page at {ui_path}/ "
+             f"hides it" if later else
+             f"the Admin UI's page would be served at {ui_path}/, but the "
+             f"app already has the route {rule.rule} ({rule.endpoint})")
+    return (f"RTCIO admin: {clash}; choose another path: admin={{..., "
+            f"'ui_path': '/rtcio-admin'}} (or RTCIO_ADMIN_UI_PATH), or "
+            f"'ui_path': None for no page.")
 
 
 def _serve_ui(state: Any, ui_path: str, namespace: str) -> bool:
@@ -275,7 +292,18 @@ def _serve_ui(state: Any, ui_path: str, namespace: str) -> bool:
         return False
     app = state.app
 
+    checked: List[bool] = []
+
     def index() -> Any:
+        if not checked:
+            # A route the app added after RTCIO(app) (Flask-Admin set up
+            # later, say) is hidden by this page: said at its first visit,
+            # the first moment it is known.
+            checked.append(True)
+            rule = _app_route_under(app, ui_path, exact=True)
+            if rule is not None:
+                logger.error("rtcio: %s", _taken_message(ui_path, rule,
+                                                         later=True))
         return flask.send_from_directory(UI_FILES, "index.html",
                                          max_age=0)
 

@@ -157,3 +157,24 @@ def test_own_origin_cannot_connect_by_a_binary_message(caplog):
         client.get(url, headers={"Origin": OWN})
     assert "malformed socket.io packet" in caplog.text
     assert not rtcio.state_for(app).server.manager.rooms.get("/")
+
+
+def test_a_route_the_app_adds_later_at_the_page_is_named(caplog):
+    """Flask-Admin set up after RTCIO(app): its /admin/ cannot be refused
+    at start-up, and the UI's page hides it; the first visit says so,
+    once, with what to write."""
+    app = flask.Flask("later")
+    RTCIO(app, admin=dict(LOGIN))
+    app.add_url_rule("/admin/users", "flask_admin_users", lambda: "users")
+    app.add_url_rule("/admin/", "flask_admin_index", lambda: "theirs")
+    client = app.test_client()
+    with caplog.at_level("ERROR", logger="rtcio_flask"):
+        assert b"rtcio-admin-config.js" in client.get("/admin/").data
+        client.get("/admin/")
+    assert [r.getMessage() for r in caplog.records] == [
+        "rtcio: RTCIO admin: the app added the route /admin/ "
+        "(flask_admin_index) after RTCIO(app), and the Admin UI's page at "
+        "/admin/ hides it; choose another path: admin={..., 'ui_path': "
+        "'/rtcio-admin'} (or RTCIO_ADMIN_UI_PATH), or 'ui_path': None for "
+        "no page."]
+    assert client.get("/admin/users").data == b"users"  # not hidden
