@@ -46,6 +46,7 @@ from ..transport.compat.socketio import (eio_disconnect_handler,
                                          refuse_connect, session_environ)
 from ..transport.gate import OWN_ORIGIN_ONLY
 from ..transport.compat.socketio_admin import (admin_extras,
+                                               engineio_instrumented,
                                                instrumented_server_class)
 
 logger = logging.getLogger("rtcio_flask")
@@ -155,6 +156,14 @@ def install(state: Any, given: Any = UNSET,
     if extras:
         admin = instrumented_server_class()(state.server, state, **options)
     else:
+        if engineio_instrumented():
+            raise RuntimeError(
+                "RTCIO admin: python-socketio's own Admin UI "
+                "instrumentation (RTCIO's additions are off with this "
+                "python-socketio, see the WARNING above) works for one "
+                "server per process, and another app of this process has "
+                "it: turn admin= on for one app only, or install a "
+                "python-socketio RTCIO was verified with.")
         # python-socketio's own instrumentation, through its public API.
         admin = state.server.instrument(**{
             k: v for k, v in options.items()

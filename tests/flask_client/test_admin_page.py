@@ -178,3 +178,31 @@ def test_a_route_the_app_adds_later_at_the_page_is_named(caplog):
         "'/rtcio-admin'} (or RTCIO_ADMIN_UI_PATH), or 'ui_path': None for "
         "no page."]
     assert client.get("/admin/users").data == b"users"  # not hidden
+
+
+@pytest.mark.compat  # noxfile.py runs it on the floor and the newest too
+def test_two_apps_with_the_admin_ui_in_one_process_both_serve_polling():
+    """python-socketio's instrumentation wraps python-engineio's Socket
+    class-wide: the second app's made every polling POST of both apps call
+    itself (RecursionError, HTTP 500). Each app's Admin UI also counts only
+    its own app's packets."""
+    from tests.flask_client.polling import open_session
+
+    apps = []
+    for name in ("first", "second"):
+        app = flask.Flask(name)
+        RTCIO(app, admin=dict(LOGIN), async_mode="threading")
+        apps.append(app)
+    counted = {}
+    for app in apps:
+        admin = app.extensions["rtcio"].admin
+        counted[app.name] = []
+        admin.event_buffer.push = (
+            lambda kind, count=1, name=app.name:
+            counted[name].append(kind))
+    for app in reversed(apps):
+        _, reply = open_session(app.test_client())
+        assert '40{"sid":' in reply
+        assert "packetsIn" in counted[app.name]
+    # A POST of the second app counted once, for the second app only.
+    assert counted["first"].count("packetsIn") == 1

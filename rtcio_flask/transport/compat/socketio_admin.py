@@ -13,7 +13,13 @@ class works inside, which python-socketio documents nowhere:
 - the manager's ``emit`` is wrapped, as InstrumentedServer itself does, so
   reports to the admin namespace go to :data:`ADMITTED_ROOM`;
 - the attributes ``auth``, ``mode``, ``read_only``, ``admin_namespace``
-  and ``sio`` are read.
+  and ``sio`` are read;
+- ``instrument`` keeps python-engineio's ``Socket`` methods it wraps
+  class-wide under ``Socket._InstrumentedServer__<name>`` and wraps them
+  with ``_eio_handle_post_request``/``_eio_websocket_handler``/
+  ``_eio_send_ping(socket, admin, ...)``: these are redirected to the
+  socket's own server's Admin UI, so two apps with ``admin=`` in one
+  process work (see ``instrument`` below).
 
 Outside the verified range (:func:`admin_extras` false, one WARNING)
 :mod:`rtcio_flask.deploy.admin` uses python-socketio's public
@@ -22,9 +28,10 @@ sessions, the login throttle, the after-login socket list and the
 admins-only room.
 """
 
+import functools
 import logging
 import time
-from typing import Any, Dict, List, Mapping
+from typing import Any, Callable, Dict, List, Mapping
 
 from ...core.throttle import AttemptThrottle, guesser_key
 from . import enabled
@@ -54,6 +61,48 @@ def _bounded(value: Any) -> str:
     return repr(text)
 
 
+#: python-engineio ``Socket`` methods InstrumentedServer wraps class-wide,
+#: the ``Socket`` attribute it keeps the wrapped method in, and its
+#: wrapper.
+_SOCKET_WRAPS = (
+    ("handle_post_request", "_InstrumentedServer__handle_post_request",
+     "_eio_handle_post_request"),
+    ("_websocket_handler", "_InstrumentedServer__websocket_handler",
+     "_eio_websocket_handler"),
+    ("_send_ping", "_InstrumentedServer__send_ping", "_eio_send_ping"),
+)
+
+
+def _for_its_own_admin(which: int) -> Callable[..., Any]:
+    """InstrumentedServer's class-wide ``Socket`` wrapper
+    (``wrapper(socket, admin, *args)``, :data:`_SOCKET_WRAPS`), run for
+    the instrumented server of the socket's own Engine.IO server; a
+    socket of a server without one goes straight to the method kept."""
+    from socketio import admin as sio_admin
+
+    _, keep, name = _SOCKET_WRAPS[which]
+    report = getattr(sio_admin.InstrumentedServer, name, None)
+
+    def wrapper(socket: Any, admin: Any, *args: Any) -> Any:
+        own = socket.server.__dict__.get("_rtcio_admin")
+        if own is None or report is None:
+            return getattr(socket, keep)(*args)
+        return report(socket, own, *args)
+
+    return wrapper
+
+
+def engineio_instrumented() -> bool:
+    """Whether an InstrumentedServer of this process already wrapped
+    python-engineio's ``Socket`` class-wide: python-socketio's own
+    ``instrument()`` cannot run a second time then (its wrapper would
+    call itself on every polling POST); RTCIO's class can."""
+    from engineio.socket import Socket
+
+    return isinstance(Socket.__dict__.get("handle_post_request"),
+                      functools.partialmethod)
+
+
 def instrumented_server_class() -> Any:
     """python-socketio's InstrumentedServer with RTCIO's additions (a class
     made on first use: socketio.admin is imported only when admin is on).
@@ -68,6 +117,9 @@ def instrumented_server_class() -> Any:
             self.state = state
             self.throttle = AttemptThrottle(int(login_attempts),
                                             float(login_window))
+            # Whose counters a socket of this server's feeds (see
+            # instrument).
+            sio.eio._rtcio_admin = self
             super().__init__(sio, **options)
             inner = sio.manager.emit
             admin_namespace = self.admin_namespace
@@ -80,6 +132,38 @@ def instrumented_server_class() -> Any:
                 return inner(event, data, namespace, room=room, **kwargs)
 
             sio.manager.emit = emit
+
+        # -- one process, several instrumented servers -----------------------
+
+        def instrument(self) -> None:
+            """InstrumentedServer's, made safe for a second Admin UI in the
+            process (two apps, each with ``admin=``).
+
+            InstrumentedServer wraps python-engineio's ``Socket`` methods
+            class-wide and keeps the wrapped one in a class attribute of
+            ``Socket`` (``_InstrumentedServer__handle_post_request``...):
+            a second instrumentation overwrote that with the first's
+            wrapper, which then called itself (every polling POST of
+            either app: RecursionError), and each wrapper counted every
+            server's packets. Here the kept methods are put back to
+            python-engineio's own after each instrumentation, and the
+            wrappers (:func:`_for_its_own_admin`) count each socket's
+            packets for the Admin UI of its own server."""
+            from engineio.socket import Socket
+
+            kept = {}
+            for wrapped, keep, _ in _SOCKET_WRAPS:
+                current = Socket.__dict__.get(wrapped)
+                kept[keep] = Socket.__dict__.get(keep) if isinstance(
+                    current, functools.partialmethod) else current
+            super().instrument()
+            for keep, original in kept.items():
+                if original is not None:
+                    setattr(Socket, keep, original)
+
+        _eio_handle_post_request = _for_its_own_admin(0)
+        _eio_websocket_handler = _for_its_own_admin(1)
+        _eio_send_ping = _for_its_own_admin(2)
 
         # -- login ----------------------------------------------------------
 
