@@ -45,7 +45,9 @@ from .transport.guard import TransportGuard
 from .transport import websocket as websocket_mod
 from .transport.packet_hook import PacketHook
 from .transport import compat
-from .transport.compat.socketio import index_rooms, order_events
+from .transport.compat.socketio import (RtcioManager, StrictPacket,
+                                        index_rooms, new_manager,
+                                        order_events)
 from .transport.compat.flask_socketio import (is_flask_socketio,
                                               with_flask_app)
 from .transport.compat.engineio import (advertise_exact_ping_interval,
@@ -505,6 +507,15 @@ class RTCIO(AccessHooks):
                     f"Flask-SocketIO object>).")
 
         if server is None:
+            if opts.get("client_manager") is None:
+                # python-socketio's own in-memory manager, with RTCIO's
+                # hooks mixed in (a message queue's manager has them).
+                opts["client_manager"] = new_manager()
+            if opts.get("serializer", "default") == "default" and \
+                    opts.get("json") is None and \
+                    isinstance(opts["client_manager"], RtcioManager):
+                # Strict JSON for what clients send (encoding unchanged).
+                opts["serializer"] = StrictPacket
             server = socketio.Server(async_mode=cfg.async_mode,
                                      cors_allowed_origins=[], **opts)
         elif not keep_server_cors:

@@ -3,8 +3,9 @@
 With ``message_queue="redis://host:6379/0"`` every process that shares the
 URL publishes its emits on one Redis channel and delivers the ones meant for
 its own sockets, so several processes (behind a sticky balancer) act as one
-signaling server. This module only picks and checks the manager;
-python-socketio does the rest.
+signaling server. This module only picks and checks the manager (of
+a class with RTCIO's hooks mixed in, handed to ``socketio.Server`` as its
+documented ``client_manager=``); python-socketio does the rest.
 """
 
 from typing import Any
@@ -61,10 +62,11 @@ def build_manager(url: str, channel: str = DEFAULT_CHANNEL,
 
     scheme = check_url(url)
     url = url.strip()
+    from ..transport.compat.socketio import new_manager, redis_manager
+
     if scheme in _KOMBU_SCHEMES:
-        return socketio.KombuManager(url, channel=channel,
-                                     write_only=write_only)
-    from ..transport.compat.socketio import redis_manager
+        return new_manager(socketio.KombuManager, url, channel=channel,
+                           write_only=write_only)
     from .redis_client import connect
 
     def queue_client(queue_url: str, subscriber: bool) -> Any:

@@ -3,12 +3,14 @@ of python-socketio, python-engineio, eventlet, gevent or gunicorn lives in
 one module per library here, and nowhere else in RTCIO.
 
 - :mod:`.socketio`: the checked packet dispatch, recovery's CONNECT (a
-  given sid, ``pid`` in the reply), the recording client manager, the
-  relay's own messages on a message queue.
+  given sid, ``pid`` in the reply), the client manager class RTCIO hands
+  to ``socketio.Server(client_manager=...)`` (recording emits, the relay's
+  own messages on a message queue).
 - :mod:`.socketio_admin`: the Admin UI's additions on python-socketio's
   InstrumentedServer (names, held sessions, login throttle, reports to
   logged-in admins only).
-- :mod:`.engineio`: Engine.IO sessions (gone, end, upgrade), the exact
+- :mod:`.engineio`: Engine.IO sessions (gone, upgrade, and
+  ``close_session``, the one way RTCIO closes one), the exact
   ping interval, websocket frame checks, the outgoing queue caps, direct
   websocket sessions.
 - :mod:`.eventlet`: the fast websocket unmasking, eventlet.wsgi's
@@ -17,7 +19,8 @@ one module per library here, and nowhere else in RTCIO.
 - :mod:`.gevent`: the OS socket under gevent's socket and under pywsgi's
   reader, the loop's io watcher (an idle websocket's readiness watch).
 - :mod:`.gunicorn`: a hook in each worker after gunicorn set its signal
-  handlers; gunicorn's client socket as eventlet's websocket uses it.
+  handlers (its ``post_worker_init`` server hook, chained); gunicorn's
+  client socket as eventlet's websocket uses it.
 - :mod:`.flask_socketio`: ``environ["flask.app"]`` for the handlers of a
   handed-in Flask-SocketIO server.
 

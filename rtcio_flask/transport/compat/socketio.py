@@ -30,6 +30,8 @@ What is used, by what:
   class whose ``json`` is :func:`rtcio_flask.core.decoding.strict_loads`
   (python-socketio reads ``packet_class.json``), when the class uses
   python-engineio's default JSON module; a custom ``json=`` is left alone.
+  A server RTCIO builds has that class already (:class:`StrictPacket`,
+  through the documented ``serializer=``).
 - :func:`dispatch_packet` answers a CONNECT to a namespace nobody serves
   itself, with socket.io's ``{"message": "Invalid namespace"}``.
 - :func:`connect_socket`: ``Server._handle_connect`` (the
@@ -38,10 +40,16 @@ What is used, by what:
   reply carries the private session id ``pid``. It uses the manager's
   ``basic_enter_room`` (and ``pending_connect`` from 5.18) and the
   server's ``_trigger_event``/``_send_packet``/``environ``.
-- :func:`record_emits`: the client manager's ``emit`` (and, with a message
-  queue, ``PubSubManager._handle_emit``, the delivery of queued emits), so
-  packets sent through rooms are logged with an offset
-  (:mod:`rtcio_flask.transport.recovery`).
+- :class:`RtcioManager`: mixed into the client manager RTCIO builds and
+  hands to ``socketio.Server`` through its documented ``client_manager=``
+  (:func:`new_manager`; the message queue's managers too). It overrides
+  the public ``emit`` and, with a message queue, ``PubSubManager.
+  _handle_emit`` (the private delivery of queued emits), so that
+  :func:`record_emits` logs packets sent through rooms with an offset
+  (:mod:`rtcio_flask.transport.recovery`) and :func:`listen_queue` hears
+  RTCIO's own queue messages. A manager RTCIO did not build (a handed-in
+  server's, an app's ``client_manager=``) gets the mixin by a class swap,
+  the one left (:func:`_rtcio_manager`).
 - :func:`listen_queue` and :func:`publish_queue`: ``PubSubManager.
   _handle_emit`` (what every process runs for a queued ``emit`` message)
   and ``_publish`` (the method each queue backend implements), unchanged
@@ -101,8 +109,19 @@ class _StrictJSON:
     dumps = staticmethod(engineio_json.dumps)
 
 
+class StrictPacket(sio_packet.Packet):
+    """python-socketio's packet class, decoding what clients send with
+    strict JSON (:class:`_StrictJSON`). RTCIO hands it to the servers it
+    builds through ``socketio.Server(serializer=...)``, python-socketio's
+    documented extension point (``json=`` would change the JSON module of
+    every server in the process), so the checks hold even where the
+    checked dispatch is off."""
+
+    json = _StrictJSON
+
+
 # packet class -> its strict subclass (or itself, with a custom json=).
-_strict_classes: Dict[type, type] = {}
+_strict_classes: Dict[type, type] = {sio_packet.Packet: StrictPacket}
 
 
 def _strict_class(packet_class: type) -> type:
@@ -486,8 +505,9 @@ def encode_event(server: Any, namespace: str, args: List[Any]) -> str:
     emit's cost on the join path. Anything else, binary included, goes
     through the packet class."""
     packet_class = server.packet_class
-    if packet_class is sio_packet.Packet and \
-            packet_class.json is engineio_json:
+    if (packet_class is StrictPacket and StrictPacket.json is _StrictJSON) \
+            or (packet_class is sio_packet.Packet
+                and packet_class.json is engineio_json):
         try:
             encoded = _compact(args)
         except TypeError:  # bytes: a binary packet, the class's to encode
@@ -533,6 +553,127 @@ def is_binary(data: Any) -> bool:
     return False
 
 
+class RtcioManager:
+    """What RTCIO adds to python-socketio's client manager, mixed into the
+    class of the manager RTCIO builds and hands to ``socketio.Server`` as
+    its documented ``client_manager=`` (:func:`new_manager`): no class
+    is swapped at run time. Both additions are off until a feature turns
+    them on, so the class costs nothing without them:
+
+    - ``_rtcio_recorder`` (:func:`record_emits`): ``emit`` logs each emit
+      with an offset for connection state recovery; with a message queue
+      the offset rides through the queue and ``_handle_emit`` (python-
+      socketio's private delivery of queued emits, 5.11 to 5.18) delivers
+      it in each process through the recorder.
+    - ``_rtcio_queue_handlers`` (:func:`listen_queue`): queued ``emit``
+      messages to a namespace no client can join go to RTCIO's handler
+      for it instead of to sockets."""
+
+    _rtcio_recorder: Any = None
+    #: A PubSubManager (emits go through a message queue).
+    _rtcio_queued = False
+    _rtcio_queue_handlers: Optional[Dict[str, Callable[[Any], Any]]] = None
+
+    def set_server(self, server: Any) -> None:
+        super().set_server(server)  # type: ignore[misc]
+        # python-socketio 5.16+ gives the manager the packet class's JSON
+        # module for the queue's messages: with StrictPacket, the strict
+        # one, which takes no bytes (what Redis hands back) and refuses
+        # what an app may emit (NaN, integers past 2**53). Those messages
+        # come from the other processes, not from clients.
+        if self.__dict__.get("json") is _StrictJSON:
+            self.json = engineio_json
+
+    def emit(self, event: str, data: Any, namespace: Any = None,
+             room: Any = None, skip_sid: Any = None, callback: Any = None,
+             to: Any = None, **kwargs: Any) -> Any:
+        recorder = self._rtcio_recorder
+        room = to or room
+        if recorder is not None and callback is None:
+            if self._rtcio_queued:
+                namespace = namespace or "/"
+                if not kwargs.get("ignore_queue") \
+                        and namespace != CONTROL_NAMESPACE:
+                    args = data_as_args(data)
+                    offset = recorder.log_queued(self, event, args,
+                                                 namespace, room, skip_sid)
+                    if offset is not None:
+                        data = tuple(args + [{OFFSET_MARK: offset}])
+            elif recorder.emit_here(self, event, data_as_args(data),
+                                    namespace or "/", room, skip_sid):
+                return None
+        return super().emit(  # type: ignore[misc]
+            event, data, namespace=namespace, room=room, skip_sid=skip_sid,
+            callback=callback, **kwargs)
+
+    def _handle_emit(self, message: Any) -> Any:
+        handlers = self._rtcio_queue_handlers
+        if handlers:
+            handler = handlers.get(message.get("namespace"))
+            if handler is not None:
+                return handler(message.get("data"))
+        recorder = self._rtcio_recorder
+        if recorder is not None:
+            data = message.get("data")
+            if message.get("namespace") == CONTROL_NAMESPACE:
+                return recorder.control(message.get("event"), data)
+            # A list through JSON (5.12+), the emitted tuple through
+            # pickle (before 5.12).
+            if (not message.get("binary")
+                    and isinstance(data, (list, tuple))
+                    and data and isinstance(data[-1], dict)
+                    and list(data[-1]) == [OFFSET_MARK]):
+                return recorder.deliver_queued(
+                    self, message["event"], list(data[:-1]),
+                    message.get("namespace") or "/",
+                    message.get("room"), message.get("skip_sid"),
+                    data[-1][OFFSET_MARK])
+        return super()._handle_emit(message)  # type: ignore[misc]
+
+
+# python-socketio manager class -> its RtcioManager subclass.
+_manager_classes: Dict[type, type] = {}
+
+
+def manager_class(base: type) -> type:
+    """``base`` (a python-socketio client manager class) with
+    :class:`RtcioManager` mixed in (one class per base)."""
+    if issubclass(base, RtcioManager):
+        return base
+    made = _manager_classes.get(base)
+    if made is None:
+        import socketio
+
+        made = _manager_classes[base] = type(
+            "Rtcio" + base.__name__, (RtcioManager, base),
+            {"_rtcio_queued": issubclass(base, socketio.PubSubManager)})
+    return made
+
+
+def new_manager(base: Optional[type] = None, *args: Any,
+                **kwargs: Any) -> Any:
+    """A new client manager of ``base`` (python-socketio's in-memory
+    ``Manager`` by default) with :class:`RtcioManager` mixed in, for
+    ``socketio.Server(client_manager=...)``."""
+    if base is None:
+        import socketio
+
+        base = socketio.Manager
+    return manager_class(base)(*args, **kwargs)
+
+
+def _rtcio_manager(manager: Any) -> Any:
+    """``manager`` as an :class:`RtcioManager`. One RTCIO built is one
+    already; one it did not build (a handed-in server's, or a
+    ``client_manager=`` the app made) has no extension point left: python-
+    socketio reads ``server.manager`` everywhere and the object holds the
+    connected sockets, so its class is swapped for the mixed-in subclass
+    of its own class (the same methods, the two hooks added)."""
+    if not isinstance(manager, RtcioManager):
+        manager.__class__ = manager_class(manager.__class__)
+    return manager
+
+
 def record_emits(manager: Any, recorder: Any) -> None:
     """Route the manager's emits through ``recorder`` (once).
 
@@ -543,68 +684,9 @@ def record_emits(manager: Any, recorder: Any) -> None:
     queue, and ``recorder.deliver_queued(manager, event, args, namespace,
     room, skip_sid, offset)`` delivers it in each process.
     """
-    base = manager.__class__
-    if getattr(base, "_rtcio_recording", False):
-        return
-    import socketio
-
-    if isinstance(manager, socketio.PubSubManager):
-        class QueueRecording(base):  # type: ignore[misc,valid-type]
-            _rtcio_recording = True
-
-            def emit(self, event: str, data: Any, namespace: Any = None,
-                     room: Any = None, skip_sid: Any = None,
-                     callback: Any = None, to: Any = None,
-                     **kwargs: Any) -> Any:
-                room = to or room
-                namespace = namespace or "/"
-                if callback is None and not kwargs.get("ignore_queue") \
-                        and namespace != CONTROL_NAMESPACE:
-                    args = data_as_args(data)
-                    offset = recorder.log_queued(self, event, args,
-                                                 namespace, room, skip_sid)
-                    if offset is not None:
-                        data = tuple(args + [{OFFSET_MARK: offset}])
-                return base.emit(self, event, data, namespace=namespace,
-                                 room=room, skip_sid=skip_sid,
-                                 callback=callback, **kwargs)
-
-            def _handle_emit(self, message: Any) -> Any:
-                data = message.get("data")
-                if message.get("namespace") == CONTROL_NAMESPACE:
-                    return recorder.control(message.get("event"), data)
-                # A list through JSON (5.12+), the emitted tuple through
-                # pickle (before 5.12).
-                if (not message.get("binary")
-                        and isinstance(data, (list, tuple))
-                        and data and isinstance(data[-1], dict)
-                        and list(data[-1]) == [OFFSET_MARK]):
-                    return recorder.deliver_queued(
-                        self, message["event"], list(data[:-1]),
-                        message.get("namespace") or "/",
-                        message.get("room"), message.get("skip_sid"),
-                        data[-1][OFFSET_MARK])
-                return base._handle_emit(self, message)
-
-        manager.__class__ = QueueRecording
-    else:
-        class Recording(base):  # type: ignore[misc,valid-type]
-            _rtcio_recording = True
-
-            def emit(self, event: str, data: Any, namespace: Any,
-                     room: Any = None, skip_sid: Any = None,
-                     callback: Any = None, to: Any = None,
-                     **kwargs: Any) -> Any:
-                room = to or room
-                if callback is None and recorder.emit_here(
-                        self, event, data_as_args(data), namespace or "/",
-                        room, skip_sid):
-                    return None
-                return base.emit(self, event, data, namespace,
-                                 room=room, skip_sid=skip_sid,
-                                 callback=callback, **kwargs)
-
-        manager.__class__ = Recording
+    manager = _rtcio_manager(manager)
+    if manager._rtcio_recorder is None:
+        manager._rtcio_recorder = recorder
 
 
 def connect_socket(server: Any, eio_sid: str, namespace: str, auth: Any,
@@ -798,11 +880,20 @@ def redis_manager(url: str, channel: str, write_only: bool,
     import socketio
 
     base = socketio.RedisManager
-    if not all(callable(getattr(base, name, None)) for name in
-               ("_redis_connect", "_publish", "_redis_listen_with_retries")):
-        return base(url, channel=channel, write_only=write_only)
+    missing = [name for name in ("_redis_connect", "_publish",
+                                 "_redis_listen_with_retries")
+               if not callable(getattr(base, name, None))]
+    if missing:
+        logger.warning("rtcio: this python-socketio's RedisManager has no "
+                       "%s: the message queue keeps python-socketio's own "
+                       "Redis client (its retries and log lines, no outage "
+                       "log)", ", ".join(missing))
+        return new_manager(base, url, channel=channel, write_only=write_only)
 
-    class RtcioRedisManager(base):  # type: ignore[misc, valid-type]
+    class RtcioRedisManager(RtcioManager,
+                            base):  # type: ignore[misc, valid-type]
+        _rtcio_queued = True
+
         def _redis_connect(self) -> None:
             if getattr(self, "redis", None) is None:
                 self.redis = connect(self.redis_url, False)
@@ -873,25 +964,13 @@ def _queue_encode(manager: Any, data: Any) -> Any:
 def listen_queue(manager: Any, namespace: str,
                  handler: Callable[[Any], None]) -> None:
     """Hand the queued ``emit`` messages to ``namespace`` (a namespace no
-    client can join) to ``handler(data)`` in every process that runs this.
-
-    The manager's class is swapped for a subclass once; further calls only
-    add handlers. Messages to other namespaces go on to python-socketio.
-    """
-    handlers = manager.__dict__.get("_rtcio_queue_handlers")
-    if handlers is None:
-        base = manager.__class__
-        handlers = manager._rtcio_queue_handlers = {}
-
-        class QueueListening(base):  # type: ignore[misc,valid-type]
-            def _handle_emit(self, message: Any) -> Any:
-                handler = handlers.get(message.get("namespace"))
-                if handler is not None:
-                    return handler(message.get("data"))
-                return base._handle_emit(self, message)
-
-        manager.__class__ = QueueListening
-    handlers[namespace] = handler
+    client can join) to ``handler(data)`` in every process that runs this
+    (:class:`RtcioManager`). Messages to other namespaces go on to
+    python-socketio."""
+    manager = _rtcio_manager(manager)
+    if manager._rtcio_queue_handlers is None:
+        manager._rtcio_queue_handlers = {}
+    manager._rtcio_queue_handlers[namespace] = handler
 
 
 def publish_queue(manager: Any, namespace: str, data: Any) -> None:
