@@ -73,12 +73,15 @@ def gunicorn_workers(environ: Optional[Mapping[str, str]] = None
     return None
 
 
-def gunicorn_preloading() -> bool:
-    """Whether gunicorn is loading the app in its arbiter (``--preload``),
-    before forking the workers: a signal handler installed now would be
-    the arbiter's, and each worker resets its own in ``init_signals``."""
+def gunicorn_preloading() -> Any:
+    """gunicorn's Config when gunicorn is loading the app in its arbiter
+    (``--preload``), before forking the workers (a signal handler installed
+    now would be the arbiter's, and each worker resets its own in
+    ``init_signals``), else None."""
     cfg = find_gunicorn_cfg()
-    return bool(cfg is not None and getattr(cfg, "preload_app", False))
+    if cfg is not None and getattr(cfg, "preload_app", False):
+        return cfg
+    return None
 
 
 #: The arbiter's stop signals: graceful (TERM), quick (INT, QUIT).

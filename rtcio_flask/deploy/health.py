@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 from urllib.parse import parse_qs
 
-from ..transport.compat.engineio import close_socket
+from ..transport.compat.engineio import close_session
 from ..transport.recovery import drain_reason, stop_shared
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ def drain(server: Any) -> int:
     sockets = list(eio.sockets.values())
     for eio_socket in sockets:
         try:
-            close_socket(eio_socket, reason)
+            close_session(eio, eio_socket, reason)
         except Exception:  # one broken socket must not stop the drain
             logger.debug("rtcio: closing %s on shutdown failed",
                          eio_socket.sid, exc_info=True)
@@ -184,28 +184,29 @@ def drain(server: Any) -> int:
 
 def install_sigterm_drain(server: Any, health: Health,
                           signum: int = signal.SIGTERM,
-                          preload: bool = False) -> bool:
+                          preload: Any = None) -> bool:
     """On SIGTERM, mark the health check draining and close every socket,
     then let the handler that was there before (gunicorn's graceful stop)
     run. Returns False when it could not be installed (no handler to chain
     to, or not called from the main thread).
 
-    ``preload``: the app is being loaded in gunicorn's arbiter
-    (``--preload``). A handler installed now would be the arbiter's, and
+    ``preload``: gunicorn's Config when it is loading the app in its
+    arbiter (``--preload``), else None. A handler installed now would be the arbiter's, and
     every worker forked later resets SIGTERM to its own ``handle_exit`` in
     ``Worker.init_signals``: the health check then kept answering 200 until
     the worker exited (about 1-2 s after SIGTERM). So the chain is
-    installed in each worker, right after gunicorn set its own handlers
+    installed in each worker, from gunicorn's ``post_worker_init`` server
+    hook, after gunicorn set its own handlers
     (:func:`rtcio_flask.transport.compat.gunicorn.after_gunicorn_worker_signals`).
     """
-    if preload:
+    if preload is not None:
         from ..transport import compat
         from ..transport.compat.gunicorn import \
             after_gunicorn_worker_signals
         if not compat.enabled("preload_drain"):
             return False
         after_gunicorn_worker_signals(
-            lambda: _chain_sigterm(server, health, signum))
+            preload, lambda: _chain_sigterm(server, health, signum))
         return True
     return _chain_sigterm(server, health, signum)
 

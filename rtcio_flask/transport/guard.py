@@ -14,8 +14,8 @@ from ..core.eio_requests import (first, is_websocket_request, long_poll_sid,
                                  request_problem)
 from ..core.protection import request_address
 from .hangup import watcher_for
-from .compat.engineio import (end_session, ignore_websocket, session_gone,
-                              upgrade_taken)
+from .compat.engineio import (TRANSPORT_CLOSE, close_session,
+                              ignore_websocket, session_gone, upgrade_taken)
 from .sockets import client_socket
 
 logger = logging.getLogger("rtcio_flask")
@@ -165,7 +165,7 @@ class TransportGuard:
         self.eio.start_background_task(self._end_session, sid)
 
     def _end_session(self, sid: str) -> None:
-        if end_session(self.eio, sid):
+        if close_session(self.eio, sid, TRANSPORT_CLOSE):
             logger.debug("rtcio: polling client %s hung up; session "
                          "closed", sid)
 

@@ -27,7 +27,8 @@ from typing import Any, Callable, Dict, Optional, Set, Tuple
 from ..core.decoding import json_hazard
 from ..core.limits import DISCONNECT, PASS, REASONS, EventLimiter, Limits
 from . import compat
-from .compat.engineio import close_reason, track_close_reasons
+from .compat.engineio import (SERVER_DISCONNECT, close_reason,
+                              close_session, track_close_reasons)
 from .compat.socketio import (MalformedPacket, binary_pending,
                               dispatch_packet, eio_disconnect,
                               eio_disconnect_handler)
@@ -238,9 +239,9 @@ class PacketHook:
 
     def _disconnect(self, eio_sid: str) -> None:
         try:
-            self.server.eio.disconnect(eio_sid)
-        except Exception:  # already gone: nothing left to close
-            logger.debug("rtcio: %s was already closed", eio_sid)
+            if not close_session(self.server.eio, eio_sid, SERVER_DISCONNECT,
+                                 tell_client=True):
+                logger.debug("rtcio: %s was already closed", eio_sid)
         finally:
             # Gone from server.eio.sockets now, which on_message checks.
             self._closing_sids.discard(eio_sid)

@@ -943,10 +943,9 @@ class Recovery:
         return True
 
     def _close_eio(self, eio_sid: str) -> None:
-        try:
-            self.server.eio.disconnect(eio_sid)
-        except Exception:  # already gone
-            pass
+        eio_compat.close_session(self.server.eio, eio_sid,
+                                 eio_compat.SERVER_DISCONNECT,
+                                 tell_client=True)
 
     def _owner_of(self, room: Any, skip_sid: Any) -> Optional[str]:
         """Whose share a ``server.emit`` is logged on: the socket it skips

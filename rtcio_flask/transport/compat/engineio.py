@@ -20,8 +20,9 @@ What is used, by what:
 
 - Engine.IO sessions (``engineio.Server.sockets`` and its ``Socket``'s
   ``closed``/``closing``/``upgrading``/``upgraded``/``last_ping``/``queue``
-  and ``close()``): :func:`session_gone`, :func:`end_session`,
-  :func:`upgrade_taken` for :mod:`..guard` and :mod:`..hangup`, and
+  and ``close()``): :func:`close_session` (every close RTCIO makes),
+  :func:`session_gone`, :func:`upgrade_taken` for :mod:`..guard` and
+  :mod:`..hangup`, and
   :func:`advertise_exact_ping_interval` for the handshake.
 - :func:`check_websocket_frames`: python-engineio's websocket loop decodes
   each frame outside its ``try`` (``engineio/socket.py``
@@ -114,6 +115,31 @@ def _reason_from_caller() -> Optional[str]:
 
 # -- Engine.IO sessions -------------------------------------------------------
 
+def close_session(eio: Any, session: Any, reason: str,
+                  tell_client: bool = False) -> bool:
+    """The one way RTCIO closes an Engine.IO session, with its caller's
+    reason: a bad packet or a takeover (``server disconnect``), a client
+    that hung up or whose websocket ended (``transport close``), a missed
+    pong (``ping timeout``), a queue over its cap, a shutdown.
+
+    ``session`` is a sid of ``eio`` or its Socket. The socket closes
+    through python-engineio's ``close`` with ``reason``
+    (:func:`close_socket`; the ``disconnect`` handlers run once, with
+    it), then leaves ``eio.sockets``, so a later request for it gets 400
+    as from socket.io. ``tell_client``: a close packet is queued and the
+    call waits until the transport took it, as python-engineio's own
+    ``Server.disconnect`` does (the client is there and reading); else
+    nothing more is sent. False when it was closed or gone already."""
+    sock = eio.sockets.get(session) if isinstance(session, str) \
+        else session
+    if sock is None or sock.closed or sock.closing:
+        return False
+    close_socket(sock, reason, wait=tell_client, abort=not tell_client)
+    if eio.sockets.get(sock.sid) is sock:
+        eio.sockets.pop(sock.sid, None)
+    return True
+
+
 def session_gone(eio: Any, sid: str) -> bool:
     """True when the Engine.IO session ``sid`` exists but is over: closed
     (a close packet, a hang-up) or past its ping timeout, which is then
@@ -129,7 +155,7 @@ def session_gone(eio: Any, sid: str) -> bool:
         if sock.closing or not last_ping or \
                 time.time() - last_ping <= eio.ping_timeout:
             return False
-        sock.check_ping_timeout()  # closes it, with the PING_TIMEOUT reason
+        close_session(eio, sock, PING_TIMEOUT)
     if eio.sockets.get(sid) is sock:
         eio.sockets.pop(sid, None)
     return True
@@ -144,19 +170,6 @@ def ping_overdue(eio: Any, sid: str, grace: float) -> bool:
         return True
     last_ping = sock.last_ping
     return bool(last_ping) and time.time() - last_ping > grace
-
-
-def end_session(eio: Any, sid: str, reason: Optional[str] = None) -> bool:
-    """Close session ``sid`` as a client's close packet does (disconnect
-    handlers run, nothing more is sent; a waiting poll returns), with
-    ``reason`` (``transport close`` by default). False when it was gone."""
-    sock = eio.sockets.get(sid)
-    if sock is None or sock.closed or sock.closing:
-        return False
-    close_socket(sock, reason or TRANSPORT_CLOSE)
-    if eio.sockets.get(sid) is sock:
-        eio.sockets.pop(sid, None)
-    return True
 
 
 def upgrade_taken(eio: Any, sid: str) -> bool:
@@ -614,7 +627,7 @@ def _ping_timed_out(eio_socket: Any) -> None:
     eio_socket.server.logger.info("%s: Client is gone, closing socket",
                                   eio_socket.sid)
     ws = eio_socket.__dict__.get("_rtcio_direct")
-    close_socket(eio_socket, PING_TIMEOUT)
+    close_session(eio_socket.server, eio_socket, PING_TIMEOUT)
     if ws is not None:
         ws.abort()
 
@@ -705,7 +718,7 @@ def _direct_websocket_handler(eio_socket: Any, ws: Any) -> List[Any]:
     server.logger.info("%s: Upgrade to websocket successful", self.sid)
 
     def end() -> None:
-        close_socket(self, TRANSPORT_CLOSE)
+        close_session(server, self, TRANSPORT_CLOSE)
         inner.close()
         self._rtcio_ws = None
         # python-engineio drops a closed session when its request returns;
@@ -816,7 +829,7 @@ def close_overflowed(eio_socket: Any) -> int:
         except OSError:
             pass  # already gone
     server = eio_socket.server
-    close_socket(eio_socket, SERVER_DISCONNECT)
+    close_session(server, eio_socket, SERVER_DISCONNECT)
     server.sleep(0.05)  # let the writer and reader finish with their frames
     give_back_memory()
     return dropped

@@ -1,44 +1,37 @@
-"""gunicorn's private internals RTCIO uses, in one place.
+"""gunicorn's internals RTCIO relies on, in one place.
 
 Verified against gunicorn 23.0 to 27.0 (``VERIFIED`` in
-:mod:`rtcio_flask.transport.compat`): ``gunicorn.workers.base.Worker.
-init_signals``, where every worker class but the ASGI one sets its signal
-handlers with ``signal.signal``.
+:mod:`rtcio_flask.transport.compat`):
 
-gunicorn's documented server hooks (``post_worker_init``) belong to the
-gunicorn configuration, which an app loaded with ``--preload`` cannot
-reach: the app only runs in the arbiter, before any worker exists.
-
-:class:`GunicornSocket` wraps gunicorn's client socket
-(``environ["gunicorn.socket"]``) for eventlet's websocket, relying on when
-gunicorn's eventlet worker closes it (after the request handler returns).
+- :func:`after_gunicorn_worker_signals` chains gunicorn's documented
+  server hook ``post_worker_init`` (through ``Config.set``, as a gunicorn
+  application sets its settings), relying on every worker class but the
+  ASGI one calling it after ``Worker.init_signals`` has set the worker's
+  signal handlers with ``signal.signal``.
+- :class:`GunicornSocket` wraps gunicorn's client socket
+  (``environ["gunicorn.socket"]``) for eventlet's websocket, relying on
+  when gunicorn's eventlet worker closes it (after the request handler
+  returns).
 """
 
 import errno
 import socket
-from typing import Any, Callable, List
-
-_worker_signal_hooks: List[Callable[[], Any]] = []
+from typing import Any, Callable
 
 
-def after_gunicorn_worker_signals(hook: Callable[[], Any]) -> None:
-    """Call ``hook()`` in every gunicorn worker right after gunicorn's
-    ``Worker.init_signals``. Used when the app is loaded before the fork
-    (``--preload``), so a SIGTERM handler reaches the workers."""
-    from gunicorn.workers import base
+def after_gunicorn_worker_signals(cfg: Any, hook: Callable[[], Any]) -> None:
+    """Call ``hook()`` in every gunicorn worker once gunicorn has set the
+    worker's signal handlers: from the ``post_worker_init`` server hook of
+    ``cfg`` (gunicorn's Config, loading the app in its arbiter with
+    ``--preload``, before the fork), chained after the one the operator
+    configured, which still runs first."""
+    previous = cfg.post_worker_init
 
-    _worker_signal_hooks.append(hook)
-    if getattr(base.Worker.init_signals, "_rtcio_wrapped", False):
-        return
-    original = base.Worker.init_signals
+    def post_worker_init(worker: Any) -> None:
+        previous(worker)
+        hook()
 
-    def init_signals(self: Any) -> None:
-        original(self)
-        for each in list(_worker_signal_hooks):
-            each()
-
-    init_signals._rtcio_wrapped = True  # type: ignore[attr-defined]
-    base.Worker.init_signals = init_signals  # type: ignore[method-assign]
+    cfg.set("post_worker_init", post_worker_init)
 
 
 class GunicornSocket:
