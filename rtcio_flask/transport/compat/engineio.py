@@ -126,18 +126,23 @@ def close_session(eio: Any, session: Any, reason: str,
     through python-engineio's ``close`` with ``reason``
     (:func:`close_socket`; the ``disconnect`` handlers run once, with
     it), then leaves ``eio.sockets``, so a later request for it gets 400
-    as from socket.io. ``tell_client``: a close packet is queued and the
-    call waits until the transport took it, as python-engineio's own
-    ``Server.disconnect`` does (the client is there and reading); else
-    nothing more is sent. False when it was closed or gone already."""
+    as from socket.io (one closed already leaves it too). ``tell_client``:
+    a close packet is queued and the call waits until the transport took
+    it, as python-engineio's own ``Server.disconnect`` does (the client is
+    there and reading); else nothing more is sent. False when it was
+    closed, closing or gone already."""
     sock = eio.sockets.get(session) if isinstance(session, str) \
         else session
-    if sock is None or sock.closed or sock.closing:
+    if sock is None:
         return False
-    close_socket(sock, reason, wait=tell_client, abort=not tell_client)
-    if eio.sockets.get(sock.sid) is sock:
+    already = sock.closed or sock.closing
+    if not already:
+        close_socket(sock, reason, wait=tell_client, abort=not tell_client)
+    # Closed already (a client's close packet) or now: gone from the
+    # sessions either way; one still closing is its closer's to drop.
+    if sock.closed and eio.sockets.get(sock.sid) is sock:
         eio.sockets.pop(sock.sid, None)
-    return True
+    return not already
 
 
 def session_gone(eio: Any, sid: str) -> bool:
@@ -718,16 +723,15 @@ def _direct_websocket_handler(eio_socket: Any, ws: Any) -> List[Any]:
     server.logger.info("%s: Upgrade to websocket successful", self.sid)
 
     def end() -> None:
+        # close_session drops the session from server.sockets too:
+        # python-engineio drops a closed session when its request returns,
+        # and a detached websocket's request returned long ago, so the
+        # session stayed there (counted by the metrics, the shutdown drain
+        # and per-address caps) until the service task swept it, 20-30 s
+        # later.
         close_session(server, self, TRANSPORT_CLOSE)
         inner.close()
         self._rtcio_ws = None
-        # python-engineio drops a closed session when its request returns;
-        # a detached websocket's request returned long ago, so the session
-        # stayed in server.sockets (counted by the metrics, the shutdown
-        # drain and per-address caps) until the service task swept it,
-        # 20-30 s later.
-        if server.sockets.get(self.sid) is self:
-            server.sockets.pop(self.sid, None)
 
     if getattr(inner, "detachable", False):
         # No greenlet waits for the next frame: the websocket reads when
