@@ -40,7 +40,7 @@ from .dispatch import Dispatcher
 from .protocol import ice as ice_mod
 from .protocol.relay import RtcioProtocol
 from .rooms.handlers import install_rooms
-from .transport.gate import SocketIOGate
+from .transport.gate import SocketIOGate, resolve_gc_freeze
 from .transport.guard import TransportGuard
 from .transport import websocket as websocket_mod
 from .transport.packet_hook import PacketHook
@@ -92,7 +92,7 @@ _OWNED_SERVER_OPTIONS = {
 _CORE_OPTIONS = ("cors", "cors_credentials", "path", "async_mode",
                  "max_envelope_bytes", "protocol_namespaces", "rooms", "turn",
                  "limits", "server", "metrics", "admin", "recovery",
-                 "websocket")
+                 "websocket", "gc_freeze")
 
 
 def rtcio_options() -> Tuple[str, ...]:
@@ -184,7 +184,8 @@ def env_keys() -> Tuple[str, ...]:
     the websocket choice, the environment-only names, and those of the
     ``rtcio-flask`` command."""
     names = {config_key(name) for name in tuple(deploy_mod.OPTIONS) +
-             tuple(PROTECTION_OPTIONS) + ("metrics", "websocket")}
+             tuple(PROTECTION_OPTIONS) + ("metrics", "websocket",
+                                                     "gc_freeze")}
     names.update(config_key("recovery_" + name) for name in RECOVERY_KEYS)
     names.update(ENV_ONLY)
     names.update(CLI_ENV)
@@ -346,6 +347,10 @@ class RTCIO(AccessHooks):
     - ``fleet_interval``: seconds between Redis fleet heartbeats (5).
     - ``websocket``: "rtcio" (RTCIO's websocket transport under eventlet
       and gevent, the default) or "stack" (python-engineio's choice).
+    - ``gc_freeze``: False to leave Python's garbage collector alone; by
+      default the heap is collected and frozen (``gc.freeze``) once per
+      process, at the first socket.io request, so full collections walk
+      only what came after (docs/performance.rst).
     - any other keyword goes to ``socketio.Server``.
     """
 
@@ -459,6 +464,8 @@ class RTCIO(AccessHooks):
         protection = resolve_protection(app.config, opts)
         websocket = websocket_mod.resolve(opts.pop("websocket", UNSET),
                                           app.config)
+        gc_freeze = resolve_gc_freeze(opts.pop("gc_freeze", UNSET),
+                                      app.config)
         setting_args = {
             name: opts.pop(name)
             for name in ("cors", "cors_credentials", "path", "async_mode",
@@ -526,6 +533,7 @@ class RTCIO(AccessHooks):
 
         gate = SocketIOGate(server.handle_request, app.wsgi_app, cfg.path,
                             cfg.policy)
+        gate.freeze_gc = gc_freeze
         if flask_socketio:
             gate.socketio_app = with_flask_app(gate.socketio_app, app)
         app.wsgi_app = gate  # type: ignore[method-assign]

@@ -254,3 +254,58 @@ def test_a_draining_process_refuses_new_sessions_and_serves_its_own():
     post = client.post(f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}",
                        data='42["hello"]')
     assert post.status_code == 200
+
+
+@pytest.fixture
+def unfrozen_heap(monkeypatch):
+    """The process as if nothing had frozen its heap yet, and unfrozen
+    again afterwards (``gc.freeze`` is per process; the flag that makes it
+    once-only lives in the gate module)."""
+    import gc
+
+    from rtcio_flask.transport import gate as gate_mod
+    gc.unfreeze()
+    monkeypatch.setattr(gate_mod, "_heap_frozen", False)
+    yield gc
+    gc.unfreeze()
+
+
+def test_first_socketio_request_freezes_the_heap_once(unfrozen_heap):
+    gc = unfrozen_heap
+    app = Flask(__name__)
+    app.add_url_rule("/", "index", lambda: "page")
+    RTCIO(app, cors=A)
+    client = app.test_client()
+    assert client.get("/").data == b"page"
+    assert gc.get_freeze_count() == 0, "the app's own routes freeze nothing"
+    eio_sid, reply = open_session(client, A)
+    assert reply.startswith("40{") and eio_sid
+    frozen = gc.get_freeze_count()
+    assert frozen > 1000
+    # Only the first request: later ones, and a second app in the same
+    # process, leave the permanent generation as it is.
+    other = Flask("other")
+    RTCIO(other, cors=A)
+    open_session(other.test_client(), A)
+    open_session(client, A)
+    assert gc.get_freeze_count() == frozen
+
+
+@pytest.mark.parametrize("how", [{"gc_freeze": False},
+                                 {"config": {"RTCIO_GC_FREEZE": "off"}}])
+def test_gc_freeze_off_leaves_the_collector_alone(unfrozen_heap, how):
+    gc = unfrozen_heap
+    app = Flask(__name__)
+    app.config.update(how.get("config", {}))
+    RTCIO(app, cors=A, **{k: v for k, v in how.items() if k != "config"})
+    eio_sid, reply = open_session(app.test_client(), A)
+    assert reply.startswith("40{")
+    assert gc.get_freeze_count() == 0
+
+
+def test_gc_freeze_typo_fails_at_start():
+    app = Flask(__name__)
+    app.config["RTCIO_GC_FREEZE"] = "nope"
+    with pytest.raises(ValueError, match=r"app.config\['RTCIO_GC_FREEZE'\] "
+                                         r"must be True or False"):
+        RTCIO(app)

@@ -124,6 +124,7 @@ def test_every_documented_config_key_is_accepted():
                RTCIO_TURN_SECRET="s", RTCIO_TURN_URLS="turn:a.example:3478",
                RTCIO_RECOVERY_WINDOW=30, RTCIO_MAX_CONNECTIONS_PER_ADDRESS=9,
                RTCIO_HEALTH_PATH="/healthz", RTCIO_WEBSOCKET="stack",
+               RTCIO_GC_FREEZE=False,
                MY_OWN_SETTING=1, RTCIOX=2)
     state = RTCIO(app).state_for(app)
     assert state.rooms.config.max_members == 3
