@@ -70,14 +70,26 @@ def wait_healthy(url, timeout=30):
     raise AssertionError(f"{url} never answered 200 again")
 
 
+#: A gunicorn configuration with the operator's own ``post_worker_init``:
+#: with ``--preload`` RTCIO chains its drain to that hook, and the
+#: operator's must still run in every worker.
+OPERATOR_CONFIG = """
+def post_worker_init(worker):
+    worker.log.info("operator post_worker_init ran")
+"""
+
+
 @pytest.mark.parametrize("extra", [[], ["--preload"]],
                          ids=["no-preload", "preload"])
 @pytest.mark.parametrize("worker", ["eventlet", "gevent"])
-def test_healthz_answers_503_from_the_sigterm_on(worker, extra):
+def test_healthz_answers_503_from_the_sigterm_on(worker, extra, tmp_path):
     """One gunicorn per worker class and preload setting, signalled twice:
     SIGTERM to its worker (the arbiter boots a fresh one), then, once the
     fresh worker answers 200, SIGTERM to the arbiter."""
-    server = serve_gunicorn(APP, worker, graceful_timeout=30, extra=extra)
+    config = tmp_path / "gunicorn.conf.py"
+    config.write_text(OPERATOR_CONFIG)
+    server = serve_gunicorn(APP, worker, graceful_timeout=30,
+                            extra=[*extra, "-c", str(config)])
     with server:
         url = server.url + "/healthz"
         wait_healthy(url)
@@ -98,6 +110,7 @@ def test_healthz_answers_503_from_the_sigterm_on(worker, extra):
              "after SIGTERM to the arbiter", worker, extra, to_worker,
              to_arbiter)
     check_draining(to_arbiter, text)
+    assert text.count("operator post_worker_init ran") == 2, text[-3000:]
     assert to_arbiter[-1][1] == "ConnectionError", to_arbiter
     assert "exited with code" not in text, text[-3000:]
     assert "rtcio_flask/" not in text, text[-3000:]
