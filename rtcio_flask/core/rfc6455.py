@@ -14,6 +14,8 @@ error (1002), and an invalid UTF-8 reason is an inconsistent message
 suite (sections 7.3, 7.5, 7.7, 7.9) read the rules the same way.
 """
 
+import base64
+import binascii
 import struct
 from typing import Union
 
@@ -52,6 +54,16 @@ def close_reply(body: bytes) -> int:
     except UnicodeDecodeError:
         return INVALID_PAYLOAD
     return code
+
+
+def valid_key(key: str) -> bool:
+    """Whether ``key`` is a ``Sec-WebSocket-Key`` as RFC 6455 (4.1, 4.2.1)
+    says: base64 of 16 bytes. Anything else is not a websocket client's
+    handshake and gets 400 (24 characters that are not base64 too)."""
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except (binascii.Error, ValueError):  # not base64, or not ASCII
+        return False
 
 
 # -- frames -------------------------------------------------------------------

@@ -35,7 +35,7 @@ import time
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
                     Union)
 
-from ..core.rfc6455 import close_reply, frame, unmask_in_place
+from ..core.rfc6455 import close_reply, frame, unmask_in_place, valid_key
 from ..core.values import pick
 from . import compat
 from .compat import engineio as eio_compat
@@ -51,6 +51,14 @@ _RECV_BYTES = 65536
 # still sends (see WebSocket.linger).
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
+
+# The reader lets other greenlets run after this many frames. A green
+# socket's recv returns at once while data waits, so a client flooding
+# pings, empty fragments or messages kept its reader running and froze
+# everybody else on the worker (measured: a ping flood held a bystander's
+# round trip 4 s, for as long as the flood lasted). 256 frames are about a
+# millisecond of reading; one pause in 256 frames costs nothing measurable.
+FRAMES_PER_TURN = 256
 
 # Opcodes (RFC 6455, 5.2).
 _CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -95,9 +103,13 @@ class WebSocket:
 
     def __init__(self, sock: Any, max_message: Optional[int],
                  spawn: Optional[Callable[..., Any]] = None,
-                 detach: Optional[Detach] = None) -> None:
+                 detach: Optional[Detach] = None,
+                 pause: Optional[Callable[[], Any]] = None) -> None:
         #: The socket; python-engineio sets its timeout through this name.
         self._sock = sock
+        #: Lets the event loop run other greenlets (see FRAMES_PER_TURN).
+        self._pause = pause
+        self._frames = 0
         self._buf = bytearray()
         self._max = max_message
         self._spawn = spawn
@@ -108,6 +120,8 @@ class WebSocket:
         #: nothing waits and no flusher runs.
         self.pending: Optional[bytearray] = None
         self.pending_frames = 0
+        #: The payload of the latest ping while writes wait (see _pong).
+        self._late_pong: Optional[bytes] = None
         self._shut_when_flushed = False
         self.closed = False
         #: The status code of the peer's close frame (1005 when it had
@@ -154,12 +168,17 @@ class WebSocket:
         # read (a bad frame announcing 200 MB is refused at once), in the
         # order wsproto makes them; tests/unit/transport/
         # test_websocket_rfc6455.py feeds the same bytes to both.
-        parts: List[Any] = []
+        body: Optional[bytearray] = None
         size = 0
         kind = 0
         decoder: Optional[codecs.IncrementalDecoder] = None
         buf = self._buf
         while True:
+            self._frames += 1
+            if self._frames >= FRAMES_PER_TURN and self._pause is not None:
+                self._frames = 0
+                self._pause()
+                buf = self._buf
             if len(buf) < 2:
                 self._fill(2)
             first, second = buf[0], buf[1]
@@ -209,7 +228,7 @@ class WebSocket:
                 self._buf = buf = bytearray()
             if opcode >= _CLOSE:
                 if opcode == _PING:
-                    self._put(frame(payload, _PONG))
+                    self._pong(payload)
                 elif opcode == _CLOSE:
                     self.close_code = _unpack_short(payload, 0)[0] \
                         if len(payload) >= 2 else 1005
@@ -217,27 +236,34 @@ class WebSocket:
                     raise _Closed()
                 continue
             size += length
-            if kind == _BINARY:
-                if fin:
-                    if not parts:
-                        return bytes(payload)
-                    parts.append(payload)
-                    return b"".join(parts)
-                parts.append(payload)
-                continue
-            try:
-                if fin and decoder is None:
+            if fin and body is None:  # a message in one frame: the usual
+                if kind == _BINARY:
+                    return bytes(payload)
+                try:
                     return payload.decode("utf-8")
-                # A fragmented text message is checked fragment by
-                # fragment: invalid UTF-8 closes the socket at the
-                # fragment that has it (Autobahn 6.4), not at the last.
-                if decoder is None:
+                except UnicodeDecodeError:
+                    raise self._fail(1007) from None
+            # Fragments are gathered in one buffer: it holds the message's
+            # bytes and no more, however many fragments carried them (a list
+            # of parts grew by an object per fragment, empty ones too: a
+            # client sending endless 1-byte or empty fragments made it cost
+            # tens of bytes of memory per byte it sent).
+            if body is None:
+                body = bytearray()
+                if kind == _TEXT:
                     decoder = _utf8_decoder()
-                parts.append(decoder.decode(payload, bool(fin)))
-            except UnicodeDecodeError:
-                raise self._fail(1007) from None
+            body += payload
+            if decoder is not None:
+                # Checked fragment by fragment: invalid UTF-8 closes the
+                # socket at the fragment that has it (Autobahn 6.4), not at
+                # the last.
+                try:
+                    decoder.decode(payload, bool(fin))
+                except UnicodeDecodeError:
+                    raise self._fail(1007) from None
             if fin:
-                return "".join(parts)
+                return bytes(body) if kind == _BINARY else \
+                    body.decode("utf-8")
 
     # -- reading without a parked greenlet ------------------------------------
 
@@ -361,13 +387,28 @@ class WebSocket:
         self.pending_frames = 1
         self._spawn(self._flush)
 
+    def _pong(self, payload: Any) -> None:
+        """Answer a ping. While writes wait for a client that does not
+        read them (:attr:`pending`), only its latest ping is answered, once
+        they are written (RFC 6455 5.5.3 allows it): a pong for every ping
+        of a client that floods pings and never reads grew the server's
+        memory without end (the outgoing caps count Engine.IO's packets,
+        not the reader's pongs)."""
+        if self.pending is not None:
+            self._late_pong = bytes(payload)
+            return
+        self._put(frame(payload, _PONG))
+
     def _flush(self) -> None:
         """The flusher: write :attr:`pending` until it stays empty."""
         try:
             while True:
-                data = self.pending
+                data: Any = self.pending
                 if not data:
-                    break
+                    pong, self._late_pong = self._late_pong, None
+                    if pong is None:
+                        break
+                    data = frame(pong, _PONG)
                 self.pending = bytearray()
                 self.pending_frames = 0
                 self._sock.sendall(data)
@@ -389,6 +430,7 @@ class WebSocket:
         self.closed = True
         self.pending = None
         self.pending_frames = 0
+        self._late_pong = None
         self._shutdown(socket.SHUT_RDWR)
 
     def discard_pending(self) -> int:
@@ -397,6 +439,7 @@ class WebSocket:
         if self.pending is not None:
             self.pending = bytearray()
         self.pending_frames = 0
+        self._late_pong = None
         return dropped
 
     def _shutdown(self, how: int) -> None:
@@ -418,8 +461,12 @@ class WebSocket:
         if self.closed:
             return
         self.closed = True
+        data = frame(struct.pack("!H", code), _CLOSE)
+        pong, self._late_pong = self._late_pong, None
+        if pong is not None:  # nothing may follow the close frame
+            data = frame(pong, _PONG) + data
         try:
-            self._put(frame(struct.pack("!H", code), _CLOSE))
+            self._put(data)
         except OSError:
             pass  # the peer is gone already
 
@@ -483,6 +530,7 @@ class WebSocketWSGI:
         size = getattr(server, "max_http_buffer_size", None)
         self.max_message = int(size) if size else None
         self.spawn = getattr(server, "start_background_task", None)
+        self.pause = getattr(server, "sleep", None)
         self.ws: Optional[WebSocket] = None
 
     def __call__(self, environ: Dict[str, Any],
@@ -494,7 +542,8 @@ class WebSocketWSGI:
         if sock is None or "upgrade" not in connection or \
                 environ.get("HTTP_UPGRADE", "").lower() != "websocket" or \
                 environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13" or \
-                len(key) != 24:
+                environ.get("REQUEST_METHOD") != "GET" or \
+                not valid_key(key):
             start_response("400 Bad Request", [
                 ("Content-Type", "text/plain"), ("Connection", "close"),
                 ("Sec-WebSocket-Version", "13")])
@@ -520,7 +569,8 @@ class WebSocketWSGI:
             # Handlers that look at the connection (python-socketio keeps
             # this environ) find the descriptor that stays open.
             environ["gunicorn.socket"] = own
-        self.ws = WebSocket(own, self.max_message, self.spawn, detach)
+        self.ws = WebSocket(own, self.max_message, self.spawn, detach,
+                            self.pause)
         try:
             self.handler(self.ws)
         finally:

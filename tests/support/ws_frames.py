@@ -18,6 +18,9 @@ RTCIO's reader and wsproto; tests/live/test_websocket_rfc6455.py sends
 the ``live`` ones to a running server.
 """
 
+import base64
+import os
+import socket
 import struct
 from typing import NamedTuple
 
@@ -287,3 +290,97 @@ def _cases():
 
 
 CASES = _cases()
+
+
+# -- a raw client, for the attacks (tests/live/test_websocket_attacks.py) ------
+
+class Upgrade:
+    """A websocket upgrade sent by hand (any method, key, version or extra
+    header) on a plain socket: ``status`` is the answer's status code,
+    ``headers`` its header fields (lower-case names); after a 101,
+    :meth:`read` returns the server's frames."""
+
+    def __init__(self, url, method="GET", key=None, version="13",
+                 headers=(), timeout=10.0):
+        host, port = url.split("//", 1)[1].rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)),
+                                             timeout=timeout)
+        if key is None:
+            key = base64.b64encode(os.urandom(16)).decode()
+        lines = [f"{method} /socket.io/?EIO=4&transport=websocket HTTP/1.1",
+                 f"Host: {host}:{port}", "Upgrade: websocket",
+                 "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+                 f"Sec-WebSocket-Version: {version}", *headers, "", ""]
+        self.sock.sendall("\r\n".join(lines).encode("latin-1"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = self.sock.recv(4096)
+            if not data:
+                break
+            head += data
+        head, _, self.buf = head.partition(b"\r\n\r\n")
+        first, *fields = head.decode("latin-1").split("\r\n")
+        self.status = int(first.split()[1]) if first else None
+        self.headers = {}
+        for field in fields:
+            name, _, value = field.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self.key = key
+        #: Whether :meth:`until` answers Engine.IO's pings.
+        self.answer_pings = True
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read(self, timeout=10.0):
+        """The server's next frame as ``(opcode, payload)``; ``(None,
+        b"")`` at the end of the stream (or a reset)."""
+        self.sock.settimeout(timeout)
+        buf = self.buf
+        while True:
+            if len(buf) >= 2:
+                length = buf[1] & 0x7F
+                at = {126: 4, 127: 10}.get(length, 2)
+                if len(buf) >= at:
+                    if at > 2:
+                        length = int.from_bytes(buf[2:at], "big")
+                    if len(buf) >= at + length:
+                        self.buf = buf[at + length:]
+                        return buf[0] & 0x0F, bytes(buf[at:at + length])
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.buf = buf
+                return None, b""
+            buf += data
+
+    def connect(self):
+        """Engine.IO's open packet, then socket.io's CONNECT and its
+        reply; returns the socket.io sid."""
+        assert self.read()[1].startswith(b"0{")
+        self.send(text("40"))
+        return self.until(lambda op, data: data.startswith(b"40"))[1]
+
+    def until(self, wanted, timeout=10.0):
+        """Frames until ``wanted(opcode, payload)``; Engine.IO pings are
+        answered meanwhile (see :attr:`answer_pings`). The frame wanted, or ``(None, b"")``."""
+        while True:
+            op, data = self.read(timeout)
+            if op is None or wanted(op, data):
+                return op, data
+            if op == TEXT and data == b"2" and self.answer_pings:
+                self.send(text("3"))
+
+    def close_code(self, timeout=10.0):
+        """The code of the server's close frame (None for none), once the
+        server ended the stream after it."""
+        op, data = self.until(lambda op, data: op == CLOSE, timeout)
+        code = struct.unpack("!H", data[:2])[0] if op == CLOSE else None
+        if op == CLOSE:
+            assert self.until(lambda op, data: False, timeout)[0] is None
+        return code
+
+    def close(self):
+        self.sock.close()
