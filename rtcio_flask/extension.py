@@ -46,8 +46,8 @@ from .transport import websocket as websocket_mod
 from .transport.packet_hook import PacketHook
 from .transport import compat
 from .transport.compat.socketio import (RtcioManager, StrictPacket,
-                                        index_rooms, new_manager,
-                                        order_events)
+                                        adopt_manager, index_rooms,
+                                        new_manager, order_events)
 from .transport.compat.flask_socketio import (is_flask_socketio,
                                               with_flask_app)
 from .transport.compat.engineio import (advertise_exact_ping_interval,
@@ -423,7 +423,7 @@ class RTCIO(AccessHooks):
         rooms_option = rooms_for_queue(rooms_option, app.config,
                                        deploy.message_queue,
                                        deploy.state_redis)
-        state = self._build_state(app, opts)
+        state = self._build_state(app, opts, admin_option)
         state.turn = turn
         state.deploy = deploy
         state.health = deploy_mod.install(app, state.server, deploy)
@@ -451,13 +451,13 @@ class RTCIO(AccessHooks):
             state.server, state.recovery, state.rooms,
             state.protocols.values())
         metrics_mod.install(state, metrics_option)
-        state.admin = admin_mod.install(state, admin_option)
+        state.admin = admin_mod.install(state, state.admin, admin_option)
         state.fleet = start_fleet(state.server, _rooms_in_redis(state.rooms),
                                   deploy.fleet_interval)
         return state
 
-    def _build_state(self, app: flask.Flask,
-                     opts: Dict[str, Any]) -> AppState:
+    def _build_state(self, app: flask.Flask, opts: Dict[str, Any],
+                     admin_option: Any = UNSET) -> AppState:
         server = opts.pop("server", None)
         # Resolved before anything is built, so a mistake changes nothing.
         limits = resolve_limits(app.config, opts.pop("limits", None))
@@ -539,8 +539,14 @@ class RTCIO(AccessHooks):
         app.wsgi_app = gate  # type: ignore[method-assign]
         dispatcher = Dispatcher(server, app)
         state = AppState(app, server, cfg, dispatcher, gate)
+        # A handed-in server's manager (or an app's client_manager=) gets
+        # RTCIO's hooks now, before anything wraps its methods.
+        adopt_manager(server.manager)
         if compat.enabled("room_index"):
             index_rooms(server.manager)
+        # Before RTCIO's own Engine.IO handlers, which wrap the ones the
+        # Admin UI's instrumentation sets (see deploy/admin.instrument).
+        state.admin = admin_mod.instrument(state, admin_option)
         # Event limits, shape checks and fast paths sit on the raw packets.
         state.packet_hook = PacketHook(server, limits)
         state.limits = state.packet_hook.limiter

@@ -42,8 +42,7 @@ from ..config import UNSET, pick
 from ..core.decoding import connect_namespace
 from ..core.options import check_known
 from ..transport import compat
-from ..transport.compat.socketio import (eio_disconnect_handler,
-                                         refuse_connect, session_environ)
+from ..transport.compat.socketio import refuse_connect, session_environ
 from ..transport.gate import OWN_ORIGIN_ONLY
 from ..transport.compat.socketio_admin import (admin_extras,
                                                engineio_instrumented,
@@ -140,10 +139,17 @@ def _ui_path(value: Any, where: Any) -> Optional[str]:
     return "/" + value.strip("/")
 
 
-def install(state: Any, given: Any = UNSET,
-            environ: Optional[Mapping[str, str]] = None) -> Any:
-    """Instrument the app's server for the Admin UI when configured, and
-    serve the UI; returns the instrumented server, or None."""
+def instrument(state: Any, given: Any = UNSET,
+               environ: Optional[Mapping[str, str]] = None) -> Any:
+    """Instrument the app's server for the Admin UI when configured;
+    returns the instrumented server, or None (then :func:`install`).
+
+    Called before RTCIO chains its own Engine.IO handlers (the packet
+    hook, the per-address connection cap, the exact ``pingInterval``):
+    the instrumentation sets its own ``connect`` and ``disconnect``
+    handlers, which RTCIO's then wrap. Installed after them, it replaced
+    them: with ``admin=`` on, the per-address cap and the exact
+    ``pingInterval`` were silently off."""
     environ = os.environ if environ is None else environ
     options = resolve_admin(given, state.app.config, environ)
     if options is None:
@@ -151,7 +157,6 @@ def install(state: Any, given: Any = UNSET,
     ui_path = options.pop("ui_path")
     if ui_path is not None:
         _check_ui_path_free(state.app, ui_path)
-    hook = state.packet_hook
     extras = admin_extras()
     if extras:
         admin = instrumented_server_class()(state.server, state, **options)
@@ -168,12 +173,22 @@ def install(state: Any, given: Any = UNSET,
         admin = state.server.instrument(**{
             k: v for k, v in options.items()
             if k not in ("login_attempts", "login_window")})
-    if hook is not None:
-        # The instrumentation registers its own Engine.IO disconnect
-        # handler, which would bypass the packet hook (and leak the
-        # limiter's per-connection state): chain it behind the hook instead.
-        hook.chain_disconnect(eio_disconnect_handler(admin))
-    if extras and options.get("mode", "development") == "development":
+    return admin
+
+
+def install(state: Any, admin: Any, given: Any = UNSET,
+            environ: Optional[Mapping[str, str]] = None) -> Any:
+    """Wire the instrumented server ``admin`` (:func:`instrument`, or
+    None: the Admin UI is off) to the app's rooms and recovery, and serve
+    the UI; returns ``admin``."""
+    if admin is None:
+        return None
+    environ = os.environ if environ is None else environ
+    options = resolve_admin(given, state.app.config, environ)
+    assert options is not None  # as when admin was instrumented
+    ui_path = options.pop("ui_path")
+    if admin_extras() and \
+            options.get("mode", "development") == "development":
         if state.rooms is not None:
             state.rooms.on_member_changed = admin.member_changed
         if state.recovery is not None:

@@ -69,6 +69,7 @@ class PacketHook:
         # the close task has run, and each would otherwise count as one
         # more disconnect, or reach handlers after the disconnect.
         self._closing_sids: Set[str] = set()
+        # The Admin UI's, when it is on (it instruments the server first).
         self._eio_disconnect = server.eio.handlers.get(
             "disconnect", eio_disconnect_handler(server))
         #: python-socketio's own dispatch, used when the checked one is
@@ -78,14 +79,6 @@ class PacketHook:
         track_close_reasons()
         server.eio.on("message", self.on_message)
         server.eio.on("disconnect", self.on_disconnect)
-
-    def chain_disconnect(self, handler: Callable[..., Any]) -> None:
-        """Make ``handler`` (python-socketio's Engine.IO ``disconnect``
-        handler of another object, such as the Admin UI's instrumented
-        server) the one this hook calls after its own work, and put the
-        hook back in front of it."""
-        self._eio_disconnect = handler
-        self.server.eio.on("disconnect", self.on_disconnect)
 
     def add_fast_path(self, prefix: str, handler: FastPath) -> None:
         """Let ``handler`` take raw text packets that start with ``prefix``

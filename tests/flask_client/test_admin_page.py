@@ -206,3 +206,19 @@ def test_two_apps_with_the_admin_ui_in_one_process_both_serve_polling():
         assert "packetsIn" in counted[app.name]
     # A POST of the second app counted once, for the second app only.
     assert counted["first"].count("packetsIn") == 1
+
+
+def test_the_admin_ui_keeps_the_connection_cap_and_the_ping_interval():
+    """The instrumentation sets its own Engine.IO connect and disconnect
+    handlers: installed after RTCIO's it replaced them, and with admin= on
+    an address opened any number of sessions (the per-address cap off)
+    and the handshake said pingInterval 0 for 0.3 s."""
+    from tests.flask_client.polling import handshake
+
+    app = flask.Flask("admin_and_cap")
+    RTCIO(app, admin=dict(LOGIN), max_connections_per_address=2,
+          ping_interval=0.3, async_mode="threading")
+    client = app.test_client()
+    opened = [handshake(client) for _ in range(3)]
+    assert [r.status_code for r in opened] == [200, 200, 429]
+    assert json.loads(opened[0].data[1:])["pingInterval"] == 300

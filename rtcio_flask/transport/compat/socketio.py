@@ -49,7 +49,7 @@ What is used, by what:
   (:mod:`rtcio_flask.transport.recovery`) and :func:`listen_queue` hears
   RTCIO's own queue messages. A manager RTCIO did not build (a handed-in
   server's, an app's ``client_manager=``) gets the mixin by a class swap,
-  the one left (:func:`_rtcio_manager`).
+  the one left (:func:`adopt_manager`).
 - :func:`listen_queue` and :func:`publish_queue`: ``PubSubManager.
   _handle_emit`` (what every process runs for a queued ``emit`` message)
   and ``_publish`` (the method each queue backend implements), unchanged
@@ -662,13 +662,16 @@ def new_manager(base: Optional[type] = None, *args: Any,
     return manager_class(base)(*args, **kwargs)
 
 
-def _rtcio_manager(manager: Any) -> Any:
+def adopt_manager(manager: Any) -> Any:
     """``manager`` as an :class:`RtcioManager`. One RTCIO built is one
     already; one it did not build (a handed-in server's, or a
     ``client_manager=`` the app made) has no extension point left: python-
     socketio reads ``server.manager`` everywhere and the object holds the
     connected sockets, so its class is swapped for the mixed-in subclass
-    of its own class (the same methods, the two hooks added)."""
+    of its own class (the same methods, the two hooks added). RTCIO does
+    that as it takes the server, before anything wraps the manager's
+    methods on the object (the Admin UI's instrumentation keeps the bound
+    ``emit`` it finds)."""
     if not isinstance(manager, RtcioManager):
         manager.__class__ = manager_class(manager.__class__)
     return manager
@@ -684,7 +687,7 @@ def record_emits(manager: Any, recorder: Any) -> None:
     queue, and ``recorder.deliver_queued(manager, event, args, namespace,
     room, skip_sid, offset)`` delivers it in each process.
     """
-    manager = _rtcio_manager(manager)
+    manager = adopt_manager(manager)
     if manager._rtcio_recorder is None:
         manager._rtcio_recorder = recorder
 
@@ -967,7 +970,7 @@ def listen_queue(manager: Any, namespace: str,
     client can join) to ``handler(data)`` in every process that runs this
     (:class:`RtcioManager`). Messages to other namespaces go on to
     python-socketio."""
-    manager = _rtcio_manager(manager)
+    manager = adopt_manager(manager)
     if manager._rtcio_queue_handlers is None:
         manager._rtcio_queue_handlers = {}
     manager._rtcio_queue_handlers[namespace] = handler
