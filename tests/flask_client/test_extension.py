@@ -63,7 +63,8 @@ def test_handlers_added_after_init_reach_every_app():
                                           lambda s: "echo" in s)
 
 
-def test_handlers_see_the_handshake_request_and_session():
+def _login_app():
+    """An app whose ``/login`` puts ``user=alice`` in the session cookie."""
     app = Flask(__name__)
     app.secret_key = "s"
     rtcio = RTCIO(app, cors="*")
@@ -72,6 +73,12 @@ def test_handlers_see_the_handshake_request_and_session():
     def login():
         flask.session["user"] = "alice"
         return "ok"
+
+    return app, rtcio
+
+
+def test_handlers_see_the_handshake_request_and_session():
+    app, rtcio = _login_app()
 
     @rtcio.on("whoami")
     def whoami(sid, data):
@@ -86,6 +93,41 @@ def test_handlers_see_the_handshake_request_and_session():
     seen = poll_until(client, eio_sid, lambda s: "alice" in s or "null" in s)
     assert '"user":"alice"' in seen
     assert '"sid_matches":true' in seen
+
+
+@pytest.mark.parametrize("connect_handler", [False, True])
+def test_one_session_per_socket_across_its_handlers(connect_handler):
+    """The handshake's session is read once per socket (at connect when
+    the app has a connect handler, else by the first handler that runs in
+    a request context) and the same object is seen by every later handler
+    of that socket, changes included; another socket has its own."""
+    app, rtcio = _login_app()
+
+    if connect_handler:
+        @rtcio.on("connect")
+        def on_connect(sid, environ):
+            flask.session["seen_at_connect"] = flask.session.get("user")
+
+    @rtcio.on("count")
+    def count(sid, data):
+        flask.session["count"] = flask.session.get("count", 0) + 1
+        return {"count": flask.session["count"],
+                "user": flask.session.get("user"),
+                "at_connect": flask.session.get("seen_at_connect")}
+
+    client = app.test_client()
+    client.get("/login")
+    eio_sid, _ = open_session(client)
+    emit(client, eio_sid, "count", None, ack_id=1)
+    first = poll_until(client, eio_sid, lambda s: '"count":1' in s)
+    assert '"user":"alice"' in first
+    assert ('"at_connect":"alice"' if connect_handler
+            else '"at_connect":null') in first
+    emit(client, eio_sid, "count", None, ack_id=2)
+    poll_until(client, eio_sid, lambda s: '"count":2' in s)
+    other, _ = open_session(client)
+    emit(client, other, "count", None, ack_id=3)
+    poll_until(client, other, lambda s: '"count":1' in s)
 
 
 def test_connect_handler_can_refuse_with_a_message():
