@@ -14,9 +14,10 @@ layer was about half of the server's CPU under gevent.
 server)`` constructor and WSGI call, and the ``wait``/``send``/``close``
 object python-engineio's websocket handler uses. It reads in the request
 greenlet itself, from a buffer filled 64 KiB at a time, so a burst of
-frames costs one ``recv`` and no greenlet switch per frame, and unmasks a
-frame at once. What it speaks: RFC 6455 version 13, text and binary
-messages, fragmentation, ping/pong, the close handshake (close frames
+frames costs one ``recv`` and no greenlet switch per frame (one in
+:data:`FRAMES_PER_TURN`, so a flood cannot keep the worker to itself), and
+unmasks a frame at once. What it speaks: RFC 6455 version 13, text and
+binary messages, fragmentation, ping/pong, the close handshake (close frames
 checked as :mod:`rtcio_flask.core.rfc6455` says), a size cap (close code
 1009), UTF-8 checks on text (1007), masked client frames only, no
 extensions (RTCIO refuses permessage-deflate anyway, see

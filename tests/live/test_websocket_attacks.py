@@ -19,8 +19,9 @@ import requests
 
 from tests.support.clients import Recorder
 from tests.support.servers import LiveServer, serve_app
-from tests.support.ws_frames import (CLOSE, CONT, PING, PONG, TEXT, Upgrade,
-                                     client_frame, close_frame, text)
+from tests.support.ws_frames import (CASES, CLOSE, CONT, PING, PONG, TEXT,
+                                     Upgrade, client_frame, close_frame,
+                                     text)
 
 APP = "tests.apps.network_app:create_app"
 _count = itertools.count()
@@ -67,6 +68,27 @@ def _still_fine(server):
     assert b.events("#rtcio:message")[-1]["data"] == {"n": n}
     assert requests.get(server.url + "/healthz", timeout=10).status_code \
         == 200
+
+
+FOUR = [c for c in CASES if c.name in (
+    "close-1-byte", "close-code-1005", "close-code-999",
+    "close-reason-invalid-utf8")]
+
+
+@pytest.mark.parametrize("case", FOUR, ids=[c.name for c in FOUR])
+def test_the_four_close_frame_cases_of_issue_24(served, case):
+    """The malformed-frame probe's four misses, against the standalone
+    server too (the RFC 6455 table runs on the others): 1002, 1002, 1002,
+    1007."""
+    up = Upgrade(served.url)
+    try:
+        up.connect()
+        for chunk in case.chunks:
+            up.send(chunk)
+        assert up.close_code() == case.expect[-1][1] != 1000
+    finally:
+        up.close()
+    _still_fine(served)
 
 
 def _drip(up, data):
