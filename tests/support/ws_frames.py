@@ -292,7 +292,7 @@ def _cases():
 CASES = _cases()
 
 
-# -- a raw client, for the attacks (tests/live/test_websocket_attacks.py) ------
+# -- a raw client, for the attacks (tests/live/test_websocket_attacks.py) -----
 
 class Upgrade:
     """A websocket upgrade sent by hand (any method, key, version or extra
@@ -358,14 +358,15 @@ class Upgrade:
 
     def connect(self):
         """Engine.IO's open packet, then socket.io's CONNECT and its
-        reply; returns the socket.io sid."""
+        reply; returns the reply (``40{"sid": ...}``)."""
         assert self.read()[1].startswith(b"0{")
         self.send(text("40"))
         return self.until(lambda op, data: data.startswith(b"40"))[1]
 
     def until(self, wanted, timeout=10.0):
         """Frames until ``wanted(opcode, payload)``; Engine.IO pings are
-        answered meanwhile (see :attr:`answer_pings`). The frame wanted, or ``(None, b"")``."""
+        answered meanwhile (see :attr:`answer_pings`). The frame wanted,
+        or ``(None, b"")``."""
         while True:
             op, data = self.read(timeout)
             if op is None or wanted(op, data):

@@ -32,6 +32,11 @@ Deliberate differences, each normalised below and nowhere else:
   end with a close code where the other sees only the end of the stream.
   Nobody is left to read that close frame; everything before the cut
   frame must still agree.
+- Pongs for a client that does not read: while RTCIO's writes wait for
+  one, only its latest ping is answered (RFC 6455 5.5.3 allows it). The
+  stand-in socket here writes at once, so every ping is answered and
+  compared; ``test_a_ping_flood_from_a_client_that_does_not_read_costs_one_
+  pong`` checks the other case.
 """
 
 import contextlib
@@ -252,7 +257,7 @@ def test_what_rtcio_writes_wsproto_reads_as_a_client(size):
     assert closing == [("close", 1000)]
 
 
-# -- floods ---------------------------------------------------------------------
+# -- floods -------------------------------------------------------------------
 
 def test_a_ping_flood_from_a_client_that_does_not_read_costs_one_pong():
     """While writes wait for a client (here: all of them, a stand-in
