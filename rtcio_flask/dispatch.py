@@ -165,8 +165,13 @@ class Dispatcher:
             environ = self.held_environ(sid, namespace)
         if environ is not None and session is None:
             # No connect handler of the app's read it at connect (only
-            # those run in a request context there): read it now, once.
-            session = self._sessions[sid] = self._open_session(environ)
+            # those run in a request context there): read it now, once,
+            # and keep it while the socket is there (a session interface
+            # that waits on I/O may see it leave meanwhile).
+            session = self._open_session(environ)
+            if self.server.get_environ(sid, namespace) is not None or \
+                    self.held_environ(sid, namespace) is not None:
+                self._sessions[sid] = session
         if environ is None:
             # python-socketio runs each event's handlers in a greenlet or
             # thread of their own, which may start after the socket's
