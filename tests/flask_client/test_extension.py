@@ -325,12 +325,15 @@ def test_first_socketio_request_freezes_the_heap_once(unfrozen_heap):
     frozen = gc.get_freeze_count()
     assert frozen > 1000
     # Only the first request: later ones, and a second app in the same
-    # process, leave the permanent generation as it is.
+    # process, freeze nothing more. The count is not steady (a frozen
+    # object freed by its reference count leaves it), so the probe is
+    # objects made after the freeze: a second freeze would take them all.
+    made_after = [[] for _ in range(5000)]
     other = Flask("other")
     RTCIO(other, cors=A)
     open_session(other.test_client(), A)
     open_session(client, A)
-    assert gc.get_freeze_count() == frozen
+    assert gc.get_freeze_count() < frozen + len(made_after)
 
 
 @pytest.mark.parametrize("how", [{"gc_freeze": False},
