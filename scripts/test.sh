@@ -71,7 +71,8 @@ PTH
 fi
 started=$(date +%s)
 set +e
-python -m pytest -p randomly --randomly-seed="$seed" "$@"
+# --durations: the slowest tests, where to look when CI nears its 20 minutes.
+python -m pytest -p randomly --randomly-seed="$seed" --durations=20 "$@"
 rc=$?
 set -e
 echo "pytest took $(( $(date +%s) - started )) s (seed $seed)"
