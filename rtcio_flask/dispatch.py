@@ -79,6 +79,9 @@ class Dispatcher:
         self._registered: Set[Key] = set()
         # Flask session as read from the cookies at connect, per sid.
         self._sessions: Dict[str, Any] = {}
+        # sid -> the event its first session read sets when done
+        # (_first_session).
+        self._opening: Dict[str, Any] = {}
         # (namespace, sid) -> (environ, session) of the last GONE_KEPT
         # sockets that disconnected, oldest first.
         self._gone: "OrderedDict[Key, Tuple[Dict[str, Any], Any]]" = \
@@ -145,6 +148,12 @@ class Dispatcher:
         else:
             entry = self._event_entry(namespace, event)
         self.server.on(event, entry, namespace=namespace)
+        if event != "disconnect":
+            # The disconnect entry forgets the session a handler of this
+            # namespace read (kept per socket, request_context): without
+            # one, a namespace with only event (or connect) handlers kept
+            # every socket's session for as long as the process ran.
+            self._ensure(namespace, "disconnect")
 
     # -- Flask context ------------------------------------------------------
 
@@ -165,13 +174,8 @@ class Dispatcher:
             environ = self.held_environ(sid, namespace)
         if environ is not None and session is None:
             # No connect handler of the app's read it at connect (only
-            # those run in a request context there): read it now, once,
-            # and keep it while the socket is there (a session interface
-            # that waits on I/O may see it leave meanwhile).
-            session = self._open_session(environ)
-            if self.server.get_environ(sid, namespace) is not None or \
-                    self.held_environ(sid, namespace) is not None:
-                self._sessions[sid] = session
+            # those run in a request context there): read it now, once.
+            session = self._first_session(sid, namespace, environ)
         if environ is None:
             # python-socketio runs each event's handlers in a greenlet or
             # thread of their own, which may start after the socket's
@@ -185,6 +189,35 @@ class Dispatcher:
         ctx.request.sid = sid  # type: ignore[attr-defined]
         ctx.request.namespace = namespace  # type: ignore[attr-defined]
         return ctx
+
+    def _first_session(self, sid: str, namespace: str,
+                       environ: Dict[str, Any]) -> Any:
+        """The session of a socket whose handlers have not read it yet,
+        read once and kept while the socket is there.
+
+        Its handlers run in greenlets (or threads) of their own, so two
+        first events may both get here; a session interface that waits
+        on I/O (server-side sessions) then read it twice, and each handler
+        changed a session object of its own, one of them dropped. The
+        first reads it; the others wait for that one and share it. Kept
+        only while the socket is there: an interface that waits may see
+        it leave meanwhile, and nothing would drop it for a gone sid."""
+        mine = self.server.eio.create_event()
+        reading = self._opening.setdefault(sid, mine)
+        if reading is not mine:
+            reading.wait()
+            kept = self._sessions.get(sid)
+            # None: the first reader failed, or the socket left meanwhile.
+            return kept if kept is not None else self._open_session(environ)
+        try:
+            session = self._open_session(environ)
+            if self.server.get_environ(sid, namespace) is not None or \
+                    self.held_environ(sid, namespace) is not None:
+                self._sessions[sid] = session
+            return session
+        finally:
+            del self._opening[sid]
+            mine.set()
 
     def _open_session(self, environ: Dict[str, Any]) -> Any:
         """The Flask session the handshake's cookies carry, opened as

@@ -2,6 +2,7 @@
 handlers running with the handshake's request and session."""
 
 import json
+import re
 
 import flask
 import pytest
@@ -128,6 +129,75 @@ def test_one_session_per_socket_across_its_handlers(connect_handler):
     other, _ = open_session(client)
     emit(client, other, "count", None, ack_id=3)
     poll_until(client, other, lambda s: '"count":1' in s)
+
+
+def test_a_namespace_without_disconnect_handlers_forgets_its_sessions():
+    """The session a socket's first handler reads is kept per socket and
+    forgotten at its disconnect, also on a namespace whose app registered
+    only event handlers (it had no disconnect entry to forget it: every
+    socket's session stayed for as long as the process ran)."""
+    app, rtcio = _login_app()
+
+    @rtcio.on("whoami", namespace="/chat")
+    def whoami(sid, data):
+        return {"user": flask.session.get("user")}
+
+    client = app.test_client()
+    client.get("/login")
+    sessions = rtcio.state_for(app).dispatcher._sessions
+    for ack_id in (1, 2):
+        eio_sid, reply = open_session(client, namespace="/chat")
+        assert reply.startswith("40/chat,{"), reply
+        url = f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}"
+        client.post(url, data=f'42/chat,{ack_id}["whoami",null]')
+        poll_until(client, eio_sid, lambda s: '"user":"alice"' in s)
+        assert len(sessions) == 1
+        client.post(url, data="41/chat,")  # leaves the namespace
+        assert client.post(url, data="1").status_code == 200  # and closes
+        assert sessions == {}
+
+
+def test_concurrent_first_events_share_one_session():
+    """A socket's first two events run in threads (greenlets) of their
+    own; with a session interface that waits on I/O (server-side
+    sessions) both read the session, and each handler changed its own
+    copy. The first reads it once, the other waits and gets the same."""
+    import threading
+
+    from flask.sessions import SecureCookieSessionInterface
+
+    class SlowSessions(SecureCookieSessionInterface):
+        """Reads the session as a server-side store would, waiting on
+        I/O: here for the other first event (if it reads too)."""
+        opened = 0
+        both = threading.Barrier(2, timeout=1)
+
+        def open_session(self, app, request):
+            SlowSessions.opened += 1
+            try:
+                self.both.wait()
+            except threading.BrokenBarrierError:
+                pass  # the other event did not read it: as it should be
+            return super().open_session(app, request)
+
+    app, rtcio = _login_app()
+
+    @rtcio.on("which")
+    def which(sid, data):
+        flask.session.setdefault("seen", []).append(data)
+        return {"session": id(flask.session._get_current_object())}
+
+    client = app.test_client()
+    client.get("/login")
+    app.session_interface = SlowSessions()  # the same cookie, read slowly
+    eio_sid, _ = open_session(client)
+    url = f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}"
+    client.post(url, data='421["which","a"]\x1e422["which","b"]')
+    seen = poll_until(client, eio_sid,
+                      lambda s: "431" in s and "432" in s)
+    ids = set(re.findall(r'43[12]\[\{"session":(\d+)\}\]', seen))
+    assert SlowSessions.opened == 1
+    assert len(ids) == 1, seen
 
 
 def test_connect_handler_can_refuse_with_a_message():
