@@ -233,10 +233,18 @@ def _let_own_page_in(state: Any, namespace: str) -> None:
     gate, server = state.gate, state.server
     gate.own_origin_namespace = namespace
 
-    def mark(eio_sid: str, origin: str) -> None:
+    def mark(eio_sid: str, origin: str) -> bool:
+        # A session on another namespace already (its CONNECT came without
+        # an Origin, or from an allowed one) is not that origin's to drive:
+        # its events on that namespace are not checked below.
+        manager = server.manager
+        if any(ns != namespace and manager.sid_from_eio_sid(eio_sid, ns)
+               for ns in list(manager.get_namespaces())):
+            return False
         # The session's handshake environ, which the check below reads
         # (a new dict when there is no such session: nothing to mark).
         session_environ(server, eio_sid)[OWN_ORIGIN_ONLY] = origin
+        return True
 
     gate.mark_session = mark
 

@@ -123,11 +123,12 @@ class SocketIOGate:
         #: ``environ[OWN_ORIGIN_ONLY]`` set to its origin, and its CONNECT
         #: to any other namespace is refused there.
         self.own_origin_namespace: Optional[str] = None
-        #: ``mark(eio_sid, origin)``: the same for the Engine.IO session
-        #: a later request names (its ``sid``): a same-origin page's
-        #: polling handshake (a GET) carries no Origin at all, its CONNECT
-        #: (a POST, or the websocket) does.
-        self.mark_session: Optional[Callable[[str, str], None]] = None
+        #: ``mark(eio_sid, origin) -> bool``: the same for the Engine.IO
+        #: session a later request names (its ``sid``): a same-origin
+        #: page's polling handshake (a GET) carries no Origin at all, its
+        #: CONNECT (a POST, or the websocket) does. False: the session is
+        #: on another namespace already, and the request is refused.
+        self.mark_session: Optional[Callable[[str, str], bool]] = None
         #: Freeze the process's heap at the first socket.io request
         #: (:func:`freeze_heap_once`; the ``gc_freeze`` option).
         self.freeze_gc = False
@@ -154,10 +155,10 @@ class SocketIOGate:
         credentials = policy.drops_credentials(origin, environ)
         if not decision.allowed and self.own_origin_namespace is not None \
                 and origin is not None \
-                and origin.lower() in same_origins(environ):
+                and origin.lower() in same_origins(environ) \
+                and self._own_origin_only(environ, origin):
             # Never with credentials: cookies from the own origin are
             # same-origin ones (drops_credentials is False for them).
-            self._own_origin_only(environ, origin)
             decision = Decision(True)
         if not decision.allowed or credentials:
             reason = None if decision.allowed else decision.reason
@@ -181,11 +182,16 @@ class SocketIOGate:
 
         return self.socketio_app(environ, start_with_cors)
 
-    def _own_origin_only(self, environ: Environ, origin: str) -> None:
+    def _own_origin_only(self, environ: Environ, origin: str) -> bool:
+        """Let a request of the server's own origin through for the admin
+        namespace only; False when it names a session that is on another
+        namespace already (opened without an Origin, by a non-browser
+        client or an allowed page): that origin must not drive it."""
         environ[OWN_ORIGIN_ONLY] = origin
         sid = parse_qs(environ.get("QUERY_STRING", "")).get("sid")
         if sid and self.mark_session is not None:
-            self.mark_session(sid[0], origin)
+            return self.mark_session(sid[0], origin)
+        return True
 
     def _refuse(self, origin: Optional[str], reason: Optional[str],
                 credentials: bool,

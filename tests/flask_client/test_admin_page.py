@@ -131,6 +131,55 @@ def test_own_origin_opens_the_admin_namespace_only(cors, handshake_origin,
     assert reply.startswith('40{"sid":'), reply
 
 
+def test_own_origin_cannot_drive_a_session_on_another_namespace():
+    """A session a client without Origin (a bot) connected to "/" is not
+    the own origin's to use: a request of that origin naming it would
+    carry events to "/", which only CONNECT packets are checked for. It
+    is refused as any other origin is; the bot itself goes on."""
+    client = make_app(dict(LOGIN), cors=[FRONT])
+    eio_sid, reply = open_session(client)  # no Origin: a bot
+    assert reply.startswith('40{"sid":'), reply
+    url = f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}"
+    refused = client.post(url, data='42["hello"]', headers={"Origin": OWN})
+    assert refused.status_code == 400
+    assert refused.json["error"] == "origin-not-allowed"
+    assert client.post(url, data='42["hello"]').status_code == 200
+    # A session on the admin namespace only stays the page's.
+    _, admitted = open_session(client, OWN, "/admin", LOGIN)
+    assert admitted.startswith('40/admin,{"sid":'), admitted
+
+
+def test_a_host_named_to_match_the_origin_opens_the_admin_namespace_only():
+    """The server's own origin is the Host the request names: a client
+    that names its own origin's host (a non-browser client, or a page
+    whose host name was pointed at this server: DNS rebinding) passes as
+    the own origin, and reaches the admin namespace (its login) and
+    nothing else, whatever it batches in one POST."""
+    evil = "http://evil.example"
+    client = make_app(dict(LOGIN), cors=[FRONT])
+    spoofed = dict(headers={"Origin": evil}, base_url=evil)
+    resp = client.get("/socket.io/?EIO=4&transport=polling", **spoofed)
+    assert resp.status_code == 200, resp.data
+    eio_sid = json.loads(resp.get_data(as_text=True)[1:])["sid"]
+    url = f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}"
+    batch = "\x1e".join(["40/admin," + json.dumps(LOGIN), "40",
+                         "40/chat,", "40/admin?x=1,"])
+    assert client.post(url, data=batch, **spoofed).status_code == 200
+    seen = client.get(url, **spoofed).get_data(as_text=True)
+    assert '40/admin,{"sid":' in seen
+    assert '44{"message":"Origin \'http://evil.example\'' in seen
+    assert "44/chat," in seen and '40{"sid"' not in seen
+    # A page of that origin cannot name this server's host in a header of
+    # its own either: the preflight asking for one is refused.
+    preflight = client.options("/socket.io/?EIO=4&transport=polling",
+                               headers={
+                                   "Origin": evil,
+                                   "Access-Control-Request-Method": "POST",
+                                   "Access-Control-Request-Headers":
+                                       "x-forwarded-host"})
+    assert preflight.status_code == 400
+
+
 def test_own_origin_stays_refused_without_the_served_page():
     client = make_app(dict(LOGIN, ui_path=None), cors=[FRONT])
     refused = handshake(client, OWN)
