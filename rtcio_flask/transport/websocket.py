@@ -394,7 +394,11 @@ class WebSocket:
         they are written (RFC 6455 5.5.3 allows it): a pong for every ping
         of a client that floods pings and never reads grew the server's
         memory without end (the outgoing caps count Engine.IO's packets,
-        not the reader's pongs)."""
+        not the reader's pongs). None once this side sent its close frame:
+        nothing may follow it (RFC 6455 5.5.1), and the reader still reads
+        until the client's close."""
+        if self.closed:
+            return
         if self.pending is not None:
             self._late_pong = bytes(payload)
             return

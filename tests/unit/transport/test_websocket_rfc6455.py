@@ -289,6 +289,25 @@ def test_a_late_pong_goes_before_the_close_frame():
     assert log == [("pong", b"a"), ("pong", b"b"), ("close", 4000)]
 
 
+def test_no_pong_follows_the_servers_close_frame():
+    """The server closed while its writes waited; the reader, which reads
+    on until the client's close, met a ping: its pong went out after the
+    close frame, which nothing may follow (RFC 6455 5.5.1)."""
+    log, spawned, written = [], [], bytearray()
+    sock = Reads([wf.client_frame(wf.PING, b"p"), wf.close_frame(1000)],
+                 log)
+    sock.sendall = lambda data: (written.extend(data),
+                                 sock.client.feed(data))
+    ws = WebSocket(sock, None, spawn=spawned.append)
+    ws.send("x")  # waits for the flusher
+    ws.close()
+    assert ws.wait() is None
+    spawned[0]()
+    assert log == [("sent", "x"), ("close", 1000)]
+    # wsproto stops reading at the close frame: the bytes after it count.
+    assert written.endswith(rfc6455.frame(struct.pack("!H", 1000), wf.CLOSE))
+
+
 def test_the_reader_lets_others_run_every_so_many_frames():
     """A green socket's recv returns at once while data waits: without a
     pause, a client flooding pings, fragments or messages kept the reader
