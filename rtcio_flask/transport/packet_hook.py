@@ -161,10 +161,13 @@ class PacketHook:
             for prefix, handle in self._fast_paths.items():
                 if data.startswith(prefix) and handle(eio_sid, data):
                     return
-        if not self._checked:
-            self._eio_message(eio_sid, data)
-            return
         try:
+            if not self._checked:
+                # python-socketio's own; its packet class still decodes
+                # with strict JSON (StrictPacket), which raises
+                # MalformedPacket.
+                self._eio_message(eio_sid, data)
+                return
             dispatch_packet(self.server, eio_sid, data, self.connect_handler,
                             self._runs_inline if self._inline else None)
         except MalformedPacket as exc:

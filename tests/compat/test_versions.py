@@ -3,39 +3,29 @@
 A python-socketio or python-engineio newer than the verified range must
 give one start-up WARNING per feature it turns off and a server that still
 relays; one older than the floor must stop start-up with one line saying
-what to install. The "installed" release is a distribution record put in
-front of the real one on the server's sys.path (importlib.metadata reads
-the first it finds), so the real library runs under another version
-number, exactly as a newer release with unchanged internals would.
+what to install. The servers see a pretended release
+(tests/support/versions.py): the real library under another version
+number, exactly as a newer release with unchanged internals would run.
 """
 
 import os
+import subprocess
 import sys
+import time
 
 import pytest
 import socketio
 
 from rtcio_flask.core.versions import Verified, at_least, parse_version
 from tests.support.clients import Recorder
+from tests.support.raw_eio import RawPolling, RawSocket
 from tests.support.servers import ROOT, LiveServer, serve_app
+from tests.support.versions import newer_than_real, pretend_release
 
 APP = "tests.apps.rooms_app:create_app"
 MODE = os.environ.get("RTCIO_COMPAT_MODE", "eventlet")
 
 pytestmark = pytest.mark.compat
-
-
-def _real(distribution):
-    from importlib import metadata
-    return parse_version(metadata.version(distribution))
-
-
-# A pretended newer release stands for one with today's internals: it
-# means nothing on top of a release older than what it replaces (the
-# disconnect reasons of python-socketio 5.12 / python-engineio 4.11).
-newer_than_real = pytest.mark.skipif(
-    _real("python-socketio") < (5, 12) or _real("python-engineio") < (4, 11),
-    reason="pretending a newer release needs the real one to be 5.12+/4.11+")
 
 
 def test_release_strings_become_comparable_tuples():
@@ -48,16 +38,6 @@ def test_release_strings_become_comparable_tuples():
     assert not verified.contains((5, 19)) and not verified.contains((5, 10))
     assert not verified.contains(None)
     assert at_least((4, 11, 2), (4, 11)) and not at_least(None, (4, 11))
-
-
-def _pretend(tmp_path, distribution, version):
-    """A directory whose dist-info says ``distribution`` is ``version``."""
-    name = distribution.replace("-", "_")
-    info = tmp_path / f"{name}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
-    return {"PYTHONPATH": f"{tmp_path}:{ROOT}"}
 
 
 def _relay_works(url, transports):
@@ -75,16 +55,54 @@ def _relay_works(url, transports):
         b.disconnect()
 
 
+#: A NaN is no JSON a browser sends: the server's strict decoding refuses it.
+BAD_JSON = '42["join-room",{"roomId":NaN}]'
+
+
+def _bad_json_is_closed(url, transport):
+    """A client sending BAD_JSON is closed; its Engine.IO sid."""
+    if transport == "websocket":
+        raw = RawSocket(url)
+        try:
+            raw.send(BAD_JSON)
+            assert raw.closed_by_server()
+        finally:
+            raw.close()
+        return raw.eio_sid
+    poller = RawPolling(url)
+    poller.handshake()
+    poller.connect_socketio()
+    try:
+        assert poller.post(BAD_JSON).status_code == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            reply = poller.get()
+            if reply.status_code != 200 or "1" in reply.text.split("\x1e"):
+                break  # a close packet, or the session is already gone
+        else:
+            raise AssertionError("the session stayed open")
+    finally:
+        poller.http.close()
+    return poller.sid
+
+
 @newer_than_real
 @pytest.mark.parametrize("transports", [("websocket",), ("polling",)])
 def test_a_newer_python_socketio_turns_its_features_off_once(
         tmp_path, transports):
-    env = dict(_pretend(tmp_path, "python-socketio", "5.99.0"),
+    """Also: the strict JSON (``serializer=StrictPacket``) holds where
+    python-socketio's own dispatch decodes the packets, and closes the
+    connection with one WARNING, as the checked dispatch does."""
+    env = dict(pretend_release(tmp_path, "python-socketio", "5.99.0"),
                RTCIO_RECOVERY_WINDOW="60")
     with serve_app(APP, MODE, env=env) as server:
         _relay_works(server.url, list(transports))
+        bad = _bad_json_is_closed(server.url, transports[0])
         _relay_works(server.url, list(transports))
         log = server.log()
+    assert log.count(f"rtcio: closing {bad}: malformed socket.io packet "
+                     f"(undecodable packet (ValueError: NaN is not "
+                     f"JSON))") == 1, log
     assert log.count("connection state recovery is off") == 1, log
     assert log.count("the checked packet dispatch") == 1, log
     assert "python-socketio >=5.11,<5.19 (installed: python-socketio " \
@@ -94,7 +112,7 @@ def test_a_newer_python_socketio_turns_its_features_off_once(
 
 @newer_than_real
 def test_a_newer_python_engineio_falls_back_to_its_own_websocket(tmp_path):
-    env = _pretend(tmp_path, "python-engineio", "4.99.0")
+    env = pretend_release(tmp_path, "python-engineio", "4.99.0")
     with serve_app(APP, MODE, env=env) as server:
         _relay_works(server.url, ["websocket"])
         _relay_works(server.url, ["polling"])
@@ -106,7 +124,7 @@ def test_a_newer_python_engineio_falls_back_to_its_own_websocket(tmp_path):
 
 
 def test_an_older_python_socketio_stops_start_up_with_one_line(tmp_path):
-    env = _pretend(tmp_path, "python-socketio", "5.7.2")
+    env = pretend_release(tmp_path, "python-socketio", "5.7.2")
     server = LiveServer([sys.executable, "-m", "tests.support.serve", APP,
                          "--mode", MODE, "--port", "{port}"], env=env)
     with pytest.raises(RuntimeError) as failed:
@@ -121,7 +139,7 @@ def test_a_newer_python_socketio_keeps_the_plain_admin_ui(tmp_path):
     InstrumentedServer: on a release they were not verified with, they are
     off with one WARNING and python-socketio's own instrumentation serves
     the UI, behind the same login."""
-    env = dict(_pretend(tmp_path, "python-socketio", "5.99.0"),
+    env = dict(pretend_release(tmp_path, "python-socketio", "5.99.0"),
                RTCIO_ADMIN_USERNAME="ops", RTCIO_ADMIN_PASSWORD="s3cret")
     server = LiveServer([sys.executable, "-m", "rtcio_flask", "--port",
                          "{port}"], env=env)
@@ -150,3 +168,45 @@ def test_a_newer_python_socketio_keeps_the_plain_admin_ui(tmp_path):
                      "login throttle, the socket list after login, reports "
                      "to logged-in admins only) is off") == 1, log
     assert "Traceback" not in log
+
+
+@newer_than_real
+def test_a_second_admin_ui_on_a_newer_python_socketio_stops_start_up(
+        tmp_path):
+    """python-socketio's own instrumentation (RTCIO's additions off)
+    works for one server per process: a second app's ``admin=`` stops
+    that app's start-up with one line, and the first still serves
+    polling (its Admin UI wraps python-engineio's Socket class-wide)."""
+    env = pretend_release(tmp_path, "python-socketio", "5.99.0")
+    script = """if True:
+        import flask
+        from rtcio_flask import RTCIO
+        from tests.flask_client.polling import open_session
+
+        login = {"username": "ops", "password": "s3cret"}
+        first = flask.Flask("first")
+        RTCIO(first, admin=dict(login), async_mode="threading")
+        try:
+            RTCIO(flask.Flask("second"), admin=dict(login),
+                  async_mode="threading")
+        except RuntimeError as exc:
+            print("refused:", exc)
+        _, reply = open_session(first.test_client())
+        print("first app:", reply)
+    """
+    done = subprocess.run([sys.executable, "-c", script],
+                          env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        "refused: RTCIO admin: python-socketio's own Admin UI "
+        "instrumentation (RTCIO's additions are off with this "
+        "python-socketio, see the WARNING above) works for one server per "
+        "process, and another app of this process has it: turn admin= on "
+        "for one app only, or install a python-socketio RTCIO was "
+        "verified with."), done.stdout
+    assert lines[1].startswith("first app:") and '40{"sid":' in lines[1], \
+        done.stdout
+    assert done.stderr.count("the Admin UI's additions") == 1, done.stderr
+    assert "Traceback" not in done.stderr

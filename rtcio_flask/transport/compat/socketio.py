@@ -47,7 +47,10 @@ What is used, by what:
   _handle_emit`` (the private delivery of queued emits), so that
   :func:`record_emits` logs packets sent through rooms with an offset
   (:mod:`rtcio_flask.transport.recovery`) and :func:`listen_queue` hears
-  RTCIO's own queue messages. A manager RTCIO did not build (a handed-in
+  RTCIO's own queue messages; and the manager's ``basic_enter_room``,
+  ``basic_leave_room``, ``get_rooms`` and ``basic_disconnect``
+  (unchanged from 5.11 to 5.18, bar ``pending_connect`` from 5.15) to
+  index each socket's rooms (:func:`index_rooms`). A manager RTCIO did not build (a handed-in
   server's, an app's ``client_manager=``) gets the mixin by a class swap,
   the one left (:func:`adopt_manager`).
 - :func:`listen_queue` and :func:`publish_queue`: ``PubSubManager.
@@ -81,6 +84,9 @@ from .engineio import CLIENT_DISCONNECT, SERVER_DISCONNECT, HeldMessages
 
 logger = logging.getLogger("rtcio_flask")
 
+#: (namespace, sid) -> that socket's rooms, in the order it entered them.
+RoomIndex = Dict[Tuple[str, Any], Dict[Any, None]]
+
 #: 5.18 registers a connecting socket as pending (``pre_connect``).
 _PRE_CONNECT = socketio_at_least(5, 18)
 #: 5.12 passes a reason to disconnect handlers.
@@ -103,9 +109,21 @@ class MalformedPacket(ValueError):
 
 class _StrictJSON:
     """The ``json`` module python-socketio decodes client packets with:
-    strict loads, the default dumps."""
+    strict loads, the default dumps. What strict loads refuses raises
+    :class:`MalformedPacket` (a ValueError, as python-socketio expects), so
+    the packet hook can tell a client's bad JSON from any other error
+    where python-socketio's own dispatch decodes the packet (the checked
+    one off) and close that connection with one WARNING, as the checked
+    dispatch does, instead of a traceback per packet."""
 
-    loads = staticmethod(strict_loads)
+    @staticmethod
+    def loads(text: str, **kwargs: Any) -> Any:
+        try:
+            return strict_loads(text)
+        except ValueError as exc:
+            raise MalformedPacket(f"undecodable packet ({type(exc).__name__}"
+                                  f": {exc})") from None
+
     dumps = staticmethod(engineio_json.dumps)
 
 
@@ -140,6 +158,8 @@ def decode_packet(server: Any, data: str) -> Any:
     see :class:`_StrictJSON`), or MalformedPacket."""
     try:
         pkt = _strict_class(server.packet_class)(encoded_packet=data)
+    except MalformedPacket:
+        raise  # the JSON, said by _StrictJSON
     except Exception as exc:  # the parser's errors are not one type
         raise MalformedPacket(f"undecodable packet ({type(exc).__name__}: "
                               f"{exc})") from None
@@ -340,58 +360,17 @@ def index_rooms(manager: Any) -> None:
     each disconnect cost O(N), a connect-and-leave storm O(N^2); 508,000
     membership tests for two 200-pair storms, docs/performance.rst).
 
-    ``basic_enter_room`` and ``basic_leave_room``, through which every
-    change to ``manager.rooms`` goes (``basic_close_room`` and
-    ``basic_disconnect`` leave through ``basic_leave_room``), are wrapped on
-    this manager object to keep the index; ``get_rooms`` answers from it in
-    the order the socket entered its rooms (python-socketio's order is the
-    rooms' creation order; neither is documented). ``basic_disconnect`` is
-    python-socketio's, with the scan replaced by the index."""
-    if manager.__dict__.get("_rtcio_room_index") is not None:
+    The index lives in :class:`RtcioManager` (the manager is adopted
+    first, :func:`adopt_manager`), which keeps it from then on; this
+    turns it on, with the rooms the manager already has (once)."""
+    manager = adopt_manager(manager)
+    if manager._rtcio_room_index is not None:
         return
-    index: Dict[Tuple[str, Any], Dict[Any, None]] = {}
+    index: RoomIndex = {}
     for namespace, rooms in manager.rooms.items():
         for room, members in rooms.items():
             for sid in members:
                 index.setdefault((namespace, sid), {})[room] = None
-    enter, leave = manager.basic_enter_room, manager.basic_leave_room
-
-    def basic_enter_room(sid: Any, namespace: str, room: Any,
-                         eio_sid: Any = None) -> None:
-        enter(sid, namespace, room, eio_sid=eio_sid)
-        index.setdefault((namespace, sid), {})[room] = None
-
-    def basic_leave_room(sid: Any, namespace: str, room: Any) -> None:
-        leave(sid, namespace, room)
-        mine = index.get((namespace, sid))
-        if mine is not None:
-            mine.pop(room, None)
-            if not mine:
-                del index[(namespace, sid)]
-
-    def get_rooms(sid: Any, namespace: str) -> List[Any]:
-        return [room for room in index.get((namespace, sid), ())
-                if room is not None]
-
-    def basic_disconnect(sid: Any, namespace: str, **kwargs: Any) -> None:
-        if namespace not in manager.rooms:
-            return
-        for room in list(index.get((namespace, sid), ())):
-            manager.basic_leave_room(sid, namespace, room)
-        if sid in manager.callbacks:
-            del manager.callbacks[sid]
-        # pending_connect from 5.15 on, pending_disconnect on every release.
-        for pending in (manager.__dict__.get("pending_connect"),
-                        manager.pending_disconnect):
-            if pending and namespace in pending and sid in pending[namespace]:
-                pending[namespace].remove(sid)
-                if not pending[namespace]:
-                    del pending[namespace]
-
-    manager.basic_enter_room = basic_enter_room
-    manager.basic_leave_room = basic_leave_room
-    manager.get_rooms = get_rooms
-    manager.basic_disconnect = basic_disconnect
     manager._rtcio_room_index = index
 
 
@@ -557,8 +536,8 @@ class RtcioManager:
     """What RTCIO adds to python-socketio's client manager, mixed into the
     class of the manager RTCIO builds and hands to ``socketio.Server`` as
     its documented ``client_manager=`` (:func:`new_manager`): no class
-    is swapped at run time. Both additions are off until a feature turns
-    them on, so the class costs nothing without them:
+    is swapped at run time. Each addition is off until a feature turns
+    it on, so the class costs nothing without them:
 
     - ``_rtcio_recorder`` (:func:`record_emits`): ``emit`` logs each emit
       with an offset for connection state recovery; with a message queue
@@ -567,12 +546,21 @@ class RtcioManager:
       it in each process through the recorder.
     - ``_rtcio_queue_handlers`` (:func:`listen_queue`): queued ``emit``
       messages to a namespace no client can join go to RTCIO's handler
-      for it instead of to sockets."""
+      for it instead of to sockets.
+    - ``_rtcio_room_index`` (:func:`index_rooms`): each socket's rooms.
+      ``basic_enter_room`` and ``basic_leave_room``, through which every
+      change to ``manager.rooms`` goes (``basic_close_room`` and
+      ``basic_disconnect`` leave through ``basic_leave_room``), keep it;
+      ``get_rooms`` answers from it in the order the socket entered its
+      rooms (python-socketio's order is the rooms' creation order; neither
+      is documented); ``basic_disconnect`` is python-socketio's, with the
+      scan of every room replaced by the index."""
 
     _rtcio_recorder: Any = None
     #: A PubSubManager (emits go through a message queue).
     _rtcio_queued = False
     _rtcio_queue_handlers: Optional[Dict[str, Callable[[Any], Any]]] = None
+    _rtcio_room_index: Optional[RoomIndex] = None
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)  # type: ignore[misc]
@@ -583,6 +571,53 @@ class RtcioManager:
         # come from the other processes, not from clients.
         if self.__dict__.get("json") is _StrictJSON:
             self.json = engineio_json
+
+    def basic_enter_room(self, sid: Any, namespace: str, room: Any,
+                         eio_sid: Any = None) -> None:
+        super().basic_enter_room(  # type: ignore[misc]
+            sid, namespace, room, eio_sid=eio_sid)
+        index = self._rtcio_room_index
+        if index is not None:
+            index.setdefault((namespace, sid), {})[room] = None
+
+    def basic_leave_room(self, sid: Any, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
+        index = self._rtcio_room_index
+        if index is not None:
+            mine = index.get((namespace, sid))
+            if mine is not None:
+                mine.pop(room, None)
+                if not mine:
+                    del index[(namespace, sid)]
+
+    def get_rooms(self, sid: Any, namespace: str) -> List[Any]:
+        index = self._rtcio_room_index
+        if index is None:
+            return super().get_rooms(sid, namespace)  # type: ignore[misc]
+        return [room for room in index.get((namespace, sid), ())
+                if room is not None]
+
+    def basic_disconnect(self, sid: Any, namespace: str,
+                         **kwargs: Any) -> None:
+        index = self._rtcio_room_index
+        if index is None:
+            return super().basic_disconnect(  # type: ignore[misc]
+                sid, namespace, **kwargs)
+        manager: Any = self
+        if namespace not in manager.rooms:
+            return None
+        for room in list(index.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        if sid in manager.callbacks:
+            del manager.callbacks[sid]
+        # pending_connect from 5.15 on, pending_disconnect on every release.
+        for pending in (manager.__dict__.get("pending_connect"),
+                        manager.pending_disconnect):
+            if pending and namespace in pending and sid in pending[namespace]:
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
+        return None
 
     def emit(self, event: str, data: Any, namespace: Any = None,
              room: Any = None, skip_sid: Any = None, callback: Any = None,
