@@ -44,7 +44,8 @@ from ..core.options import check_known
 from ..transport import compat
 from ..transport.compat.socketio import refuse_connect, session_environ
 from ..transport.gate import OWN_ORIGIN_ONLY
-from ..transport.compat.socketio_admin import (admin_extras,
+from ..transport.compat.socketio_admin import (REPORTS_FROM_MANAGER,
+                                               admin_extras,
                                                engineio_instrumented,
                                                instrumented_server_class)
 
@@ -195,6 +196,9 @@ def install(state: Any, admin: Any, given: Any = UNSET,
             for held_ns in state.settings.protocol_namespaces:
                 state.recovery.on_held.append((held_ns, functools.partial(
                     admin.held, namespace=held_ns)))
+                if REPORTS_FROM_MANAGER:
+                    state.recovery.on_back.append((held_ns, functools.partial(
+                        admin.restored, namespace=held_ns)))
     namespace = options.get("namespace", "/admin")
     if ui_path is not None and _serve_ui(state, ui_path, namespace):
         # Only behind the checked packet dispatch, which refuses a binary

@@ -161,3 +161,41 @@ def test_flask_test_client_speaks_to_the_extension():
     assert acao(resp) == ["https://front.example"]
     _, reply = open_session(client, origin="https://front.example")
     assert reply.startswith("40{") and '"sid"' in reply, reply
+
+
+def test_admin_ui_and_an_app_disconnect_handler_through_a_recovery():
+    """A user's app with its own connect and disconnect handlers, a login
+    in the Flask session and the Admin UI on: a socket cut and recovered
+    is reported connected again to the logged-in admin, and departs once,
+    in its own session, with no traceback. python-socketio before 5.12.1
+    reports sockets from the manager's connect/disconnect, which a
+    recovered socket never passed: its next hold or departure raised
+    KeyError in the instrumentation (compat/socketio_admin.py)."""
+    import re
+
+    from tests.first_run.test_admin_ui import ENV, GOOD, Admin
+    from tests.recovery.test_presence import _login
+
+    env = dict(ENV, RTCIO_RECOVERY_WINDOW="3")
+    with serve_app("tests.apps.presence_app:create_app", MODE, env=env,
+                   watch=True) as server:
+        admin = Admin(server.url, GOOD)
+        assert admin.admitted, admin.refusal
+        done = run_blip(server.url, server.port, "recover", "websocket",
+                        env={"COOKIE": _login(server, "alice")})
+        a_id = done["aId"]
+        assert done["recovered"] is True and done["aIdAfter"] == a_id
+        assert _envelopes(done["log"]["a"]) == [1, 2, 3, 4, 5, 6, 7]
+        admin.wait_for(lambda event, args: event == "socket_connected" and
+                       sum(e == "socket_connected" and a[0]["id"] == a_id
+                           for e, a in admin.events) == 2)
+        # The Node client closes as it ends (or is ended first: then it
+        # departs at the window's end); either way once.
+        log = server.log_with(f"APP-DISCONNECT sid={a_id}", timeout=15)
+        admin.client.disconnect()
+    lines = re.findall(rf"APP-DISCONNECT sid={re.escape(a_id)} .*", log)
+    assert len(lines) == 1, log[-3000:]
+    assert " addr=127.0.0.1 user=alice path=/socket.io/ reason=" in lines[0]
+    assert lines[0].rsplit("reason=", 1)[1] in (
+        "client disconnect", "transport close", "transport error"), lines
+    assert "Traceback" not in server.log()

@@ -14,6 +14,15 @@ class works inside, which python-socketio documents nowhere:
   reports to the admin namespace go to :data:`ADMITTED_ROOM`;
 - the attributes ``auth``, ``mode``, ``read_only``, ``admin_namespace``
   and ``sio`` are read;
+- before python-socketio 5.12.1 InstrumentedServer reports sockets from
+  the manager's ``connect``/``disconnect``, which it wraps on the object
+  and which keep its ``manager._timestamps`` (from 5.12.1 on, from the
+  server's ``_trigger_event``). A socket recovery restores under its old
+  sid passes neither manager method (it enters its rooms directly, as
+  python-socketio's own connect does inside): there :meth:`restored`
+  reports it and ``_disconnect`` no longer fails on its missing
+  timestamp (a ``KeyError`` traceback, and its Engine.IO close cut short,
+  at the next hold or departure of every recovered socket);
 - ``instrument`` keeps python-engineio's ``Socket`` methods it wraps
   class-wide under ``Socket._InstrumentedServer__<name>`` and wraps them
   with ``_eio_handle_post_request``/``_eio_websocket_handler``/
@@ -31,16 +40,21 @@ admins-only room.
 import functools
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping
 
 from ...core.throttle import AttemptThrottle, guesser_key
-from . import enabled
+from . import enabled, socketio_at_least
 
 logger = logging.getLogger("rtcio_flask")
 
 #: The python-socketio room of the admin sockets that logged in: the UI's
 #: reports go there instead of to the whole admin namespace.
 ADMITTED_ROOM = "rtcio:admin:admitted"
+
+#: Before 5.12.1 InstrumentedServer reports connections from the
+#: manager's ``connect`` and ``disconnect`` (see the module's docstring).
+REPORTS_FROM_MANAGER = not socketio_at_least(5, 12, 1)
 
 #: Characters of a username or address a log line quotes.
 LOG_LIMIT = 200
@@ -279,6 +293,32 @@ def instrumented_server_class() -> Any:
             if recovery is None:
                 return []
             return [self.held_socket(s) for s in recovery.held_here()]
+
+        def restored(self, sid: str, rooms: Any, namespace: str) -> None:
+            """Recovery gave ``sid`` back to its client: report it as
+            connected, as InstrumentedServer's manager ``connect`` wrapper
+            does for a new socket (only needed where that wrapper is the
+            report, :data:`REPORTS_FROM_MANAGER`)."""
+            manager = self.sio.manager
+            eio_sid = manager.eio_sid_from_sid(sid, namespace)
+            if eio_sid is None:     # gone again already
+                return
+            now = time.time()
+            manager._timestamps[sid] = now
+            self.sio.emit("socket_connected", (
+                self.serialize_socket(sid, namespace, eio_sid),
+                datetime.fromtimestamp(now, timezone.utc).replace(
+                    tzinfo=None).isoformat() + "Z"),
+                namespace=self.admin_namespace)
+
+        if REPORTS_FROM_MANAGER:
+            def _disconnect(self, sid: str, namespace: str,
+                            **kwargs: Any) -> Any:
+                # A restored socket that :meth:`restored` did not reach
+                # (another namespace, the production mode) has no
+                # timestamp: InstrumentedServer's ``del`` would raise.
+                self.sio.manager._timestamps.setdefault(sid, 0)
+                return super()._disconnect(sid, namespace, **kwargs)
 
         def member_changed(self, sid: str) -> None:
             namespace = self.state.rooms.namespace
