@@ -67,6 +67,12 @@ def open_listener(host: str, port: int, instead: str) -> socket.socket:
                 f"port {port} on {host} is already in use (another server, "
                 f"perhaps a second copy of this one, listens there); stop "
                 f"it or {instead}") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            # Another port would not help: the host is the mistake.
+            raise ValueError(f"cannot listen on {host}: it is not an "
+                             f"address of this machine; give one of its "
+                             f"own, such as 127.0.0.1 (this machine only) "
+                             f"or 0.0.0.0 (every interface)") from None
         if exc.errno == errno.EACCES:
             raise ValueError(f"no permission to listen on port {port} (ports "
                              f"below 1024 need root); {instead}") from None

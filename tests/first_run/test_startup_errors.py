@@ -47,6 +47,11 @@ def _one_line(out):
      "rtcio-flask: error: argument --port: 99999 is not a TCP port; write a "
      "number from 1 to 65535, such as --port 3001 (rtcio-flask --help lists "
      "every flag)"),
+    # TEST-NET-1: never an address of this machine.
+    (["--host", "192.0.2.1"],
+     "rtcio-flask: error: cannot listen on 192.0.2.1: it is not an address "
+     "of this machine; give one of its own, such as 127.0.0.1 (this machine "
+     "only) or 0.0.0.0 (every interface)"),
     (["--allowed-origins", ""],
      "rtcio-flask: error: --allowed-origins '' lists no origin; write one or "
      "more, comma-separated (--allowed-origins https://app.example.com), * "
