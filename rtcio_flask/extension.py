@@ -34,7 +34,7 @@ from .deploy import admin as admin_mod
 from .deploy import metrics as metrics_mod
 from .deploy import settings as deploy_mod
 from .deploy.fleet import start_fleet
-from .deploy.gunicorn import refused_in_one_line
+from .deploy.gunicorn import preloaded_worker_mode, refused_in_one_line
 from .deploy.health import refuse_while_draining
 from .dispatch import Dispatcher
 from .protocol import ice as ice_mod
@@ -496,6 +496,13 @@ class RTCIO(AccessHooks):
                                  "an async mode; drop async_mode=.")
             setting_args["async_mode"] = server.async_mode
 
+        if "async_mode" not in setting_args and \
+                app.config.get("RTCIO_ASYNC_MODE") is None:
+            # Preloaded in gunicorn's arbiter for gevent (or eventlet)
+            # workers: their patching comes after the fork.
+            preloaded = preloaded_worker_mode()
+            if preloaded is not None:
+                setting_args["async_mode"] = preloaded
         cfg = config_mod.resolve(app.config, **setting_args)
         # A handed-in server with no CORS asked of RTCIO keeps its own
         # setting: that server stays the one layer in charge.

@@ -84,6 +84,37 @@ def gunicorn_preloading() -> Any:
     return None
 
 
+#: gunicorn's green worker classes (by their documented modules) and the
+#: async mode each needs.
+_GREEN_WORKERS = {"gunicorn.workers.ggevent": "gevent",
+                  "gunicorn.workers.geventlet": "eventlet"}
+
+
+def preloaded_worker_mode() -> Optional[str]:
+    """``"gevent"`` or ``"eventlet"`` when gunicorn is loading the app in
+    its arbiter (``--preload``) for workers of that class (or a subclass),
+    else None.
+
+    Why: the async mode follows the monkey patching in effect
+    (:func:`rtcio_flask.config.detect_async_mode`), and gevent's worker
+    patches only after the fork, so a preloaded app under ``-k gevent``
+    ran python-socketio in threading mode, and the worker hung at its
+    first socket.io request (polling or websocket), whatever came
+    after."""
+    cfg = gunicorn_preloading()
+    if cfg is None:
+        return None
+    try:
+        worker_class = cfg.worker_class
+    except Exception:  # a worker class gunicorn itself will refuse
+        return None
+    for klass in getattr(worker_class, "__mro__", ()):
+        mode = _GREEN_WORKERS.get(getattr(klass, "__module__", ""))
+        if mode is not None:
+            return mode
+    return None
+
+
 #: The arbiter's stop signals: graceful (TERM), quick (INT, QUIT).
 _STOP_SIGNALS = (15, 2, 3)
 

@@ -58,6 +58,17 @@ def check_draining(seen, text):
     assert 200 not in codes[first_503:], seen
 
 
+def freezes_at_its_first_socketio_request(base):
+    """The worker answering ``base`` froze nothing before its first
+    socket.io request and froze its heap at it (with ``--preload`` the
+    app was made in the arbiter, which never serves one: each worker
+    freezes its own)."""
+    assert requests.get(base + "/gc-frozen", timeout=5).text == "0"
+    assert requests.get(base + "/socket.io/?EIO=4&transport=polling",
+                        timeout=5).status_code == 200
+    assert int(requests.get(base + "/gc-frozen", timeout=5).text) > 1000
+
+
 def wait_healthy(url, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -93,6 +104,7 @@ def test_healthz_answers_503_from_the_sigterm_on(worker, extra, tmp_path):
     with server:
         url = server.url + "/healthz"
         wait_healthy(url)
+        freezes_at_its_first_socketio_request(server.url)
         old = worker_pid(server.proc.pid)
         to_worker = probe_after_sigterm(url, old)
         text = server.log()
@@ -103,6 +115,7 @@ def test_healthz_answers_503_from_the_sigterm_on(worker, extra, tmp_path):
             time.sleep(0.05)
         wait_healthy(url)
         assert worker_pid(server.proc.pid) != old
+        freezes_at_its_first_socketio_request(server.url)
         to_arbiter = probe_after_sigterm(url, server.proc.pid)
         server.proc.wait(30)
         text = server.log()
