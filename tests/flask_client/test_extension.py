@@ -3,6 +3,7 @@ handlers running with the handshake's request and session."""
 
 import json
 import re
+import weakref
 
 import flask
 import pytest
@@ -390,8 +391,23 @@ def test_first_socketio_request_freezes_the_heap_once(unfrozen_heap):
     client = app.test_client()
     assert client.get("/").data == b"page"
     assert gc.get_freeze_count() == 0, "the app's own routes freeze nothing"
-    eio_sid, reply = open_session(client, A)
+
+    class Cycle:
+        pass
+
+    # Garbage left before the first request is collected, not frozen
+    # (frozen, nothing would ever collect it).
+    gc.disable()
+    try:
+        garbage = Cycle()
+        garbage.self = garbage
+        probe = weakref.ref(garbage)
+        del garbage
+        eio_sid, reply = open_session(client, A)
+    finally:
+        gc.enable()
     assert reply.startswith("40{") and eio_sid
+    assert probe() is None
     frozen = gc.get_freeze_count()
     assert frozen > 1000
     # Only the first request: later ones, and a second app in the same
