@@ -158,6 +158,26 @@ def test_a_namespace_without_disconnect_handlers_forgets_its_sessions():
         assert sessions == {}
 
 
+def test_a_disconnect_handler_alone_reads_the_handshake_session():
+    """No handler read the session before the disconnect (no connect
+    handler: it is read at first use): the disconnect handler reads it,
+    as the login left it, and nothing of it stays behind."""
+    app, rtcio = _login_app()
+    seen = []
+
+    @rtcio.on("disconnect")
+    def bye(sid, reason):
+        seen.append((flask.session.get("user"), reason))
+
+    client = app.test_client()
+    client.get("/login")
+    eio_sid, _ = open_session(client)
+    client.post(f"/socket.io/?EIO=4&transport=polling&sid={eio_sid}",
+                data="1")
+    assert seen == [("alice", "client disconnect")]
+    assert rtcio.state_for(app).dispatcher._sessions == {}
+
+
 def test_concurrent_first_events_share_one_session():
     """A socket's first two events run in threads (greenlets) of their
     own; with a session interface that waits on I/O (server-side
