@@ -826,6 +826,30 @@ class Rooms:
         return removed
 
 
+def _warn_if_split(server: Any, config: RoomsConfig) -> None:
+    """The default store keeps members in this process. ``message_queue=``
+    gives the rooms Redis too, but a queue's client manager the app built
+    itself (``client_manager=socketio.RedisManager(...)``, or a handed-in
+    server's) leaves them in memory: each process then has rooms of its
+    own, so members on another process are never announced and envelopes
+    to them are dropped as sharing no room, with nothing in the log. One
+    process with such a manager (an external emitter) is fine, hence a
+    WARNING rather than a refusal."""
+    import socketio
+
+    if config.store is not None or config.store_url is not None or \
+            not isinstance(server.manager, socketio.PubSubManager):
+        return
+    logger.warning(
+        "rtcio: the built-in rooms keep their members in this process, but "
+        "the server's client manager (a python-socketio message queue) "
+        "links several processes: with "
+        "more than one, each has rooms of its own (members on another "
+        "process are not seen, envelopes to them are dropped); give the "
+        "rooms Redis with rooms={'store_url': 'redis://...'} (or let RTCIO "
+        "build the manager: message_queue='redis://...')")
+
+
 def install_rooms(value: Any, app_config: Mapping[str, Any], server: Any,
                   dispatcher: Builtins, join_hooks: Sequence[JoinHook],
                   address_of: Callable[[str, str], str],
@@ -840,6 +864,7 @@ def install_rooms(value: Any, app_config: Mapping[str, Any], server: Any,
     config = resolve_rooms(value, app_config)
     if config is None:
         return None
+    _warn_if_split(server, config)
     rooms = Rooms(server, dispatcher, config, join_hooks, address_of)
     if packet_hook is not None:
         rooms.packet_hook = packet_hook

@@ -90,6 +90,24 @@ def test_misconfiguration_fails_at_start_up(options, message):
         make_app(**options)
 
 
+@pytest.mark.parametrize("rooms, warned", [
+    (True, True), ({"store_url": "redis://127.0.0.1:6379/0"}, False)])
+def test_rooms_in_memory_beside_an_apps_own_queue_manager_are_named(
+        caplog, rooms, warned):
+    """An app's own ``client_manager=socketio.RedisManager(...)`` links
+    processes, but the rooms' default store is this process's memory: two
+    processes each had rooms of their own (no ``user-connected`` across,
+    envelopes dropped as sharing no room) with nothing in the log."""
+    manager = socketio.RedisManager("redis://127.0.0.1:6379/0")
+    with caplog.at_level("WARNING", logger="rtcio_flask"):
+        make_app(rooms=rooms, client_manager=manager, recovery=False)
+    lines = [r.getMessage() for r in caplog.records
+             if "built-in rooms keep their members" in r.getMessage()]
+    assert len(lines) == int(warned), caplog.text
+    if warned:
+        assert "rooms={'store_url': 'redis://...'}" in lines[0]
+
+
 def test_health_route_says_only_ok_then_draining():
     app, state = make_app(health_path="/healthz")
     client = app.test_client()
