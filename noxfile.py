@@ -10,10 +10,11 @@ tools without moving those pins, and runs ``tests/compat`` (relay over
 websocket and polling, rooms, recovery through a cut connection, a
 gunicorn worker, two processes on a Redis queue, RTCIO attached to a
 Flask-SocketIO app, versions outside the verified range, two apps with
-the Admin UI in one process, and the recovery log's packed Redis batches
-on that redis-py; redis-server must be installed, as scripts/test.sh
-does). The resolved versions are printed first; CI's log keeps them, and
-docs/compatibility.rst lists what they were.
+the Admin UI in one process, the recovery log's packed Redis batches
+on that redis-py, and the Flask session the app's handlers see, read
+at connect or at the first handler; redis-server must be installed, as
+scripts/test.sh does). The resolved versions are printed first; CI's log
+keeps them, and docs/compatibility.rst lists what they were.
 
 Run from scripts/test.sh, each session adds to the suite's branch coverage
 (coverage is one of the test tools, and its startup hook reads the
@@ -78,6 +79,7 @@ def compat(session: nox.Session, resolution: str, extra: str) -> None:
         ["-p", "no:randomly"]
     session.run("python", "-m", "pytest", "tests/compat",
                 "tests/deploy/test_redis_packed.py",
-                "tests/flask_client/test_admin_page.py", "-m", "compat",
+                "tests/flask_client/test_admin_page.py",
+                "tests/flask_client/test_extension.py", "-m", "compat",
                 "-q", *order, "-p", "no:cacheprovider", *session.posargs,
                 env={"RTCIO_COMPAT_MODE": extra})

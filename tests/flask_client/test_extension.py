@@ -79,6 +79,7 @@ def _login_app():
     return app, rtcio
 
 
+@pytest.mark.compat  # noxfile.py: the floor and the newest too
 def test_handlers_see_the_handshake_request_and_session():
     app, rtcio = _login_app()
 
@@ -97,6 +98,7 @@ def test_handlers_see_the_handshake_request_and_session():
     assert '"sid_matches":true' in seen
 
 
+@pytest.mark.compat  # noxfile.py: the floor and the newest too
 @pytest.mark.parametrize("connect_handler", [False, True])
 def test_one_session_per_socket_across_its_handlers(connect_handler):
     """The handshake's session is read once per socket (at connect when
@@ -158,6 +160,7 @@ def test_a_namespace_without_disconnect_handlers_forgets_its_sessions():
         assert sessions == {}
 
 
+@pytest.mark.compat  # noxfile.py: the floor and the newest too
 def test_a_disconnect_handler_alone_reads_the_handshake_session():
     """No handler read the session before the disconnect (no connect
     handler: it is read at first use): the disconnect handler reads it,
