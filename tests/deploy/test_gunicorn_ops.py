@@ -17,21 +17,30 @@ from tests.support.versions import newer_than_real, pretend_release
 APP = "tests.apps.deploy_app:create_app()"
 
 
-@pytest.mark.parametrize("engineio", [
-    "verified", pytest.param("newer", marks=newer_than_real)])
+#: What a release outside the verified range turns off (the WARNING's text).
+WEBSOCKET_OFF = ("RTCIO's websocket transport and its direct sessions (no "
+                 "writer or ping greenlet per socket) is off")
+IDLE_READER_OFF = ("idle websockets read from readiness events under "
+                   "gunicorn -k eventlet (no greenlet per idle socket) is off")
+
+
+@pytest.mark.parametrize("pretend", [
+    None, pytest.param(("python-engineio", "4.99.0"), marks=newer_than_real),
+    ("gunicorn", "99.0.0")], ids=["verified", "newer-engineio",
+                                  "newer-gunicorn"])
 def test_eventlet_worker_log_stays_clean_when_websockets_close(
-        engineio, tmp_path):
+        pretend, tmp_path):
     """gunicorn 25's eventlet worker + eventlet's websocket used to log
     ``socket shutdown error: [Errno 9] Bad file descriptor`` for every
     websocket that closed (and, through RTCIO's gate, to answer every
     upgrade with a 500). RTCIO's own websocket transport reads and closes
-    the socket itself; where it is off (``newer``: a python-engineio it
-    was not verified with), python-engineio's websocket is eventlet's, on
+    the socket itself; where it is off (a python-engineio it was not
+    verified with), python-engineio's websocket is eventlet's, on
     gunicorn's socket as RTCIO hands it over
-    (``compat.gunicorn.GunicornSocket``)."""
-    env = None
-    if engineio == "newer":
-        env = pretend_release(tmp_path, "python-engineio", "4.99.0")
+    (``compat.gunicorn.GunicornSocket``). With a gunicorn it was not
+    verified with, each websocket is read by its request's greenlet, as
+    under eventlet.wsgi, instead of from readiness events."""
+    env = None if pretend is None else pretend_release(tmp_path, *pretend)
     with serve_gunicorn(APP, "eventlet", env=env) as server:
         for _ in range(4):
             alice = Recorder().connect(server.url)
@@ -48,9 +57,9 @@ def test_eventlet_worker_log_stays_clean_when_websockets_close(
         time.sleep(0.5)
         log = server.log()
     assert "Booting worker" in log
-    assert ("RTCIO's websocket transport and its direct sessions "
-            "(no writer or ping greenlet per socket) is off" in log) == \
-        (engineio == "newer"), log
+    off = [text for text in (WEBSOCKET_OFF, IDLE_READER_OFF) if text in log]
+    assert off == {None: [], "python-engineio": [WEBSOCKET_OFF],
+                   "gunicorn": [IDLE_READER_OFF]}[pretend and pretend[0]], log
     assert "socket shutdown error" not in log
     assert "Bad file descriptor" not in log
     assert "Error handling request" not in log
