@@ -210,3 +210,39 @@ def test_max_depth_setting():
         build_limits({"max_depth": None})
     with pytest.raises(ValueError, match="positive whole number"):
         build_limits({"max_depth": 0})
+
+
+@pytest.mark.parametrize("frames, problem", [
+    (['42{"event":"echo"}'], "an event must be a list starting with its "
+                             "name"),
+    (['42[7,"echo"]'], "an event must be a list starting with its name"),
+    (['431{"not":"a list"}'], "an acknowledgement must be a list"),
+    (['44{"message":"x"}'], "packet type 4 is not one a client may send"),
+    ([b"\x01\x02"], "binary data that no packet announced"),
+    (['451-["echo",{"_placeholder":true,"num":5}]', b"\x01"],
+     "bad binary attachment (IndexError)"),
+    (['451-[{"_placeholder":true,"num":0}]', b"\x01"],
+     "an event must be a list starting with its name"),
+    (['40[1]'], "a connect payload must be an object"),
+], ids=["event-object", "event-unnamed", "ack-object", "connect-error",
+        "unannounced-binary", "attachment-out-of-range", "binary-unnamed",
+        "connect-list"])
+def test_packets_of_the_wrong_shape_are_refused(server, pair, frames,
+                                                problem):
+    """Well-formed JSON in a shape no socket.io client sends (socket.io's
+    own parser refuses each) closes its connection with one WARNING naming
+    the problem; the room mates keep talking."""
+    a, _b = pair
+    # A CONNECT is only answered on a socket not yet connected.
+    raw = RawSocket(server.url,
+                    connect_namespace=not str(frames[0]).startswith("40"))
+    try:
+        for frame in frames:
+            raw.send(frame, binary=isinstance(frame, bytes))
+        assert raw.closed_by_server()
+    finally:
+        raw.close()
+    log = server.log()
+    assert log.count(_closing_line(raw, problem)) == 1, log
+    assert "Traceback" not in log
+    assert a.call("echo", "still here")["args"] == ["still here"]
