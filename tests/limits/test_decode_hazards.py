@@ -50,6 +50,20 @@ def _closing_line(raw, problem):
            f"packet ({problem})"
 
 
+def _closed_once(server, raw, frames, problem):
+    """``raw`` sends ``frames`` (bytes as binary frames): the server closes
+    it, logging ``problem`` once and no traceback."""
+    try:
+        for frame in frames:
+            raw.send(frame, binary=isinstance(frame, bytes))
+        assert raw.closed_by_server()
+    finally:
+        raw.close()
+    log = server.log()
+    assert log.count(_closing_line(raw, problem)) == 1, log
+    assert "Traceback" not in log
+
+
 def _packets(target):
     """The same deep payload down every path a packet can take."""
     return {
@@ -106,16 +120,9 @@ def test_numbers_a_browser_cannot_read_are_refused(server, pair, packet,
                                                    problem):
     a, b = pair
     raw = RawSocket(server.url)
-    try:
-        raw.send('42["join-room",{"roomId":"healthy"}]')
-        raw.recv_until(lambda m: "join-ok" in m)
-        raw.send(packet.replace("%s", b.sid))
-        assert raw.closed_by_server()
-    finally:
-        raw.close()
-    log = server.log()
-    assert log.count(_closing_line(raw, problem)) == 1, log
-    assert "Traceback" not in log
+    raw.send('42["join-room",{"roomId":"healthy"}]')
+    raw.recv_until(lambda m: "join-ok" in m)
+    _closed_once(server, raw, [packet.replace("%s", b.sid)], problem)
     # Nothing non-finite reached the room mates.
     assert not [e for e in b.events("chat-message") if "x" in e]
 
@@ -236,13 +243,5 @@ def test_packets_of_the_wrong_shape_are_refused(server, pair, frames,
     # A CONNECT is only answered on a socket not yet connected.
     raw = RawSocket(server.url,
                     connect_namespace=not str(frames[0]).startswith("40"))
-    try:
-        for frame in frames:
-            raw.send(frame, binary=isinstance(frame, bytes))
-        assert raw.closed_by_server()
-    finally:
-        raw.close()
-    log = server.log()
-    assert log.count(_closing_line(raw, problem)) == 1, log
-    assert "Traceback" not in log
+    _closed_once(server, raw, frames, problem)
     assert a.call("echo", "still here")["args"] == ["still here"]
