@@ -23,6 +23,11 @@ class works inside, which python-socketio documents nowhere:
   reports it and ``_disconnect`` no longer fails on its missing
   timestamp (a ``KeyError`` traceback, and its Engine.IO close cut short,
   at the next hold or departure of every recovered socket);
+- python-socketio 5.12.0's ``_handle_eio_disconnect`` (InstrumentedServer's
+  Engine.IO ``disconnect`` handler) takes no reason yet calls the
+  server's, which requires one: every closed connection raised
+  ``TypeError`` and its sockets never departed. There RTCIO's subclass
+  has 5.12.1's version (the reason passed on);
 - ``instrument`` keeps python-engineio's ``Socket`` methods it wraps
   class-wide under ``Socket._InstrumentedServer__<name>`` and wraps them
   with ``_eio_handle_post_request``/``_eio_websocket_handler``/
@@ -55,6 +60,12 @@ ADMITTED_ROOM = "rtcio:admin:admitted"
 #: Before 5.12.1 InstrumentedServer reports connections from the
 #: manager's ``connect`` and ``disconnect`` (see the module's docstring).
 REPORTS_FROM_MANAGER = not socketio_at_least(5, 12, 1)
+
+#: python-socketio 5.12.0 (only): InstrumentedServer's Engine.IO
+#: ``disconnect`` handler takes no reason but calls the server's, which
+#: needs one from 5.12 on (a TypeError for every closed connection).
+EIO_DISCONNECT_LOSES_REASON = socketio_at_least(5, 12) and \
+    REPORTS_FROM_MANAGER
 
 #: Characters of a username or address a log line quotes.
 LOG_LIMIT = 200
@@ -319,6 +330,13 @@ def instrumented_server_class() -> Any:
                 # timestamp: InstrumentedServer's ``del`` would raise.
                 self.sio.manager._timestamps.setdefault(sid, 0)
                 return super()._disconnect(sid, namespace, **kwargs)
+
+        if EIO_DISCONNECT_LOSES_REASON:
+            def _handle_eio_disconnect(self, eio_sid: str,
+                                       reason: Any = None) -> Any:
+                # InstrumentedServer's, with the reason passed on (5.12.1's).
+                self.event_buffer.push("rawDisconnection")
+                return self.sio._handle_eio_disconnect(eio_sid, reason)
 
         def member_changed(self, sid: str) -> None:
             namespace = self.state.rooms.namespace
