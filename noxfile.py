@@ -1,7 +1,7 @@
 """The compatibility matrix (issue 18): the package as uv resolves it from
 setup.cfg's own bounds, oldest and newest, through real servers.
 
-    nox -s compat            # all three sessions
+    nox -s compat            # all four sessions
     nox -s "compat(lowest-direct, eventlet)"
 
 Each session installs the package with ``uv pip install --resolution
@@ -50,6 +50,8 @@ REPORTED = ("python-socketio", "python-engineio", "flask", "werkzeug",
 
 MATRIX = [
     ("lowest-direct", "eventlet"),
+    # the floor under gevent too (gevent 23.9, gunicorn 23 -k gevent)
+    ("lowest-direct", "gevent"),
     ("highest", "eventlet"),
     # gevent on the newest gunicorn (27 as of writing: the gevent extra
     # has no <26 cap, only the eventlet worker needs one).

@@ -83,8 +83,8 @@ fi
 
 # --- compatibility matrix (issue 18; noxfile.py, docs/compatibility.rst) ---
 # The package as uv resolves it from setup.cfg's own bounds (lowest-direct
-# and highest, eventlet and gevent on the newest gunicorn), through real
-# servers: about two minutes. Runs after the whole suite (no pytest
+# and highest, each with eventlet and with gevent; gevent on the newest
+# gunicorn), through real servers: about two and a half minutes. Runs after the whole suite (no pytest
 # arguments); RTCIO_COMPAT_MATRIX=1 forces it, =0 skips it.
 if [ "${RTCIO_COMPAT_MATRIX:-$([ "$#" -eq 0 ] && echo 1 || echo 0)}" = 1 ]
 then
