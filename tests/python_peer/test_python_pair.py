@@ -8,9 +8,8 @@ seen by the other side, the constructor's refusals, and the async
 context manager closing everything."""
 
 import asyncio
-import http.server
-import socket
-import threading
+import subprocess
+import sys
 
 import pytest
 
@@ -29,18 +28,31 @@ def test_the_constructor_refuses_what_it_cannot_use():
         Peer("http://127.0.0.1:1", receive=("screen",))
 
 
-class _NotFound(http.server.BaseHTTPRequestHandler):
-    """A web server that is not the signaling server: 404 for all."""
+#: Two servers that are not the signaling server, in a process of their
+#: own (threads and locks in pytest's process may be eventlet's once an
+#: in-process test has used it: a ``shutdown()`` waiting on one hung a CI
+#: run): one answers every request with a 404 page, the other hangs up
+#: without an HTTP answer. It prints both ports and runs until killed.
+_NOT_SIGNALING = r"""
+import socket, threading
+body = b"<html><body>\n  no such   page\n</body></html>"
+web = socket.create_server(("127.0.0.1", 0))
+mute = socket.create_server(("127.0.0.1", 0))
+print(web.getsockname()[1], mute.getsockname()[1], flush=True)
 
-    def do_GET(self):
-        body = b"<html><body>\n  no such   page\n</body></html>"
-        self.send_response(404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def not_found():
+    while True:
+        conn, _ = web.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n" % len(body) + body)
 
-    def log_message(self, *args):
-        pass
+threading.Thread(target=not_found, daemon=True).start()
+while True:
+    conn, _ = mute.accept()
+    conn.close()
+"""
 
 
 def _connect_error(url):
@@ -59,30 +71,21 @@ def test_a_url_that_is_no_signaling_server_is_said_in_one_line():
     """What a bot author reads when the URL is wrong: a web server that
     answers 404 (its page squeezed onto the line), and a port whose
     server hangs up without an HTTP answer."""
-    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
-    threading.Thread(target=web.serve_forever, daemon=True).start()
-    mute = socket.create_server(("127.0.0.1", 0))
-
-    def hang_up():
-        while True:
-            try:
-                conn, _ = mute.accept()
-            except OSError:
-                return
-            conn.close()
-    threading.Thread(target=hang_up, daemon=True).start()
+    servers = subprocess.Popen([sys.executable, "-c", _NOT_SIGNALING],
+                               stdout=subprocess.PIPE, text=True)
     try:
-        url = f"http://127.0.0.1:{web.server_address[1]}"
+        web_port, mute_port = servers.stdout.readline().split()
+        url = f"http://127.0.0.1:{web_port}"
         assert _connect_error(url) == (
             "the server refused the connection (HTTP 404): <html><body> "
             "no such page </body></html>")
-        url = f"http://127.0.0.1:{mute.getsockname()[1]}"
+        url = f"http://127.0.0.1:{mute_port}"
         assert _connect_error(url).startswith(
             f"no socket.io server answered at {url}: ")
     finally:
-        web.shutdown()
-        web.server_close()
-        mute.close()
+        servers.kill()
+        servers.wait()
+        servers.stdout.close()
 
 
 def test_asking_for_ice_servers_where_no_turn_is_configured(signaling, aio):
