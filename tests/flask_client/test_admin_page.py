@@ -17,16 +17,25 @@ LOGIN = {"username": "ops", "password": "s3cret"}
 def engineio_left_as_found():
     """The admin instrumentation patches python-engineio's Socket class
     for every server in the process; the other tests of this process must
-    not inherit that from these in-process apps."""
+    not inherit that from these in-process apps. RTCIO's own wrappers of
+    that class (``patch_engineio_sockets``, installed once per process)
+    go with it when a test here installed them, so their once-only flag is
+    put back too: else a later test's app found the flag set and the
+    wrappers gone (before python-engineio 4.11 its disconnect handlers got
+    ``server disconnect`` for a client's own close)."""
     from engineio.socket import Socket
 
+    from rtcio_flask.transport.compat import engineio as compat_engineio
+
     saved = dict(vars(Socket))
+    patched = compat_engineio._sockets_patched
     yield
     for name in [n for n in vars(Socket) if n not in saved]:
         delattr(Socket, name)
     for name, value in saved.items():
         if vars(Socket).get(name) is not value:
             setattr(Socket, name, value)
+    compat_engineio._sockets_patched = patched
 
 
 def make_app(admin, **options):

@@ -78,6 +78,11 @@ async function drain() {
   await until("missed envelopes", () => [2, 3, 4, 5, 6].every((n) => got("a", n) && got("c", n)));
   for (const s of [a, c]) { relay(s, b.id, 7); relay(b, s.id, 7); }
   await until("relay after recovery", () => got("a", 7) && got("c", 7) && got("b", 7) === 2);
+  // a client is back at its CONNECT reply; its room hears it (and lists it
+  // as no longer reconnecting) once the restore is done: the extras are
+  // restored one after another, the last may still be on its way
+  await until("B to hear every held socket back", () => ["a", "c", ...extras.map((_, i) => "e" + i)]
+    .every((name) => count("b", "user-reconnected", sockets[name].id) >= 1));
   const secondId = await a.timeout(5000).emitWithAck("api-server-id");
   report("recovered", { ids, secondId, members: await members(b),
     after: { a: a.id, c: c.id } });
