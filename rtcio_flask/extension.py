@@ -370,10 +370,6 @@ class RTCIO(AccessHooks):
     # -- set-up -------------------------------------------------------------
 
     def init_app(self, app: flask.Flask, **options: Any) -> AppState:
-        with refused_in_one_line():
-            return self._init_app(app, **options)
-
-    def _init_app(self, app: flask.Flask, **options: Any) -> AppState:
         """Serve rtc.io on ``app``; returns its :class:`AppState`.
 
         ``options`` add to (and win over) the constructor's; the same ones:
@@ -397,6 +393,12 @@ class RTCIO(AccessHooks):
         Raises RuntimeError when ``app`` already has RTCIO, ValueError for
         a bad option (naming where it came from).
         """
+        with refused_in_one_line():
+            return self._init_app(app, **options)
+
+    def _init_app(self, app: flask.Flask, **options: Any) -> AppState:
+        """:meth:`init_app`, whose start-up refusals gunicorn says in one
+        line (:func:`~rtcio_flask.deploy.gunicorn.refused_in_one_line`)."""
         compat.check_floor()
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(
